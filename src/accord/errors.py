@@ -1,0 +1,161 @@
+"""Accord's errors: one definition, two faces (RFC 9457 problem for the API, a plain line for the CLI).
+
+Every refusal Accord makes is an `AccordError` subclass with a stable `slug` (the problem `type`),
+a title, the HTTP status, the field at fault and what would have been accepted. Pure: imports
+nothing from Accord.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://accord.dev/problems/"
+
+
+class AccordError(Exception):
+    """Base of every error Accord reports to a user."""
+
+    slug: ClassVar[str] = "error"
+    title: ClassVar[str] = "Accord error"
+    status: ClassVar[int] = 400
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        accepted: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.accepted = accepted
+        self.extra = dict(extra or {})
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def problem(self) -> dict[str, Any]:
+        """The RFC 9457 problem object, with `field` and `accepted` as extension members."""
+        out: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.field is not None:
+            out["field"] = self.field
+        if self.accepted is not None:
+            out["accepted"] = self.accepted
+        out.update(self.extra)
+        return out
+
+    def diagnostics(self) -> str:
+        """One or two lines for a terminal."""
+        where = f" [{self.field}]" if self.field else ""
+        text = f"{self.title}{where}: {self.detail}"
+        if self.accepted:
+            text += f"\n  accepted: {self.accepted}"
+        return text
+
+
+class InvalidInput(AccordError):
+    slug = "invalid-input"
+    title = "Invalid input"
+
+
+class InvalidGeometry(InvalidInput):
+    slug = "invalid-geometry"
+    title = "Invalid geometry"
+
+
+class InvalidTime(InvalidInput):
+    slug = "invalid-time"
+    title = "Invalid time"
+
+
+class LimitExceeded(InvalidInput):
+    slug = "limit-exceeded"
+    title = "Limit exceeded"
+    status = 413
+
+
+class UnknownParty(AccordError):
+    slug = "unknown-party"
+    title = "Unknown party"
+    status = 403
+
+
+class UnknownKind(InvalidInput):
+    slug = "unknown-kind"
+    title = "Unknown activity kind"
+
+
+class NotFound(AccordError):
+    slug = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class BadSignature(AccordError):
+    slug = "bad-signature"
+    title = "Bad signature"
+    status = 401
+
+
+class ReplayedSeq(AccordError):
+    slug = "replayed-seq"
+    title = "Replayed or reordered event"
+    status = 409
+
+
+class StaleVersion(AccordError):
+    slug = "stale-version"
+    title = "Stale version"
+    status = 409
+
+
+class Conflict(AccordError):
+    """The request is well formed but contradicts the current state (e.g. a duplicate id)."""
+
+    slug = "state-conflict"
+    title = "Conflicts with the current state"
+    status = 409
+
+
+class RuleBreach(AccordError):
+    """A notice breaks an agreement rule whose action is `reject`."""
+
+    slug = "rule-breach"
+    title = "Rejected by the agreement"
+    status = 422
+
+
+class NoAgreement(AccordError):
+    slug = "no-agreement"
+    title = "No agreement in force"
+    status = 409
+
+
+class ProofError(AccordError):
+    """A Merkle proof, signed note or receipt does not verify."""
+
+    slug = "proof-invalid"
+    title = "Proof does not verify"
+    status = 422
+
+
+class VerificationFailed(AccordError):
+    """The stored record is not what the log proves: tampering, corruption or a bug."""
+
+    slug = "verification-failed"
+    title = "Verification failed"
+    status = 500
+
+
+class DeploymentError(AccordError):
+    slug = "deployment"
+    title = "Deployment problem"
+    status = 500
