@@ -1,0 +1,190 @@
+"""Events and entries: the exact bytes a party signs and the exact bytes the log stores.
+
+An event is `{"v":1, "type", "party", "seq", "issued_at", "body"}`; its signature is Ed25519
+over `b"accord/event/v1\\n" + JCS(event)` (RFC 8785). An entry, the Merkle leaf, is
+`JCS({"event", "sig" | "sigs", "received_at"})`. These formats are a contract with other
+parties' verifiers (DESIGN.md section 4). Pure: no I/O, no adapters.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from accord.errors import BadSignature, InvalidInput
+from accord.timefmt import format_time, parse_time
+
+EVENT_DOMAIN = b"accord/event/v1\n"
+PRIVATE_DOMAIN = b"accord/private/v1\n"
+OPERATOR = "operator"
+ALL_PARTIES = "*"
+_EVENT_KEYS = {"v", "type", "party", "seq", "issued_at", "body"}
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 canonical JSON; refuses NaN and infinities, which JSON cannot carry."""
+    try:
+        return bytes(rfc8785.dumps(obj))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"cannot be encoded as canonical JSON: {exc}",
+                           accepted="JSON values without NaN or infinity") from None
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: object, field: str, length: int | None = None) -> bytes:
+    """Strict standard base64; `length` pins the decoded size (keys, hashes, signatures)."""
+    if not isinstance(text, str):
+        raise InvalidInput("expected a base64 string", field=field, accepted="standard base64")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("not valid base64", field=field, accepted="standard base64") from None
+    if length is not None and len(raw) != length:
+        raise InvalidInput(f"decodes to {len(raw)} bytes, expected {length}", field=field,
+                           accepted=f"base64 of exactly {length} bytes")
+    return raw
+
+
+def _reject_floats_nan(obj: Any, where: str) -> None:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise InvalidInput("NaN and infinity are not JSON", field=where, accepted="finite numbers")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _reject_floats_nan(v, f"{where}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _reject_floats_nan(v, f"{where}[{i}]")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change, as the party (or the operator, or all parties jointly) signed it."""
+
+    type: str
+    party: str
+    seq: int
+    issued_at: str
+    body: dict[str, Any] = field(hash=False)
+    v: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": self.v, "type": self.type, "party": self.party, "seq": self.seq,
+                "issued_at": self.issued_at, "body": self.body}
+
+    def signing_bytes(self) -> bytes:
+        return EVENT_DOMAIN + canonical(self.to_json())
+
+    @property
+    def issued(self) -> datetime:
+        return parse_time(self.issued_at, "event.issued_at")
+
+    @staticmethod
+    def from_json(obj: Any, field: str = "event") -> Event:
+        if not isinstance(obj, dict):
+            raise InvalidInput("an event must be a JSON object", field=field,
+                               accepted='{"v":1,"type","party","seq","issued_at","body"}')
+        missing = _EVENT_KEYS - obj.keys()
+        extra = obj.keys() - _EVENT_KEYS
+        if missing or extra:
+            what = (f"missing {sorted(missing)}" if missing else "") + (
+                f"{' and ' if missing else ''}unknown {sorted(extra)}" if extra else "")
+            raise InvalidInput(f"event has {what}", field=field,
+                               accepted="exactly v, type, party, seq, issued_at, body")
+        if obj["v"] != 1 or isinstance(obj["v"], bool):
+            raise InvalidInput(f"unsupported event version {obj['v']!r}", field=f"{field}.v",
+                               accepted="1")
+        for key in ("type", "party"):
+            if not isinstance(obj[key], str) or not obj[key] or len(obj[key]) > 64:
+                raise InvalidInput(f"{key} must be a non-empty string", field=f"{field}.{key}",
+                                   accepted="a string of 1 to 64 characters")
+        seq = obj["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 2**53:
+            raise InvalidInput(f"seq must be a positive integer, got {seq!r}",
+                               field=f"{field}.seq", accepted="an integer from 1 to 2^53-1")
+        parse_time(obj["issued_at"], f"{field}.issued_at")
+        if not isinstance(obj["body"], dict):
+            raise InvalidInput("body must be a JSON object", field=f"{field}.body",
+                               accepted="a JSON object")
+        _reject_floats_nan(obj["body"], f"{field}.body")
+        return Event(type=obj["type"], party=obj["party"], seq=seq,
+                     issued_at=obj["issued_at"], body=obj["body"])
+
+
+def sign_event(event: Event, key: Ed25519PrivateKey) -> str:
+    return b64(key.sign(event.signing_bytes()))
+
+
+def verify_event_signature(event: Event, sig: str, public_key: bytes, field: str = "sig") -> None:
+    """Raise BadSignature unless `sig` is the signer's Ed25519 signature over the event."""
+    raw = unb64(sig, field, 64)
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(raw, event.signing_bytes())
+    except InvalidSignature:
+        raise BadSignature(f"the signature does not verify for party {event.party!r} "
+                           f"({event.type}, seq {event.seq})", field=field,
+                           accepted="Ed25519 over b'accord/event/v1\\n' + JCS(event), "
+                                    "made with the key in the agreement") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An event as stored in the log: the signed event plus the operator's receive time."""
+
+    event: Event
+    received_at: datetime
+    sig: str | None = None
+    sigs: dict[str, str] | None = field(default=None, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": self.event.to_json(),
+                               "received_at": format_time(self.received_at, micro=True)}
+        if self.sigs is not None:
+            out["sigs"] = dict(self.sigs)
+        else:
+            out["sig"] = self.sig
+        return out
+
+    def encode(self) -> bytes:
+        return canonical(self.to_json())
+
+    @staticmethod
+    def decode(data: bytes) -> Entry:
+        """Parse stored leaf bytes; refuses anything that is not exactly canonical."""
+        try:
+            obj = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"entry is not JSON: {exc}", field="entry") from None
+        if not isinstance(obj, dict) or set(obj) not in ({"event", "sig", "received_at"},
+                                                         {"event", "sigs", "received_at"}):
+            raise InvalidInput("entry must have event, sig or sigs, received_at", field="entry")
+        event = Event.from_json(obj["event"], "entry.event")
+        received = parse_time(obj["received_at"], "entry.received_at")
+        sigs = obj.get("sigs")
+        if sigs is not None and (not isinstance(sigs, dict)
+                                 or not all(isinstance(v, str) for v in sigs.values())):
+            raise InvalidInput("sigs must map party to signature", field="entry.sigs")
+        sig = obj.get("sig")
+        if "sig" in obj and not isinstance(sig, str):
+            raise InvalidInput("sig must be a string", field="entry.sig")
+        entry = Entry(event=event, received_at=received, sig=sig, sigs=sigs)
+        if entry.encode() != data:
+            raise InvalidInput("entry bytes are not in canonical form", field="entry")
+        return entry
+
+
+def private_digest(salt: bytes, data: Any) -> str:
+    """Commitment to a notice's private part: the log holds only this, the store the reveal."""
+    return b64(hashlib.sha256(PRIVATE_DOMAIN + salt + canonical(data)).digest())
