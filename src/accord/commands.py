@@ -1,0 +1,115 @@
+"""Turning what a party means into signed commands: the party's side of the protocol.
+
+A notice document (what an officer writes) becomes a `notice.file` or `notice.amend` event
+signed with the party's key; its private part is replaced by a salted digest in the signed body
+and travels beside it. Agreement proposals are built here too, to be signed by every party.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from accord.errors import InvalidInput
+from accord.keys import KeyFile
+from accord.log.event import ALL_PARTIES, Event, b64, private_digest
+from accord.rules.agreement import Agreement
+from accord.service.writer import Submission
+from accord.timefmt import format_time
+
+_DOC_KEYS = {"notice", "kind", "title", "volumes", "private"}
+
+
+def load_document(path: Path) -> Any:
+    """A JSON or TOML document from disk, with a clear error naming the file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="file") from None
+    try:
+        if str(path).endswith(".toml"):
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(f"{path} is not valid {'TOML' if str(path).endswith('.toml') else 'JSON'}"
+                           f": {exc}", field="file", accepted="a JSON (or .toml) document")\
+            from None
+
+
+def new_notice_id(party: str) -> str:
+    return f"{party}-{secrets.token_hex(4)}"
+
+
+def notice_body(doc: Any, party: str, *, replaces: int | None = None,
+                notice: str | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The signed body and the private reveal for a notice document."""
+    if not isinstance(doc, dict):
+        raise InvalidInput("a notice document is a JSON object", field="notice",
+                           accepted='{"kind", "volumes", optional "notice", "title", "private"}')
+    unknown = sorted(set(doc) - _DOC_KEYS)
+    if unknown:
+        raise InvalidInput(f"unknown key(s) {unknown}", field="notice",
+                           accepted=", ".join(sorted(_DOC_KEYS)))
+    body: dict[str, Any] = {"notice": notice or doc.get("notice") or new_notice_id(party),
+                            "kind": doc.get("kind"), "volumes": doc.get("volumes")}
+    if doc.get("title") is not None:
+        body["title"] = doc["title"]
+    reveal = None
+    if doc.get("private") is not None:
+        salt = os.urandom(16)
+        body["private_digest"] = private_digest(salt, doc["private"])
+        reveal = {"salt": b64(salt), "data": doc["private"]}
+    if replaces is not None:
+        body["replaces"] = replaces
+    return body, reveal
+
+
+def signed(key: KeyFile, type: str, seq: int, issued_at: datetime, body: dict[str, Any],
+           private: dict[str, Any] | None = None) -> Submission:
+    event = Event(type=type, party=key.name, seq=seq, issued_at=format_time(issued_at), body=body)
+    return Submission(event=event.to_json(), sig=key.sign(event), private=private)
+
+
+def propose_agreement(doc: Any, issued_at: datetime, replaces: str | None = None,
+                      version: int | None = None) -> dict[str, Any]:
+    """An unsigned agreement event with an empty `sigs` map, for each party to sign."""
+    if not isinstance(doc, dict):
+        raise InvalidInput("an agreement is a table", field="agreement")
+    body = dict(doc)
+    if version is not None:
+        body["version"] = version
+    if replaces is not None:
+        body["replaces"] = replaces
+    agreement = Agreement.from_json(body)  # refuse a bad proposal before anyone signs it
+    event = Event(type="agreement", party=ALL_PARTIES, seq=agreement.version,
+                  issued_at=format_time(issued_at), body=body)
+    return {"event": event.to_json(), "sigs": {}}
+
+
+def sign_proposal(proposal: Any, key: KeyFile) -> dict[str, Any]:
+    """Add `key`'s signature; refuses a key that is not one of the agreement's parties."""
+    if not isinstance(proposal, dict) or set(proposal) != {"event", "sigs"}:
+        raise InvalidInput("not an agreement proposal", field="proposal",
+                           accepted="a file written by `accord agreement propose`")
+    event = Event.from_json(proposal["event"], "proposal.event")
+    agreement = Agreement.from_json(event.body)
+    party = agreement.party(key.name, "key")
+    if party.key != key.public_key:
+        raise InvalidInput(f"the key file for {key.name!r} does not hold the key the agreement "
+                           f"names for that party", field="key",
+                           accepted=f"the private key of {b64(party.key)}")
+    sigs = dict(proposal["sigs"])
+    sigs[key.name] = key.sign(event)
+    return {"event": event.to_json(), "sigs": dict(sorted(sigs.items()))}
+
+
+def adoption(proposal: Any) -> Submission:
+    if not isinstance(proposal, dict) or set(proposal) != {"event", "sigs"}:
+        raise InvalidInput("not an agreement proposal", field="proposal",
+                           accepted="a file written by `accord agreement propose`")
+    return Submission(event=proposal["event"], sigs=proposal["sigs"])

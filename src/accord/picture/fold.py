@@ -1,0 +1,307 @@
+"""The picture: the state folded from the log, and the one place that says which events are legal.
+
+`Picture.apply` admits an entry (signatures, seq, state transition) and only then changes the
+state; an illegal entry raises and leaves the picture untouched. The writer uses it to decide
+what may be appended, `accord verify` and as-of replay use it to rebuild the state: one rule
+book for all three. Pure: imports only the core.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from accord.errors import (
+    BadSignature,
+    Conflict,
+    InvalidInput,
+    NoAgreement,
+    NotFound,
+    ReplayedSeq,
+    StaleVersion,
+    UnknownParty,
+)
+from accord.log.event import ALL_PARTIES, OPERATOR, Entry, b64, verify_event_signature
+from accord.rules.agreement import Agreement
+from accord.rules.notice import (
+    Finding,
+    Notice,
+    NoticeContent,
+    parse_notice_body,
+    parse_ref_body,
+)
+
+EVENT_TYPES = ("agreement", "notice.file", "notice.amend", "notice.cancel", "notice.ack",
+               "finding")
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one entry changed, so a store can write just those projection rows."""
+
+    agreement: bool = False
+    notices: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    seq: tuple[str, int] | None = None
+    notice: Notice | None = None
+    previous: Notice | None = None
+
+
+class Picture:
+    """Notices, findings, the agreement and each signer's last seq, as of the entries folded."""
+
+    def __init__(self, operator_key: bytes) -> None:
+        self.operator_key = operator_key
+        self.agreement: Agreement | None = None
+        self.agreement_entry = -1
+        self.agreement_leaf = b""
+        self.notices: dict[str, Notice] = {}
+        self.findings: dict[str, Finding] = {}
+        self.seqs: dict[str, int] = {}
+        self.size = 0
+        self.last_received: datetime | None = None
+        self._memo: tuple[Entry, int, tuple[Notice, Notice | None]] | None = None
+
+    # -- admission -------------------------------------------------------------------------
+
+    def require_agreement(self) -> Agreement:
+        if self.agreement is None:
+            raise NoAgreement("no agreement has been adopted in this deployment yet",
+                              accepted="adopt an agreement signed by every party first")
+        return self.agreement
+
+    def next_seq(self, party: str) -> int:
+        return self.seqs.get(party, 0) + 1
+
+    def _check_seq(self, party: str, seq: int) -> None:
+        last = self.seqs.get(party, 0)
+        if seq <= last:
+            raise ReplayedSeq(f"seq {seq} of {party!r} is not after its last seq {last}",
+                              field="event.seq", accepted=f"an integer greater than {last}")
+
+    def _authenticate(self, entry: Entry, verify: bool) -> None:
+        ev = entry.event
+        if ev.type == "agreement":
+            return  # checked against both the old and the new party lists in _agreement
+        if entry.sig is None:
+            raise BadSignature("the event carries no signature", field="sig",
+                               accepted="one Ed25519 signature in sig")
+        if ev.party == OPERATOR:
+            key = self.operator_key
+        else:
+            agreement = self.require_agreement()
+            key = agreement.party(ev.party, "event.party").key
+        if verify:
+            verify_event_signature(ev, entry.sig, key)
+
+    def authenticate(self, entry: Entry) -> None:
+        """Signature and seq, before any work is spent on the content (agreements: in apply)."""
+        self._authenticate(entry, True)
+        if entry.event.type != "agreement":
+            self._check_seq(entry.event.party, entry.event.seq)
+
+    def apply(self, entry: Entry, leaf: bytes, *, verify: bool = True) -> Changes:
+        """Admit `entry` as the next entry of the log, or raise and change nothing."""
+        ev = entry.event
+        if ev.type not in EVENT_TYPES:
+            raise InvalidInput(f"unknown event type {ev.type!r}", field="event.type",
+                               accepted=", ".join(EVENT_TYPES))
+        if self.last_received is not None and entry.received_at <= self.last_received:
+            raise InvalidInput("receive times must strictly increase along the log",
+                               field="received_at")
+        self._authenticate(entry, verify)
+        if ev.type != "agreement":
+            self._check_seq(ev.party, ev.seq)
+        handler = getattr(self, "_" + ev.type.replace(".", "_"))
+        changes: Changes = handler(entry, leaf, verify)
+        # Admitted: now record the signer's seq and the position.
+        self.seqs[ev.party] = ev.seq
+        changes.seq = (ev.party, ev.seq)
+        self.size += 1
+        self.last_received = entry.received_at
+        return changes
+
+    # -- handlers: validate first, mutate last -----------------------------------------------
+
+    def _agreement(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        ev = entry.event
+        if ev.party != ALL_PARTIES or entry.sigs is None:
+            raise InvalidInput("an agreement is signed by all parties together",
+                               field="event.party",
+                               accepted=f"party {ALL_PARTIES!r} with one signature per party in sigs")
+        new = Agreement.from_json(ev.body, "event.body")
+        old = self.agreement
+        expected = 1 if old is None else old.version + 1
+        if new.version != expected or ev.seq != new.version:
+            raise StaleVersion(f"agreement version {new.version} (seq {ev.seq}) does not follow "
+                               f"version {expected - 1}", field="event.body.version",
+                               accepted=f"version {expected} with seq {expected}")
+        if old is not None and new.replaces != b64(self.agreement_leaf):
+            raise StaleVersion("the amendment does not name the agreement in force",
+                               field="event.body.replaces",
+                               accepted=f"replaces = {b64(self.agreement_leaf)}")
+        signers = {p.id: p.key for p in new.parties}
+        if old is not None:
+            signers.update({p.id: p.key for p in old.parties if p.id not in signers})
+        missing = sorted(set(signers) - set(entry.sigs))
+        extra = sorted(set(entry.sigs) - set(signers))
+        if missing or extra:
+            raise BadSignature(
+                f"signatures missing from {missing}" if missing else f"unknown signers {extra}",
+                field="sigs", accepted="exactly one signature per party, old and new: "
+                + ", ".join(sorted(signers)))
+        if verify:
+            for pid, key in sorted(signers.items()):
+                verify_event_signature(ev, entry.sigs[pid], key, field=f"sigs.{pid}")
+        self.agreement = new
+        self.agreement_entry = self.size
+        self.agreement_leaf = leaf
+        return Changes(agreement=True)
+
+    def _content(self, entry: Entry, amend: bool) -> NoticeContent:
+        agreement = self.require_agreement()
+        return parse_notice_body(entry.event.body, agreement, entry.received_at, amend=amend,
+                                 field="event.body")
+
+    def _owned(self, notice_id: str, party: str, version: int, version_field: str) -> Notice:
+        field = "event.body"
+        current = self.notices.get(notice_id)
+        if current is None:
+            raise NotFound(f"no notice {notice_id!r}", field=f"{field}.notice",
+                           accepted="the id of a notice in the picture")
+        if current.party != party:
+            raise UnknownParty(f"notice {notice_id!r} belongs to {current.party!r}",
+                               field=f"{field}.notice", accepted="a notice of your own party")
+        if current.cancelled_at is not None:
+            raise Conflict(f"notice {notice_id!r} is cancelled", field=f"{field}.notice",
+                           accepted="a notice that is not cancelled")
+        if version != current.version:
+            raise StaleVersion(f"notice {notice_id!r} is at version {current.version}, not "
+                               f"{version}", field=f"{field}.{version_field}",
+                               accepted=f"version {current.version}")
+        return current
+
+    def prospective(self, entry: Entry) -> tuple[Notice, Notice | None]:
+        """The notice a file or amend entry would create, and the version it replaces.
+
+        The result is remembered for this entry object, so the writer's look before the check
+        and the apply after it parse the volumes once.
+        """
+        memo = self._memo
+        if memo is not None and memo[0] is entry and memo[1] == self.size:
+            return memo[2]
+        result = self._prospective(entry)
+        self._memo = (entry, self.size, result)
+        return result
+
+    def _prospective(self, entry: Entry) -> tuple[Notice, Notice | None]:
+        ev = entry.event
+        amend = ev.type == "notice.amend"
+        c = self._content(entry, amend)
+        if amend:
+            assert c.replaces is not None
+            prev = self._owned(c.id, ev.party, c.replaces, "replaces")
+            prev_kind = prev.kind
+            if c.kind != prev_kind:
+                raise InvalidInput(f"an amendment cannot change the kind ({prev_kind} to "
+                                   f"{c.kind}); cancel and file a new notice",
+                                   field="event.body.kind", accepted=prev_kind)
+            return Notice(id=c.id, party=ev.party, version=prev.version + 1, kind=c.kind,
+                          volumes=c.volumes, filed_at=prev.filed_at,
+                          updated_at=entry.received_at, entry=self.size, title=c.title,
+                          private_digest=c.private_digest), prev
+        if c.id in self.notices:
+            raise Conflict(f"notice id {c.id!r} is already taken", field="event.body.notice",
+                           accepted="a new, unique notice id")
+        return Notice(id=c.id, party=ev.party, version=1, kind=c.kind, volumes=c.volumes,
+                      filed_at=entry.received_at, updated_at=entry.received_at, entry=self.size,
+                      title=c.title, private_digest=c.private_digest), None
+
+    def _notice_file(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        notice, prev = self.prospective(entry)
+        self.notices[notice.id] = notice
+        return Changes(notices=[notice.id], notice=notice, previous=prev)
+
+    _notice_amend = _notice_file
+
+    def _notice_cancel(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        nid, version = parse_ref_body(entry.event.body, "event.body")
+        current = self._owned(nid, entry.event.party, version, "version")
+        self.notices[nid] = replace(current, cancelled_at=entry.received_at)
+        return Changes(notices=[nid])
+
+    def _notice_ack(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        nid, version = parse_ref_body(entry.event.body, "event.body")
+        party = entry.event.party
+        current = self.notices.get(nid)
+        if current is None:
+            raise NotFound(f"no notice {nid!r}", field="event.body.notice",
+                           accepted="the id of a notice in the picture")
+        if current.party == party:
+            raise InvalidInput("a party does not acknowledge its own notice",
+                               field="event.body.notice", accepted="another party's notice")
+        if version != current.version:
+            raise StaleVersion(f"notice {nid!r} is at version {current.version}, not {version}",
+                               field="event.body.version", accepted=f"version {current.version}")
+        if party in current.acks:
+            raise Conflict(f"{party} has already acknowledged {nid!r} v{version}",
+                           field="event.body.notice", accepted="an unacknowledged notice")
+        self.notices[nid] = current.with_ack(party)
+        return Changes(notices=[nid])
+
+    def _finding(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        if entry.event.party != OPERATOR:
+            raise UnknownParty("only the operator records findings", field="event.party",
+                               accepted=OPERATOR)
+        body = entry.event.body
+        try:
+            finding = Finding.from_body(body, self.size, entry.received_at)
+        except (KeyError, TypeError) as exc:
+            raise InvalidInput(f"malformed finding: {exc}", field="event.body") from None
+        if finding.id in self.findings:
+            raise Conflict(f"finding {finding.id!r} already exists", field="event.body.finding")
+        self.findings[finding.id] = finding
+        return Changes(findings=[finding.id])
+
+    # -- questions an officer asks ---------------------------------------------------------
+
+    def required_acks(self, notice: Notice) -> frozenset[str]:
+        agreement = self.agreement
+        if agreement is None or not agreement.kind(notice.kind).ack_required:
+            return frozenset()
+        return frozenset(p for p in agreement.party_ids if p != notice.party)
+
+    def state(self, notice: Notice, at: datetime) -> str:
+        return notice.state(at, self.required_acks(notice))
+
+    def live_notices(self, at: datetime) -> list[Notice]:
+        return sorted((n for n in self.notices.values() if n.live(at)),
+                      key=lambda n: (n.start, n.id))
+
+    def is_open(self, finding: Finding, at: datetime) -> bool:
+        """A finding is open while the versions it speaks of are current and still live."""
+        n = self.notices.get(finding.notice)
+        if n is None or n.version != finding.version or not n.live(at):
+            return False
+        if finding.kind == "conflict":
+            o = self.notices.get(finding.details["other"])
+            if o is None or o.version != finding.details["other_version"] or not o.live(at):
+                return False
+        return True
+
+    def open_findings(self, at: datetime) -> list[Finding]:
+        return sorted((f for f in self.findings.values() if self.is_open(f, at)),
+                      key=lambda f: f.entry)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain JSON: what the store's projection must equal."""
+        return {
+            "size": self.size,
+            "agreement_entry": self.agreement_entry,
+            "agreement_leaf": base64.b64encode(self.agreement_leaf).decode(),
+            "notices": {k: v.to_json() for k, v in sorted(self.notices.items())},
+            "findings": {k: v.to_json() for k, v in sorted(self.findings.items())},
+            "seqs": dict(sorted(self.seqs.items())),
+        }

@@ -1,0 +1,348 @@
+"""The one writer: validate -> check -> append -> project, for a batch of commands at a time.
+
+Every write in a deployment goes through a `Writer`. A batch is one SQLite transaction, one
+fsync and one checkpoint signature (group commit); each command in it gets its receipt, proved
+against that checkpoint, as soon as the batch is durable. A refused command leaves the log and
+the picture untouched and gets its `AccordError` back; the others in the batch go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from accord.errors import AccordError, InvalidInput, RuleBreach
+from accord.geo.box import volume_box
+from accord.log.event import OPERATOR, Entry, Event, private_digest, sign_event, unb64
+from accord.log.merkle import Frontier, inclusion_proof, leaf_hash
+from accord.log.note import Checkpoint, NoteSigner, sign_note
+from accord.log.receipt import Receipt
+from accord.picture.fold import Changes, Picture
+from accord.rules.agreement import Agreement
+from accord.rules.check import check
+from accord.rules.notice import Finding, Notice
+from accord.store.sqlite import SqliteStore
+from accord.timefmt import Clock, SystemClock, format_time, parse_time
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A command as a party sends it: the signed event, and the private part it commits to."""
+
+    event: dict[str, Any]
+    sig: str | None = None
+    sigs: dict[str, str] | None = None
+    private: dict[str, Any] | None = None  # {"salt": base64, "data": any JSON}
+
+
+@dataclass
+class Outcome:
+    """What the writer did with one command: its entry's receipt and the findings it raised."""
+
+    index: int
+    entry: Entry
+    receipt: Receipt | None = None
+    notice: Notice | None = None
+    findings: list[tuple[Finding, Receipt | None]] = field(default_factory=list)
+
+
+class _CachedNodes:
+    """Tree nodes for the receipts of one batch: many proofs share the same upper nodes."""
+
+    def __init__(self, store: SqliteStore, fresh: dict[tuple[int, int], bytes]) -> None:
+        self.store = store
+        self.cache = fresh
+
+    def node(self, level: int, index: int) -> bytes:
+        key = (level, index)
+        h = self.cache.get(key)
+        if h is None:
+            h = self.cache[key] = self.store.node(level, index)
+        return h
+
+
+def load_picture(store: SqliteStore, operator_key: bytes) -> Picture:
+    """The live picture from the projection tables (fast); `accord verify` proves them right."""
+    picture = Picture(operator_key)
+    state = store.state()
+    size = store.size()
+    if state.get("size", 0) != size:
+        return rebuild_picture(store, operator_key)
+    picture.size = size
+    picture.agreement_entry = state.get("agreement_entry", -1)
+    if picture.agreement_entry >= 0:
+        entry = Entry.decode(store.entry(picture.agreement_entry))
+        picture.agreement = Agreement.from_json(entry.event.body)
+        picture.agreement_leaf = base64.b64decode(state["agreement_leaf"])
+    last = state.get("last_received")
+    picture.last_received = parse_time(last) if last else None
+    picture.notices = {n["id"]: Notice.from_json(n) for n in store.notices_json()}
+    picture.findings = {f["finding"]: Finding.from_json(f) for f in store.findings_json()}
+    picture.seqs = store.seqs()
+    return picture
+
+
+def rebuild_picture(store: SqliteStore, operator_key: bytes, *, verify: bool = False,
+                    before: datetime | None = None) -> Picture:
+    """Fold the log from entry 0 (up to entries received before `before`)."""
+    picture = Picture(operator_key)
+    for _, data in store.entries():
+        entry = Entry.decode(data)
+        if before is not None and entry.received_at >= before:
+            break
+        picture.apply(entry, leaf_hash(data), verify=verify)
+    return picture
+
+
+class Writer:
+    """Sequences every write to one deployment's store. Not thread-safe: see `Sequencer`."""
+
+    def __init__(self, store: SqliteStore, signer: NoteSigner, clock: Clock | None = None) -> None:
+        self.store = store
+        self.signer = signer
+        self.clock = clock or SystemClock()
+        self.operator_key = signer.public_key
+        self.picture = load_picture(store, self.operator_key)
+        self.frontier = Frontier.from_source(store, store.size())
+
+    # -- the public face --------------------------------------------------------------------
+
+    def submit(self, sub: Submission) -> Outcome:
+        """Append one command; raise its AccordError if it is refused."""
+        result = self.submit_batch([sub])[0]
+        if isinstance(result, AccordError):
+            raise result
+        return result
+
+    def submit_batch(self, subs: Sequence[Submission]) -> list[Outcome | AccordError]:
+        """Append a batch in one durable transaction; each command succeeds or fails alone."""
+        results: list[Outcome | AccordError] = []
+        fresh: dict[tuple[int, int], bytes] = {}
+        start = self.frontier.size
+        try:
+            with self.store.transaction():
+                for sub in subs:
+                    try:
+                        results.append(self._one(sub, fresh))
+                    except AccordError as exc:
+                        results.append(exc)
+                if self.frontier.size > start:
+                    self._project_state()
+                    note = self._checkpoint()
+        except BaseException:
+            self._reload()
+            raise
+        if self.frontier.size > start:
+            self._attach_receipts(results, note, fresh)
+        return results
+
+    def preview(self, event: Event) -> tuple[Notice, list[Finding]]:
+        """The findings a file or amend event would raise now, without appending anything."""
+        entry = Entry(event=event, received_at=self.clock.now(), sig="")
+        notice, previous = self.picture.prospective(entry)
+        return notice, self._check(notice, entry.received_at, previous)
+
+    # -- one command ------------------------------------------------------------------------
+
+    def _one(self, sub: Submission, fresh: dict[tuple[int, int], bytes]) -> Outcome:
+        event = Event.from_json(sub.event)
+        if event.party == OPERATOR:
+            raise InvalidInput("operator events are made by the service, not submitted",
+                               field="event.party", accepted="a party id")
+        entry = Entry(event=event, received_at=self.clock.now(), sig=sub.sig, sigs=sub.sigs)
+        self.picture.authenticate(entry)
+        reveal = self._reveal(event, sub.private)
+        notice: Notice | None = None
+        findings: list[Finding] = []
+        if event.type in ("notice.file", "notice.amend"):
+            notice, previous = self.picture.prospective(entry)
+            findings = self._check(notice, entry.received_at, previous)
+            breaches = [f for f in findings if f.action == "reject"]
+            if breaches:
+                raise RuleBreach(
+                    "; ".join(f.summary() for f in breaches),
+                    field="event.body",
+                    accepted="a notice that breaks no rule whose action is reject",
+                    extra={"findings": [f.to_body() for f in breaches]})
+        index = self._append(entry, fresh, verified=event.type != "agreement")
+        if reveal is not None and notice is not None:
+            self.store.add_private(notice.id, notice.version, reveal[0], reveal[1])
+        outcome = Outcome(index=index, entry=entry, notice=notice)
+        for finding in findings:
+            outcome.findings.append((self._record(finding, fresh), None))
+        return outcome
+
+    def _reveal(self, event: Event, private: dict[str, Any] | None) -> tuple[bytes, Any] | None:
+        digest = event.body.get("private_digest") if event.type.startswith("notice.") else None
+        if private is None:
+            if digest is not None:
+                raise InvalidInput("the notice commits to a private part that was not sent",
+                                   field="private", accepted='{"salt": base64, "data": ...}')
+            return None
+        if digest is None or not isinstance(private, dict) or set(private) != {"salt", "data"}:
+            raise InvalidInput("a private part needs private_digest in the signed body and "
+                               "{salt, data} beside it", field="private",
+                               accepted='{"salt": base64 of 16 bytes, "data": any JSON}')
+        salt = unb64(private["salt"], "private.salt", 16)
+        if private_digest(salt, private["data"]) != digest:
+            raise InvalidInput("the private part does not match private_digest",
+                               field="private", accepted="the part the party signed")
+        return salt, private["data"]
+
+    def _check(self, notice: Notice, received_at: datetime,
+               previous: Notice | None) -> list[Finding]:
+        agreement = self.picture.require_agreement()
+        sep = agreement.separation
+        near: set[str] = set()
+        for vol in notice.volumes:
+            near |= self.store.near(volume_box(vol).expand(sep.horizontal_m, sep.vertical_m))
+        near.discard(notice.id)
+        candidates = [self.picture.notices[n] for n in sorted(near)]
+        return check(notice, agreement, received_at, candidates, previous)
+
+    def _record(self, finding: Finding, fresh: dict[tuple[int, int], bytes]) -> Finding:
+        """Write a finding as an operator entry, signed with the log key."""
+        received = self.clock.now()
+        seq = self.picture.next_seq(OPERATOR)
+        body = Finding(kind=finding.kind, notice=finding.notice, version=finding.version,
+                       parties=finding.parties, action=finding.action,
+                       details=finding.details, id=f"F{seq}").to_body()
+        event = Event(type="finding", party=OPERATOR, seq=seq,
+                      issued_at=format_time(received), body=body)
+        entry = Entry(event=event, received_at=received,
+                      sig=sign_event(event, self.signer.private_key))
+        self._append(entry, fresh, verified=True)
+        return self.picture.findings[body["finding"]]
+
+    def _append(self, entry: Entry, fresh: dict[tuple[int, int], bytes], *,
+                verified: bool) -> int:
+        data = entry.encode()
+        leaf = leaf_hash(data)
+        changes = self.picture.apply(entry, leaf, verify=not verified)
+        index = self.frontier.size
+        nodes = self.frontier.append(leaf)
+        self.store.add_entries([(index, data)])
+        self.store.add_nodes(nodes)
+        for level, idx, h in nodes:
+            fresh[(level, idx)] = h
+        self._project(changes)
+        return index
+
+    # -- projection, checkpoint, receipts ---------------------------------------------------
+
+    def _project(self, changes: Changes) -> None:
+        for nid in changes.notices:
+            self.store.save_notice(self.picture.notices[nid])
+        for fid in changes.findings:
+            self.store.save_finding(self.picture.findings[fid].to_json())
+        if changes.seq is not None:
+            self.store.save_seq(*changes.seq)
+
+    def _project_state(self) -> None:
+        p = self.picture
+        self.store.save_state({
+            "size": p.size, "agreement_entry": p.agreement_entry,
+            "agreement_leaf": base64.b64encode(p.agreement_leaf).decode(),
+            "last_received": format_time(p.last_received, micro=True)
+            if p.last_received else None})
+
+    def _checkpoint(self) -> str:
+        cp = Checkpoint(self.signer.name, self.frontier.size, self.frontier.root())
+        note = sign_note(cp.body(), [self.signer])
+        self.store.add_checkpoint(cp.size, note)
+        return note
+
+    def _attach_receipts(self, results: list[Outcome | AccordError], note: str,
+                         fresh: dict[tuple[int, int], bytes]) -> None:
+        nodes = _CachedNodes(self.store, fresh)
+        size = self.frontier.size
+
+        def receipt(index: int) -> Receipt:
+            return Receipt(index=index, leaf_hash=nodes.node(0, index), checkpoint=note,
+                           inclusion_proof=tuple(inclusion_proof(nodes, index, size)))
+
+        for r in results:
+            if isinstance(r, Outcome):
+                r.receipt = receipt(r.index)
+                r.findings = [(f, receipt(f.entry)) for f, _ in r.findings]
+
+    def _reload(self) -> None:
+        """After a failed transaction, forget what was applied in memory: the store is truth."""
+        self.picture = load_picture(self.store, self.operator_key)
+        self.frontier = Frontier.from_source(self.store, self.store.size())
+
+    def receipt(self, index: int, size: int | None = None) -> Receipt:
+        """A receipt for any entry, against the checkpoint at `size` (default: the latest)."""
+        cp = self.store.checkpoint(size)
+        if cp is None:
+            raise InvalidInput("no checkpoint at that size", field="size")
+        return make_receipt(self.store, index, cp)
+
+
+def make_receipt(store: SqliteStore, index: int, checkpoint: tuple[int, str]) -> Receipt:
+    size, note = checkpoint
+    if not 0 <= index < size:
+        raise InvalidInput(f"entry {index} is not covered by the checkpoint of size {size}",
+                           field="index", accepted=f"0 to {size - 1}")
+    return Receipt(index=index, leaf_hash=store.node(0, index), checkpoint=note,
+                   inclusion_proof=tuple(inclusion_proof(store, index, size)))
+
+
+class Sequencer:
+    """The writer on its own thread: callers from any thread submit, batches form by themselves.
+
+    Whatever arrives while a batch is being committed makes up the next batch, so under load
+    the cost of the fsync and the checkpoint signature is shared by many commands.
+    """
+
+    def __init__(self, writer: Writer, max_batch: int = 512) -> None:
+        self.writer = writer
+        self.max_batch = max_batch
+        self._queue: queue.Queue[tuple[Submission, Future[Outcome]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="accord-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, sub: Submission) -> Future[Outcome]:
+        fut: Future[Outcome] = Future()
+        self._queue.put((sub, fut))
+        return fut
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                results = self.writer.submit_batch([s for s, _ in batch])
+            except BaseException as exc:  # the whole batch failed: tell every caller
+                for _, fut in batch:
+                    fut.set_exception(exc)
+            else:
+                for (_, fut), res in zip(batch, results, strict=True):
+                    if isinstance(res, AccordError):
+                        fut.set_exception(res)
+                    else:
+                        fut.set_result(res)
+            if stop:
+                return

@@ -1,0 +1,254 @@
+"""The embedded store: the log, its tree hashes, checkpoints and the picture's projection in SQLite.
+
+WAL mode with `synchronous=FULL`: a commit is on disk before the writer hands out a receipt, and
+readers never wait for the writer. The writer groups many entries into one transaction (group
+commit). The 4D index of notice volumes is SQLite's built-in R*Tree (lon, lat, altitude, time).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from accord.errors import DeploymentError, NotFound
+from accord.geo.box import Box4, volume_box
+from accord.rules.notice import Notice
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries(idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL,
+    hash BLOB NOT NULL, PRIMARY KEY(level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS private(notice TEXT NOT NULL, version INTEGER NOT NULL,
+    salt BLOB NOT NULL, data TEXT NOT NULL, PRIMARY KEY(notice, version));
+CREATE TABLE IF NOT EXISTS p_state(k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS p_notices(id TEXT PRIMARY KEY, party TEXT NOT NULL,
+    version INTEGER NOT NULL, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS p_findings(id TEXT PRIMARY KEY, entry INTEGER NOT NULL,
+    json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS p_seqs(party TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS p_volume_index USING rtree(
+    id, lon0, lon1, lat0, lat1, alt0, alt1, t0, t1);
+CREATE TABLE IF NOT EXISTS p_volume_ref(id INTEGER PRIMARY KEY, notice TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS p_volume_ref_notice ON p_volume_ref(notice);
+"""
+
+PROJECTION_TABLES = ("p_state", "p_notices", "p_findings", "p_seqs", "p_volume_index",
+                     "p_volume_ref")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class SqliteStore:
+    """One SQLite file. Not thread-safe: one writer thread; readers open their own stores."""
+
+    def __init__(self, path: Path | str, *, create: bool = False, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise DeploymentError(f"no Accord database at {self.path}",
+                                  accepted="a deployment made with `accord init DIR`")
+        uri = f"file:{self.path}{'?mode=ro' if readonly else ''}"
+        self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA busy_timeout = 10000")
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = FULL")
+        if create:
+            self.db.executescript(_SCHEMA)
+            with self.transaction():
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)",
+                                (SCHEMA_VERSION,))
+        self._in_tx = False
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic, durable commit (BEGIN IMMEDIATE ... COMMIT), rolled back on any error."""
+        self.db.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+        finally:
+            self._in_tx = False
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
+
+    # -- the log ----------------------------------------------------------------------------
+
+    def size(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()
+        return int(row[0])
+
+    def add_entries(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        self.db.executemany("INSERT INTO entries(idx, entry) VALUES(?, ?)", rows)
+
+    def add_nodes(self, rows: Iterable[tuple[int, int, bytes]]) -> None:
+        self.db.executemany("INSERT INTO nodes(level, idx, hash) VALUES(?, ?, ?)", rows)
+
+    def entry(self, index: int) -> bytes:
+        row = self.db.execute("SELECT entry FROM entries WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise NotFound(f"no entry {index}", field="index",
+                           accepted=f"0 to {self.size() - 1}")
+        return bytes(row[0])
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+        stop = self.size() if end is None else end
+        cur = self.db.execute("SELECT idx, entry FROM entries WHERE idx >= ? AND idx < ? "
+                              "ORDER BY idx", (start, stop))
+        for idx, data in cur:
+            yield int(idx), bytes(data)
+
+    def node(self, level: int, index: int) -> bytes:
+        row = self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?",
+                              (level, index)).fetchone()
+        if row is None:
+            raise NotFound(f"no tree node at level {level}, index {index}")
+        return bytes(row[0])
+
+    def nodes(self) -> Iterator[tuple[int, int, bytes]]:
+        for level, idx, h in self.db.execute("SELECT level, idx, hash FROM nodes "
+                                             "ORDER BY level, idx"):
+            yield int(level), int(idx), bytes(h)
+
+    def frontier_nodes(self, size: int) -> list[bytes]:
+        """The perfect subtrees that make up a tree of `size` leaves, largest first."""
+        out = []
+        start = 0
+        for level in range(size.bit_length() - 1, -1, -1):
+            if size >> level & 1:
+                out.append(self.node(level, start >> level))
+                start += 1 << level
+        return out
+
+    def add_checkpoint(self, size: int, note: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO checkpoints(size, note) VALUES(?, ?)",
+                        (size, note))
+
+    def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
+        if size is None:
+            row = self.db.execute("SELECT size, note FROM checkpoints "
+                                  "ORDER BY size DESC LIMIT 1").fetchone()
+        else:
+            row = self.db.execute("SELECT size, note FROM checkpoints WHERE size = ?",
+                                  (size,)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def checkpoints(self) -> Iterator[tuple[int, str]]:
+        for size, note in self.db.execute("SELECT size, note FROM checkpoints ORDER BY size"):
+            yield int(size), str(note)
+
+    def add_private(self, notice: str, version: int, salt: bytes, data: Any) -> None:
+        self.db.execute("INSERT INTO private(notice, version, salt, data) VALUES(?, ?, ?, ?)",
+                        (notice, version, salt, dumps(data)))
+
+    def private(self, notice: str, version: int) -> tuple[bytes, Any] | None:
+        row = self.db.execute("SELECT salt, data FROM private WHERE notice = ? AND version = ?",
+                              (notice, version)).fetchone()
+        return None if row is None else (bytes(row[0]), json.loads(row[1]))
+
+    def privates(self) -> Iterator[tuple[str, int, bytes, Any]]:
+        for notice, version, salt, data in self.db.execute(
+                "SELECT notice, version, salt, data FROM private ORDER BY notice, version"):
+            yield str(notice), int(version), bytes(salt), json.loads(data)
+
+    # -- the picture's projection -----------------------------------------------------------
+
+    def save_state(self, values: dict[str, Any]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO p_state(k, v) VALUES(?, ?)",
+                            [(k, dumps(v)) for k, v in values.items()])
+
+    def state(self) -> dict[str, Any]:
+        return {str(k): json.loads(v) for k, v in self.db.execute("SELECT k, v FROM p_state")}
+
+    def save_notice(self, notice: Notice) -> None:
+        self.db.execute("INSERT OR REPLACE INTO p_notices(id, party, version, json) "
+                        "VALUES(?, ?, ?, ?)",
+                        (notice.id, notice.party, notice.version, dumps(notice.to_json())))
+        self.unindex(notice.id)
+        if notice.cancelled_at is None:
+            self.index(notice)
+
+    def index(self, notice: Notice) -> None:
+        for vol in notice.volumes:
+            cur = self.db.execute("INSERT INTO p_volume_ref(notice) VALUES(?)", (notice.id,))
+            b = volume_box(vol)
+            self.db.execute("INSERT INTO p_volume_index VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (cur.lastrowid, b.lon_min, b.lon_max, b.lat_min, b.lat_max,
+                             b.alt_min, b.alt_max, b.t_min, b.t_max))
+
+    def unindex(self, notice_id: str) -> None:
+        self.db.execute("DELETE FROM p_volume_index WHERE id IN "
+                        "(SELECT id FROM p_volume_ref WHERE notice = ?)", (notice_id,))
+        self.db.execute("DELETE FROM p_volume_ref WHERE notice = ?", (notice_id,))
+
+    def near(self, box: Box4) -> set[str]:
+        """Ids of notices with a volume whose 4D box meets `box` (a prefilter, never exact)."""
+        cur = self.db.execute(
+            "SELECT DISTINCT r.notice FROM p_volume_index i JOIN p_volume_ref r ON r.id = i.id "
+            "WHERE i.lon0 <= ? AND i.lon1 >= ? AND i.lat0 <= ? AND i.lat1 >= ? "
+            "AND i.alt0 <= ? AND i.alt1 >= ? AND i.t0 <= ? AND i.t1 >= ?",
+            (box.lon_max, box.lon_min, box.lat_max, box.lat_min, box.alt_max, box.alt_min,
+             box.t_max, box.t_min))
+        return {str(r[0]) for r in cur}
+
+    def notices_json(self) -> Iterator[dict[str, Any]]:
+        for (text,) in self.db.execute("SELECT json FROM p_notices ORDER BY id"):
+            yield json.loads(text)
+
+    def save_finding(self, finding_json: dict[str, Any]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO p_findings(id, entry, json) VALUES(?, ?, ?)",
+                        (finding_json["finding"], finding_json["entry"], dumps(finding_json)))
+
+    def findings_json(self) -> Iterator[dict[str, Any]]:
+        for (text,) in self.db.execute("SELECT json FROM p_findings ORDER BY entry"):
+            yield json.loads(text)
+
+    def save_seq(self, party: str, seq: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO p_seqs(party, seq) VALUES(?, ?)", (party, seq))
+
+    def seqs(self) -> dict[str, int]:
+        return {str(p): int(s) for p, s in self.db.execute("SELECT party, seq FROM p_seqs")}
+
+    def index_rows(self) -> list[tuple[str, tuple[float, ...]]]:
+        """The index as (notice, box) pairs, sorted: for comparing with a rebuilt one."""
+        rows = self.db.execute(
+            "SELECT r.notice, i.lon0, i.lon1, i.lat0, i.lat1, i.alt0, i.alt1, i.t0, i.t1 "
+            "FROM p_volume_index i JOIN p_volume_ref r ON r.id = i.id").fetchall()
+        return sorted((str(r[0]), tuple(float(x) for x in r[1:])) for r in rows)
+
+    def clear_projection(self) -> None:
+        for table in PROJECTION_TABLES:
+            self.db.execute(f"DELETE FROM {table}")
+
+    def integrity(self) -> list[str]:
+        """SQLite's own check of the file's structure: [] when sound."""
+        try:
+            rows = self.db.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        msgs = [str(r[0]) for r in rows]
+        return [] if msgs == ["ok"] else msgs

@@ -1,0 +1,226 @@
+"""Full verification of a deployment's store, and offline verification of one receipt.
+
+`verify_store` trusts nothing in the database: it re-reads every entry, re-checks every
+signature and state transition by folding the log, recomputes every tree node and checkpoint
+root, and compares the stored picture with the rebuilt one, naming the entry, node, checkpoint
+or table row that is wrong. `verify_receipt_offline` needs no database at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.errors import AccordError, InvalidInput, ProofError
+from accord.geo.box import volume_box
+from accord.log.event import Entry, private_digest
+from accord.log.merkle import Frontier, leaf_hash, verify_consistency
+from accord.log.note import Checkpoint, NoteVerifier, open_note
+from accord.log.receipt import Receipt, verify_receipt
+from accord.picture.fold import Picture
+from accord.store.sqlite import SqliteStore, dumps
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    nodes: int = 0
+    checkpoints: int = 0
+    notices: int = 0
+    findings: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, where: str, what: str) -> None:
+        if len(self.problems) < 1000:
+            self.problems.append(Problem(where, what))
+
+
+def verify_store(store: SqliteStore, verifier_key: str,
+                 progress: Callable[[int, int], None] | None = None) -> Report:
+    report = Report()
+    for msg in store.integrity():
+        report.add("database file", msg)
+    verifier = NoteVerifier.parse(verifier_key)
+    stored_key = store.meta("log_key")
+    if stored_key != verifier_key:
+        report.add("table meta (log_key)", "the stored log key is not the deployment's log.pub")
+    picture = Picture(verifier.public_key.public_bytes_raw())
+    frontier = Frontier()
+    computed: dict[tuple[int, int], bytes] = {}
+    cp_sizes = {size for size, _ in store.checkpoints()}
+    roots: dict[int, bytes] = {}
+    digests: dict[tuple[str, int], str | None] = {}
+    folding = True
+    total = store.size()
+    for index, data in store.entries():
+        if index != frontier.size:
+            report.add(f"entry {frontier.size}", f"missing (next stored entry is {index})")
+            break
+        where = f"entry {index}"
+        leaf = leaf_hash(data)
+        for level, idx, h in frontier.append(leaf):
+            computed[(level, idx)] = h
+        if frontier.size in cp_sizes:
+            roots[frontier.size] = frontier.root()
+        try:
+            entry = Entry.decode(data)
+        except AccordError as exc:
+            report.add(where, f"not a valid entry: {exc.detail}")
+            folding = False
+            continue
+        if folding:
+            try:
+                changes = picture.apply(entry, leaf, verify=True)
+            except AccordError as exc:
+                report.add(where, f"{entry.event.type} by {entry.event.party} seq "
+                                  f"{entry.event.seq} is not admissible: {exc.detail}")
+                folding = False
+            else:
+                if changes.notice is not None:
+                    n = changes.notice
+                    digests[(n.id, n.version)] = n.private_digest
+        if progress is not None and index % 1000 == 0:
+            progress(index, total)
+    report.entries = frontier.size
+    # The tree: every stored node must be the recomputed one, and none may be missing.
+    seen = 0
+    for level, idx, h in store.nodes():
+        seen += 1
+        want = computed.get((level, idx))
+        if want is None:
+            report.add(f"table nodes (level {level}, index {idx})", "a node beyond the log")
+        elif want != h:
+            what = "leaf hash" if level == 0 else "node hash"
+            report.add(f"table nodes (level {level}, index {idx})",
+                       f"{what} differs from the one recomputed from the entries")
+    report.nodes = seen
+    if seen != len(computed):
+        report.add("table nodes", f"{len(computed) - seen} node(s) missing")
+    # Checkpoints: signed by the log key, and their roots are the tree's roots at their sizes.
+    for size, note in store.checkpoints():
+        report.checkpoints += 1
+        where = f"checkpoint at size {size}"
+        try:
+            text, _ = open_note(note, [verifier])
+            cp = Checkpoint.parse(text)
+        except AccordError as exc:
+            report.add(where, f"does not verify with the log key: {exc.detail}")
+            continue
+        if cp.size != size or cp.origin != verifier.name:
+            report.add(where, f"signed for size {cp.size} of {cp.origin!r}")
+        elif size not in roots:
+            report.add(where, "covers entries the log does not have")
+        elif roots[size] != cp.root:
+            report.add(where, "root differs from the tree recomputed from the entries")
+    latest = store.checkpoint()
+    if report.entries and (latest is None or latest[0] != report.entries):
+        report.add("table checkpoints", "the latest checkpoint does not cover the whole log")
+    # Private parts: each must be the one its notice's signed digest commits to.
+    for notice, version, salt, data in store.privates():
+        want_digest = digests.get((notice, version))
+        if want_digest is None or private_digest(salt, data) != want_digest:
+            report.add(f"table private ({notice} v{version})",
+                       "does not match the digest in the signed notice")
+    if folding:
+        _compare_projection(store, picture, report)
+    report.notices = len(picture.notices)
+    report.findings = len(picture.findings)
+    return report
+
+
+def _compare_projection(store: SqliteStore, picture: Picture, report: Report) -> None:
+    want = picture.snapshot()
+    state = store.state()
+    for key in ("size", "agreement_entry", "agreement_leaf"):
+        if state.get(key) != want[key]:
+            report.add(f"table p_state ({key})", "differs from the picture rebuilt from the log")
+    _compare_rows("p_notices", {n["id"]: n for n in store.notices_json()}, want["notices"],
+                  report)
+    _compare_rows("p_findings", {f["finding"]: f for f in store.findings_json()},
+                  {f["finding"]: f for f in want["findings"].values()}, report)
+    _compare_rows("p_seqs", store.seqs(), want["seqs"], report)
+    rebuilt_index = sorted(
+        (n.id, (b.lon_min, b.lon_max, b.lat_min, b.lat_max, b.alt_min, b.alt_max, b.t_min,
+                b.t_max))
+        for n in picture.notices.values() if n.cancelled_at is None
+        for b in (volume_box(v) for v in n.volumes))
+    stored_index = store.index_rows()
+    if [r[0] for r in stored_index] != [r[0] for r in rebuilt_index] or not all(
+            _box_covers(s[1], w[1]) for s, w in zip(stored_index, rebuilt_index, strict=True)):
+        report.add("table p_volume_index", "the 4D index does not match the live notices")
+
+
+def _box_covers(stored: tuple[float, ...], want: tuple[float, ...]) -> bool:
+    """The R*Tree keeps 32-bit floats rounded outward: it must contain the exact box."""
+    return all(stored[i] <= want[i] + 1e-9 and stored[i + 1] >= want[i + 1] - 1e-9
+               for i in range(0, 8, 2))
+
+
+def _compare_rows(table: str, stored: dict[str, Any], want: dict[str, Any],
+                  report: Report) -> None:
+    for key in sorted(set(stored) | set(want)):
+        if key not in want:
+            report.add(f"table {table} ({key})", "a row the log does not produce")
+        elif key not in stored:
+            report.add(f"table {table} ({key})", "missing: the log produces this row")
+        elif dumps(stored[key]) != dumps(want[key]):
+            report.add(f"table {table} ({key})", "differs from the picture rebuilt from the log")
+
+
+def verify_receipt_offline(receipt_json: Any, verifier_key: str, checkpoint_note: str | None = None,
+                           consistency: list[str] | None = None,
+                           entry: bytes | None = None) -> Checkpoint:
+    """Check one receipt with the operator's key alone; optionally tie it to a later checkpoint.
+
+    Returns the checkpoint the receipt is finally proved against.
+    """
+    receipt = Receipt.from_json(receipt_json)
+    verifier = NoteVerifier.parse(verifier_key)
+    own = verify_receipt(receipt, verifier, entry)
+    if checkpoint_note is None:
+        return own
+    text, _ = open_note(checkpoint_note, [verifier])
+    other = Checkpoint.parse(text)
+    if other.origin != own.origin:
+        raise ProofError(f"the checkpoint is for log {other.origin!r}, the receipt for "
+                         f"{own.origin!r}")
+    if other.size == own.size:
+        if other.root != own.root:
+            raise ProofError("two checkpoints of the same size with different roots: "
+                             "the log has forked")
+        return other
+    if other.size < own.size:
+        raise ProofError(f"the checkpoint (size {other.size}) is older than the receipt's "
+                         f"(size {own.size})")
+    if consistency is None:
+        raise InvalidInput(
+            f"the receipt is proved against size {own.size}; to tie it to the checkpoint of "
+            f"size {other.size}, also pass a consistency proof between the two",
+            field="consistency", accepted=f"the output of `accord log consistency {own.size} "
+                                          f"{other.size} --json`")
+    proof = [base64.b64decode(p, validate=True) for p in consistency]
+    verify_consistency(own.size, other.size, proof, own.root, other.root)
+    return other
+
+
+def load_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} is not JSON: {exc}", field=what) from None
