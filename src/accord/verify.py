@@ -132,9 +132,13 @@ def verify_store(store: SqliteStore, verifier_key: str,
     if report.entries and (latest is None or latest[0] != report.entries):
         report.add("table checkpoints", "the latest checkpoint does not cover the whole log")
     # Private parts: each must be the one its notice's signed digest commits to.
-    for notice, version, salt, data in store.privates():
+    for notice, version, salt, text in store.privates():
         want_digest = digests.get((notice, version))
-        if want_digest is None or private_digest(salt, data) != want_digest:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if want_digest is None or data is None or private_digest(salt, data) != want_digest:
             report.add(f"table private ({notice} v{version})",
                        "does not match the digest in the signed notice")
     if folding:
@@ -146,15 +150,12 @@ def verify_store(store: SqliteStore, verifier_key: str,
 
 def _compare_projection(store: SqliteStore, picture: Picture, report: Report) -> None:
     want = picture.snapshot()
-    state = store.state()
-    for key in ("size", "agreement_entry", "agreement_leaf"):
-        if state.get(key) != want[key]:
-            report.add(f"table p_state ({key})", "differs from the picture rebuilt from the log")
-    _compare_rows("p_notices", {n["id"]: n for n in store.notices_json()}, want["notices"],
-                  report)
-    _compare_rows("p_findings", {f["finding"]: f for f in store.findings_json()},
-                  {f["finding"]: f for f in want["findings"].values()}, report)
-    _compare_rows("p_seqs", store.seqs(), want["seqs"], report)
+    _compare_rows("p_state", store.raw_rows("p_state"),
+                  {k: want[k] for k in ("size", "agreement_entry", "agreement_leaf")}, report,
+                  partial=True)
+    _compare_rows("p_notices", store.raw_rows("p_notices"), want["notices"], report)
+    _compare_rows("p_findings", store.raw_rows("p_findings"), want["findings"], report)
+    _compare_rows("p_seqs", store.raw_rows("p_seqs"), want["seqs"], report)
     rebuilt_index = sorted(
         (n.id, (b.lon_min, b.lon_max, b.lat_min, b.lat_max, b.alt_min, b.alt_max, b.t_min,
                 b.t_max))
@@ -172,14 +173,16 @@ def _box_covers(stored: tuple[float, ...], want: tuple[float, ...]) -> bool:
                for i in range(0, 8, 2))
 
 
-def _compare_rows(table: str, stored: dict[str, Any], want: dict[str, Any],
-                  report: Report) -> None:
-    for key in sorted(set(stored) | set(want)):
+def _compare_rows(table: str, stored: dict[str, str], want: dict[str, Any], report: Report,
+                  *, partial: bool = False) -> None:
+    """Stored rows are the canonical text of the rebuilt values, byte for byte."""
+    keys = set(want) if partial else set(stored) | set(want)
+    for key in sorted(keys):
         if key not in want:
             report.add(f"table {table} ({key})", "a row the log does not produce")
         elif key not in stored:
             report.add(f"table {table} ({key})", "missing: the log produces this row")
-        elif dumps(stored[key]) != dumps(want[key]):
+        elif stored[key] != (dumps(want[key]) if table != "p_seqs" else str(want[key])):
             report.add(f"table {table} ({key})", "differs from the picture rebuilt from the log")
 
 

@@ -31,13 +31,15 @@ ALL_PARTIES = "*"
 _EVENT_KEYS = {"v", "type", "party", "seq", "issued_at", "body"}
 
 
-def canonical(obj: Any) -> bytes:
+def canonical(obj: Any, field: str = "event") -> bytes:
     """RFC 8785 canonical JSON; refuses NaN and infinities, which JSON cannot carry."""
     try:
         return bytes(rfc8785.dumps(obj))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"cannot be encoded as canonical JSON: {exc}",
-                           accepted="JSON values without NaN or infinity") from None
+        _reject_floats_nan(obj, field)  # names the field when a number is at fault
+        raise InvalidInput(f"cannot be encoded as canonical JSON: {exc}", field=field,
+                           accepted="JSON values: objects, arrays, strings, finite numbers, "
+                                    "true, false, null") from None
 
 
 def b64(data: bytes) -> str:

@@ -9,17 +9,26 @@ the picture untouched and gets its `AccordError` back; the others in the batch g
 from __future__ import annotations
 
 import base64
+import json
 import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from accord.errors import AccordError, InvalidInput, RuleBreach
 from accord.geo.box import volume_box
-from accord.log.event import OPERATOR, Entry, Event, private_digest, sign_event, unb64
+from accord.log.event import (
+    OPERATOR,
+    Entry,
+    Event,
+    canonical,
+    private_digest,
+    sign_event,
+    unb64,
+)
 from accord.log.merkle import Frontier, inclusion_proof, leaf_hash
 from accord.log.note import Checkpoint, NoteSigner, sign_note
 from accord.log.receipt import Receipt
@@ -155,7 +164,7 @@ class Writer:
         if event.party == OPERATOR:
             raise InvalidInput("operator events are made by the service, not submitted",
                                field="event.party", accepted="a party id")
-        entry = Entry(event=event, received_at=self.clock.now(), sig=sub.sig, sigs=sub.sigs)
+        entry = Entry(event=event, received_at=self._receive_time(), sig=sub.sig, sigs=sub.sigs)
         self.picture.authenticate(entry)
         reveal = self._reveal(event, sub.private)
         notice: Notice | None = None
@@ -177,6 +186,14 @@ class Writer:
         for finding in findings:
             outcome.findings.append((self._record(finding, fresh), None))
         return outcome
+
+    def _receive_time(self) -> datetime:
+        """The clock's time, but never at or before the last entry's: the log's order is time's."""
+        now = self.clock.now()
+        last = self.picture.last_received
+        if last is not None and now <= last:
+            now = last + timedelta(microseconds=1)
+        return now
 
     def _reveal(self, event: Event, private: dict[str, Any] | None) -> tuple[bytes, Any] | None:
         digest = event.body.get("private_digest") if event.type.startswith("notice.") else None
@@ -208,11 +225,13 @@ class Writer:
 
     def _record(self, finding: Finding, fresh: dict[tuple[int, int], bytes]) -> Finding:
         """Write a finding as an operator entry, signed with the log key."""
-        received = self.clock.now()
+        received = self._receive_time()
         seq = self.picture.next_seq(OPERATOR)
-        body = Finding(kind=finding.kind, notice=finding.notice, version=finding.version,
-                       parties=finding.parties, action=finding.action,
-                       details=finding.details, id=f"F{seq}").to_body()
+        # Through canonical JSON and back, so the live picture holds what a replay will read.
+        body = json.loads(canonical(Finding(
+            kind=finding.kind, notice=finding.notice, version=finding.version,
+            parties=finding.parties, action=finding.action, details=finding.details,
+            id=f"F{seq}").to_body()))
         event = Event(type="finding", party=OPERATOR, seq=seq,
                       issued_at=format_time(received), body=body)
         entry = Entry(event=event, received_at=received,

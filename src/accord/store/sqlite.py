@@ -170,10 +170,11 @@ class SqliteStore:
                               (notice, version)).fetchone()
         return None if row is None else (bytes(row[0]), json.loads(row[1]))
 
-    def privates(self) -> Iterator[tuple[str, int, bytes, Any]]:
+    def privates(self) -> Iterator[tuple[str, int, bytes, str]]:
+        """Private parts as stored text (verification must survive a corrupted row)."""
         for notice, version, salt, data in self.db.execute(
                 "SELECT notice, version, salt, data FROM private ORDER BY notice, version"):
-            yield str(notice), int(version), bytes(salt), json.loads(data)
+            yield str(notice), int(version), bytes(salt), str(data)
 
     # -- the picture's projection -----------------------------------------------------------
 
@@ -239,6 +240,14 @@ class SqliteStore:
             "SELECT r.notice, i.lon0, i.lon1, i.lat0, i.lat1, i.alt0, i.alt1, i.t0, i.t1 "
             "FROM p_volume_index i JOIN p_volume_ref r ON r.id = i.id").fetchall()
         return sorted((str(r[0]), tuple(float(x) for x in r[1:])) for r in rows)
+
+    def raw_rows(self, table: str) -> dict[str, str]:
+        """A projection table as stored text, keyed by id: verification parses nothing twice."""
+        queries = {"p_notices": "SELECT id, json FROM p_notices",
+                   "p_findings": "SELECT id, json FROM p_findings",
+                   "p_seqs": "SELECT party, seq FROM p_seqs",
+                   "p_state": "SELECT k, v FROM p_state"}
+        return {str(k): str(v) for k, v in self.db.execute(queries[table])}
 
     def clear_projection(self) -> None:
         for table in PROJECTION_TABLES:

@@ -1,0 +1,155 @@
+"""The real CLI, run as a user runs it, in a fresh folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accord.timefmt import SystemClock, format_time
+
+
+def accord(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "accord", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+    if ok:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def js(cwd: Path, *args: str) -> Any:
+    return json.loads(accord(cwd, *args, "--json").stdout)
+
+
+def notice_doc(lon: float, kind: str = "transit", minutes_ahead: int = 120) -> dict[str, Any]:
+    start = SystemClock().now().replace(microsecond=0) + timedelta(minutes=minutes_ahead)
+    return {"kind": kind, "volumes": [{
+        "footprint": {"type": "Circle", "center": [lon, 35.0],
+                      "radius": {"value": 2, "units": "NM"}},
+        "altitude": {"lower": 0, "upper": 10000, "units": "ft", "reference": "AMSL"},
+        "start": format_time(start), "end": format_time(start + timedelta(hours=1))}]}
+
+
+@pytest.fixture(scope="module")
+def dep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cwd = tmp_path_factory.mktemp("cli")
+    info = js(cwd, "init", "dep", "--origin", "cli.test/log")
+    assert info["origin"] == "cli.test/log" and info["log_key"].startswith("cli.test/log+")
+    keys = {p: js(cwd, "keygen", p)["public_key"] for p in ("IL", "RU")}
+    assert (cwd / "IL.key").stat().st_mode & 0o777 == 0o600
+    (cwd / "agreement.toml").write_text(f"""
+id = "cli-test"
+title = "CLI test agreement"
+
+[[parties]]
+id = "IL"
+key = "{keys['IL']}"
+
+[[parties]]
+id = "RU"
+key = "{keys['RU']}"
+
+[separation]
+horizontal_m = 9260
+vertical_m = 300
+
+[kinds.strike]
+hazard = true
+lead_time_minutes = 15
+ack_required = true
+ack_deadline_minutes = 5
+
+[kinds.transit]
+""")
+    accord(cwd, "agreement", "propose", "agreement.toml", "-o", "proposal.json")
+    assert "Still to sign: RU" in accord(cwd, "agreement", "sign", "proposal.json",
+                                         "--key", "IL.key").stdout
+    assert "ready to adopt" in accord(cwd, "agreement", "sign", "proposal.json",
+                                      "--key", "RU.key").stdout
+    accord(cwd, "agreement", "adopt", "proposal.json", "-d", "dep")
+    return cwd
+
+
+def test_file_check_picture_verify(dep: Path) -> None:
+    (dep / "ru.json").write_text(json.dumps(notice_doc(35.0, minutes_ahead=30)))
+    (dep / "il.json").write_text(json.dumps(notice_doc(35.05, "strike", minutes_ahead=5)))
+    ru = js(dep, "notice", "file", "ru.json", "--key", "RU.key", "-d", "dep")
+    assert ru["findings"] == [] and ru["receipt"]["index"] == ru["index"]
+    check = js(dep, "notice", "check", "il.json", "--party", "IL", "-d", "dep")
+    assert sorted(f["kind"] for f in check["findings"]) == ["conflict", "late_notice"]
+    size_before = js(dep, "log", "checkpoint", "-d", "dep")["size"]
+    assert size_before == 2  # the check filed nothing
+    filed = accord(dep, "notice", "file", "il.json", "--key", "IL.key", "-d", "dep",
+                   "--receipt", "il-receipt.json")
+    assert "late_notice" in filed.stdout and "conflict" in filed.stdout
+    pic = js(dep, "picture", "-d", "dep")
+    assert len(pic["notices"]) == 2 and len(pic["findings"]) == 2
+    assert {n["state"] for n in pic["notices"]} == {"filed"}
+    geo = js(dep, "picture", "-d", "dep", "--geojson")  # --json is ignored with --geojson
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 2
+    past = js(dep, "picture", "-d", "dep", "--at", "2000-01-01T00:00:00Z")
+    assert past["notices"] == [] and past["entries"] == 0
+    out = accord(dep, "verify", "-d", "dep").stdout
+    assert "OK" in out
+    assert "OK" in accord(dep, "verify", "-d", "dep", "--receipt", "il-receipt.json").stdout
+
+
+def test_receipt_tied_to_a_later_checkpoint(dep: Path) -> None:
+    (dep / "x.json").write_text(json.dumps(notice_doc(39.0)))
+    first = js(dep, "notice", "file", "x.json", "--key", "RU.key", "-d", "dep")
+    (dep / "r.json").write_text(json.dumps(first["receipt"]))
+    accord(dep, "notice", "file", "x.json", "--key", "RU.key", "-d", "dep")
+    (dep / "cp.txt").write_text(accord(dep, "log", "checkpoint", "-d", "dep").stdout)
+    later = js(dep, "log", "checkpoint", "-d", "dep")["size"]
+    earlier = int(first["receipt"]["checkpoint"].split("\n")[1])
+    need = accord(dep, "verify", "-d", "dep", "--receipt", "r.json", "--checkpoint", "cp.txt",
+                  ok=False)
+    assert need.returncode == 2 and "consistency" in need.stderr
+    (dep / "c.json").write_text(accord(dep, "log", "consistency", str(earlier), str(later),
+                                       "-d", "dep").stdout)
+    done = accord(dep, "verify", "-d", "dep", "--receipt", "r.json", "--checkpoint", "cp.txt",
+                  "--consistency", "c.json")
+    assert f"size {later}" in done.stdout
+
+
+def test_bad_notice_gets_problem_json_and_changes_nothing(dep: Path) -> None:
+    doc = notice_doc(35.0)
+    doc["volumes"][0]["footprint"] = {"type": "Polygon", "coordinates": [[[179.9, 1], [-179.9, 1],
+                                                                         [-179.9, 2], [179.9, 1]]]}
+    (dep / "bad.json").write_text(json.dumps(doc))
+    size = js(dep, "log", "checkpoint", "-d", "dep")["size"]
+    proc = accord(dep, "notice", "file", "bad.json", "--key", "IL.key", "-d", "dep", "--json",
+                  ok=False)
+    assert proc.returncode == 2
+    problem = json.loads(proc.stdout)
+    assert problem["type"].endswith("/invalid-geometry") and "antimeridian" in problem["detail"]
+    assert problem["field"].startswith("event.body.volumes[0].footprint")
+    plain = accord(dep, "notice", "file", "bad.json", "--key", "IL.key", "-d", "dep", ok=False)
+    assert "Invalid geometry" in plain.stderr and "accepted:" in plain.stderr
+    assert js(dep, "log", "checkpoint", "-d", "dep")["size"] == size
+
+
+def test_wrong_key_for_party_is_refused(dep: Path) -> None:
+    accord(dep, "keygen", "IL", "--out", "fake-il.key")
+    (dep / "n.json").write_text(json.dumps(notice_doc(30.0)))
+    proc = accord(dep, "notice", "file", "n.json", "--key", "fake-il.key", "-d", "dep", ok=False)
+    assert proc.returncode == 2 and "Bad signature" in proc.stderr
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    out = accord(tmp_path, "--help").stdout
+    for cmd in ("init", "keygen", "agreement", "notice", "picture", "log", "verify", "demo"):
+        assert cmd in out
+
+
+def test_demo_runs_and_verifies(tmp_path: Path) -> None:
+    proc = accord(tmp_path, "demo", "--dir", str(tmp_path / "demo"))
+    text = proc.stdout
+    assert "late_notice" in text and "conflict" in text and "Demo complete" in text
+    assert "verifies offline" in text
+    assert (tmp_path / "demo" / "as-it-happened" / "accord.db").exists()

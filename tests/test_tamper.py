@@ -1,0 +1,94 @@
+"""Flip a byte of any stored record: `verify_store` must fail and say which entry or table."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import T0, World, make_world, volume
+
+from accord.service.deployment import Deployment
+from accord.store.sqlite import SqliteStore
+from accord.verify import verify_store
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    w: World = make_world(tmp_path_factory.mktemp("tamper") / "dep")
+    w.file("B", {"kind": "transit", "volumes": [volume()]}, notice="B-1")
+    w.file("A", {"kind": "strike", "volumes": [volume(start=T0 + timedelta(minutes=5))],
+                 "private": {"callsign": "HAWK-11"}}, notice="A-1")
+    w.ref("B", "notice.ack", "A-1", 1)
+    w.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    w.store.close()
+    return w.dir
+
+
+def flip_in_file(db: Path, needle: bytes, offset: int = 0) -> None:
+    """Flip one bit of the first occurrence of `needle` in the raw database file."""
+    data = bytearray(db.read_bytes())
+    at = data.find(needle)
+    assert at >= 0, f"{needle[:30]!r} not found in the file"
+    data[at + offset] ^= 0x01
+    db.write_bytes(bytes(data))
+
+
+def value(db: Path, sql: str) -> bytes:
+    con = sqlite3.connect(db)
+    v = con.execute(sql).fetchone()[0]
+    con.close()
+    return v if isinstance(v, bytes) else str(v).encode()
+
+
+CASES: dict[str, tuple[str, Callable[[bytes], int], str]] = {
+    # what to find (SQL for the stored value), where in it to flip, what verify must name
+    "entry": ("SELECT entry FROM entries WHERE idx = 2", lambda v: len(v) // 2, "entry 2"),
+    "leaf hash": ("SELECT hash FROM nodes WHERE level = 0 AND idx = 1", lambda v: 5,
+                  "table nodes (level 0, index 1)"),
+    "inner node": ("SELECT hash FROM nodes WHERE level = 1 AND idx = 0", lambda v: 7,
+                   "table nodes (level 1, index 0)"),
+    "checkpoint": ("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                   lambda v: len(v) - 10, "checkpoint at size"),
+    "notice row": ("SELECT json FROM p_notices WHERE id = 'A-1'", lambda v: v.find(b'"kind"') + 9,
+                   "table p_notices (A-1)"),
+    "finding row": ("SELECT json FROM p_findings LIMIT 1", lambda v: v.find(b'"kind"') + 9,
+                    "table p_findings"),
+    "private part": ("SELECT data FROM private", lambda v: v.find(b"HAWK"), "table private"),
+    "seq row": ("SELECT party || seq FROM p_seqs WHERE party = 'B'", lambda v: 0,
+                "table p_seqs"),
+}
+
+
+def test_pristine_store_verifies(pristine: Path) -> None:
+    d = Deployment.open(pristine)
+    store = SqliteStore(d.db_path, readonly=True)
+    report = verify_store(store, d.verifier_key)
+    store.close()
+    assert report.ok, report.problems
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_flipped_byte_is_found_and_located(pristine: Path, tmp_path: Path, case: str) -> None:
+    dep = tmp_path / "dep"
+    shutil.copytree(pristine, dep)
+    sql, where, expected = CASES[case]
+    db = dep / "accord.db"
+    stored = value(db, sql)
+    if case == "seq row":
+        # p_seqs holds integers: change the value through SQLite, as a tamperer with the file would.
+        con = sqlite3.connect(db)
+        con.execute("UPDATE p_seqs SET seq = seq + 1 WHERE party = 'B'")
+        con.commit()
+        con.close()
+    else:
+        flip_in_file(db, stored, where(stored))
+    d = Deployment.open(dep)
+    store = SqliteStore(d.db_path, readonly=True)
+    report = verify_store(store, d.verifier_key)
+    store.close()
+    assert not report.ok
+    assert any(expected in str(p) for p in report.problems), report.problems
