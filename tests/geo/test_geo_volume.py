@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -70,104 +71,224 @@ HOLE_OUTSIDE = polygon_json(
     [[35.0, 35.0], [35.1, 35.0], [35.1, 35.1], [35.0, 35.1], [35.0, 35.0]],
     [[36.0, 36.0], [36.01, 36.0], [36.01, 36.01], [36.0, 36.0]],
 )
-ACROSS_180 = polygon_json([[179.9, -17.0], [-179.9, -17.0], [-179.9, -16.9], [179.9, -16.9],
-                           [179.9, -17.0]])  # fmt: skip
+ACROSS_180 = polygon_json(
+    [[179.9, -17.0], [-179.9, -17.0], [-179.9, -16.9], [179.9, -16.9], [179.9, -17.0]]
+)
 
 REFUSALS: list[tuple[str, Any, type[AccordError], str]] = [
     ("not an object", [], InvalidInput, P),
     ("unknown key", {**GOOD, "colour": "red"}, InvalidInput, f"{P}.colour"),
     ("missing key", with_("end", DEL), InvalidInput, f"{P}.end"),
     ("footprint not an object", with_("footprint", "POLYGON"), InvalidGeometry, f"{P}.footprint"),
-    ("footprint without type", with_("footprint.type", DEL), InvalidGeometry,
-     f"{P}.footprint.type"),
-    ("MultiPolygon", with_("footprint.type", "MultiPolygon"), InvalidGeometry,
-     f"{P}.footprint.type"),
+    (
+        "footprint without type",
+        with_("footprint.type", DEL),
+        InvalidGeometry,
+        f"{P}.footprint.type",
+    ),
+    (
+        "MultiPolygon",
+        with_("footprint.type", "MultiPolygon"),
+        InvalidGeometry,
+        f"{P}.footprint.type",
+    ),
     ("unknown polygon key", with_("footprint.crs", {}), InvalidGeometry, f"{P}.footprint.crs"),
     ("coordinates empty", with_("footprint.coordinates", []), InvalidGeometry, FC),
     ("coordinates not array", with_("footprint.coordinates", {}), InvalidGeometry, FC),
     ("ring not array", with_("footprint.coordinates.0", 7), InvalidGeometry, f"{FC}[0]"),
-    ("NaN longitude", with_("footprint.coordinates.0.1.0", math.nan), InvalidGeometry,
-     f"{FC}[0][1]"),
-    ("infinite latitude", with_("footprint.coordinates.0.2.1", math.inf), InvalidGeometry,
-     f"{FC}[0][2]"),
-    ("boolean as number", with_("footprint.coordinates.0.1.0", True), InvalidGeometry,
-     f"{FC}[0][1]"),
-    ("string as number", with_("footprint.coordinates.0.1.1", "35"), InvalidGeometry,
-     f"{FC}[0][1]"),
-    ("huge integer", with_("footprint.coordinates.0.1.1", 10**400), InvalidGeometry,
-     f"{FC}[0][1]"),
-    ("longitude > 180", with_("footprint.coordinates.0.1.0", 180.5), InvalidGeometry,
-     f"{FC}[0][1]"),
-    ("latitude < -90", with_("footprint.coordinates.0.3.1", -90.5), InvalidGeometry,
-     f"{FC}[0][3]"),
-    ("position with altitude", with_("footprint.coordinates.0.2", [35.1, 35.1, 100]),
-     InvalidGeometry, f"{FC}[0][2]"),
-    ("position not array", with_("footprint.coordinates.0.2", {"lon": 1}), InvalidGeometry,
-     f"{FC}[0][2]"),
-    ("ring not closed", with_("footprint.coordinates.0.4", [35.0, 35.05]), InvalidGeometry,
-     f"{FC}[0][4]"),
-    ("ring too short", with_("footprint.coordinates.0", [[35, 35], [35.1, 35], [35, 35]]),
-     InvalidGeometry, f"{FC}[0]"),
-    ("two distinct vertices",
-     with_("footprint.coordinates.0", [[35, 35], [35.1, 35], [35, 35], [35.1, 35], [35, 35]]),
-     InvalidGeometry, f"{FC}[0]"),
-    ("collinear vertices",
-     with_("footprint.coordinates.0", [[35, 35], [35.1, 35], [35.2, 35], [35, 35]]),
-     InvalidGeometry, f"{FC}[0]"),
+    (
+        "NaN longitude",
+        with_("footprint.coordinates.0.1.0", math.nan),
+        InvalidGeometry,
+        f"{FC}[0][1]",
+    ),
+    (
+        "infinite latitude",
+        with_("footprint.coordinates.0.2.1", math.inf),
+        InvalidGeometry,
+        f"{FC}[0][2]",
+    ),
+    (
+        "boolean as number",
+        with_("footprint.coordinates.0.1.0", True),
+        InvalidGeometry,
+        f"{FC}[0][1]",
+    ),
+    (
+        "string as number",
+        with_("footprint.coordinates.0.1.1", "35"),
+        InvalidGeometry,
+        f"{FC}[0][1]",
+    ),
+    ("huge integer", with_("footprint.coordinates.0.1.1", 10**400), InvalidGeometry, f"{FC}[0][1]"),
+    (
+        "longitude > 180",
+        with_("footprint.coordinates.0.1.0", 180.5),
+        InvalidGeometry,
+        f"{FC}[0][1]",
+    ),
+    ("latitude < -90", with_("footprint.coordinates.0.3.1", -90.5), InvalidGeometry, f"{FC}[0][3]"),
+    (
+        "position with altitude",
+        with_("footprint.coordinates.0.2", [35.1, 35.1, 100]),
+        InvalidGeometry,
+        f"{FC}[0][2]",
+    ),
+    (
+        "position not array",
+        with_("footprint.coordinates.0.2", {"lon": 1}),
+        InvalidGeometry,
+        f"{FC}[0][2]",
+    ),
+    (
+        "ring not closed",
+        with_("footprint.coordinates.0.4", [35.0, 35.05]),
+        InvalidGeometry,
+        f"{FC}[0][4]",
+    ),
+    (
+        "ring too short",
+        with_("footprint.coordinates.0", [[35, 35], [35.1, 35], [35, 35]]),
+        InvalidGeometry,
+        f"{FC}[0]",
+    ),
+    (
+        "two distinct vertices",
+        with_("footprint.coordinates.0", [[35, 35], [35.1, 35], [35, 35], [35.1, 35], [35, 35]]),
+        InvalidGeometry,
+        f"{FC}[0]",
+    ),
+    (
+        "collinear vertices",
+        with_("footprint.coordinates.0", [[35, 35], [35.1, 35], [35.2, 35], [35, 35]]),
+        InvalidGeometry,
+        f"{FC}[0]",
+    ),
     ("self-intersecting", with_("footprint", BOWTIE), InvalidGeometry, f"{FC}[0]"),
     ("hole outside", with_("footprint", HOLE_OUTSIDE), InvalidGeometry, f"{FC}[1]"),
     ("across the antimeridian", with_("footprint", ACROSS_180), InvalidGeometry, f"{FC}[0][1]"),
-    ("too many vertices", with_("footprint", polygon_json(ring_around(35, 35, 5000, n=1001))),
-     LimitExceeded, FC),
-    ("polygon too large", with_("footprint", polygon_json(ring_around(35, 35, 600_000, n=6))),
-     LimitExceeded, FC),
-    ("Feature with a Point", with_("footprint", {"type": "Feature", "properties": None,
-                                                 "geometry": {"type": "Point",
-                                                              "coordinates": [35, 35]}}),
-     InvalidGeometry, f"{P}.footprint.geometry.type"),
-    ("Feature without geometry", with_("footprint", {"type": "Feature", "geometry": None}),
-     InvalidGeometry, f"{P}.footprint.geometry"),
-    ("Feature unknown key", with_("footprint", {"type": "Feature", "geometry": SQ, "x": 1}),
-     InvalidGeometry, f"{P}.footprint.x"),
-    ("Feature bad polygon",
-     with_("footprint", {"type": "Feature", "geometry": BOWTIE, "properties": {}}),
-     InvalidGeometry, f"{P}.footprint.geometry.coordinates[0]"),
-    ("negative radius", with_("footprint", circle_json(35, 35, -5)), InvalidGeometry,
-     f"{P}.footprint.radius.value"),
-    ("zero radius", with_("footprint", circle_json(35, 35, 0)), InvalidGeometry,
-     f"{P}.footprint.radius.value"),
-    ("radius too large", with_("footprint", circle_json(35, 35, 600, "km")), LimitExceeded,
-     f"{P}.footprint.radius.value"),
-    ("radius overflow", with_("footprint", circle_json(35, 35, 1e308, "NM")), LimitExceeded,
-     f"{P}.footprint.radius.value"),
-    ("radius units", with_("footprint", circle_json(35, 35, 5, "miles")), InvalidGeometry,
-     f"{P}.footprint.radius.units"),
-    ("radius not an object", with_("footprint", {"type": "Circle", "center": [35, 35],
-                                                 "radius": 5}),
-     InvalidGeometry, f"{P}.footprint.radius"),
-    ("circle centre out of range", with_("footprint", circle_json(35, 95, 5)), InvalidGeometry,
-     f"{P}.footprint.center"),
-    ("circle across the antimeridian", with_("footprint", circle_json(179.99, 10, 5, "km")),
-     InvalidGeometry, f"{P}.footprint"),
-    ("circle reaching a pole", with_("footprint", circle_json(10, 89.99, 5, "km")),
-     InvalidGeometry, f"{P}.footprint"),
-    ("lower above upper", with_("altitude.lower", 2000), InvalidGeometry,
-     f"{P}.altitude.lower"),
+    (
+        "too many vertices",
+        with_("footprint", polygon_json(ring_around(35, 35, 5000, n=1001))),
+        LimitExceeded,
+        FC,
+    ),
+    (
+        "polygon too large",
+        with_("footprint", polygon_json(ring_around(35, 35, 600_000, n=6))),
+        LimitExceeded,
+        FC,
+    ),
+    (
+        "Feature with a Point",
+        with_(
+            "footprint",
+            {
+                "type": "Feature",
+                "properties": None,
+                "geometry": {"type": "Point", "coordinates": [35, 35]},
+            },
+        ),
+        InvalidGeometry,
+        f"{P}.footprint.geometry.type",
+    ),
+    (
+        "Feature without geometry",
+        with_("footprint", {"type": "Feature", "geometry": None}),
+        InvalidGeometry,
+        f"{P}.footprint.geometry",
+    ),
+    (
+        "Feature unknown key",
+        with_("footprint", {"type": "Feature", "geometry": SQ, "x": 1}),
+        InvalidGeometry,
+        f"{P}.footprint.x",
+    ),
+    (
+        "Feature bad polygon",
+        with_("footprint", {"type": "Feature", "geometry": BOWTIE, "properties": {}}),
+        InvalidGeometry,
+        f"{P}.footprint.geometry.coordinates[0]",
+    ),
+    (
+        "negative radius",
+        with_("footprint", circle_json(35, 35, -5)),
+        InvalidGeometry,
+        f"{P}.footprint.radius.value",
+    ),
+    (
+        "zero radius",
+        with_("footprint", circle_json(35, 35, 0)),
+        InvalidGeometry,
+        f"{P}.footprint.radius.value",
+    ),
+    (
+        "radius too large",
+        with_("footprint", circle_json(35, 35, 600, "km")),
+        LimitExceeded,
+        f"{P}.footprint.radius.value",
+    ),
+    (
+        "radius overflow",
+        with_("footprint", circle_json(35, 35, 1e308, "NM")),
+        LimitExceeded,
+        f"{P}.footprint.radius.value",
+    ),
+    (
+        "radius units",
+        with_("footprint", circle_json(35, 35, 5, "miles")),
+        InvalidGeometry,
+        f"{P}.footprint.radius.units",
+    ),
+    (
+        "radius not an object",
+        with_("footprint", {"type": "Circle", "center": [35, 35], "radius": 5}),
+        InvalidGeometry,
+        f"{P}.footprint.radius",
+    ),
+    (
+        "circle centre out of range",
+        with_("footprint", circle_json(35, 95, 5)),
+        InvalidGeometry,
+        f"{P}.footprint.center",
+    ),
+    (
+        "circle across the antimeridian",
+        with_("footprint", circle_json(179.99, 10, 5, "km")),
+        InvalidGeometry,
+        f"{P}.footprint",
+    ),
+    (
+        "circle reaching a pole",
+        with_("footprint", circle_json(10, 89.99, 5, "km")),
+        InvalidGeometry,
+        f"{P}.footprint",
+    ),
+    ("lower above upper", with_("altitude.lower", 2000), InvalidGeometry, f"{P}.altitude.lower"),
     ("altitude NaN", with_("altitude.upper", math.nan), InvalidGeometry, f"{P}.altitude.upper"),
-    ("altitude boolean", with_("altitude.lower", False), InvalidGeometry,
-     f"{P}.altitude.lower"),
+    ("altitude boolean", with_("altitude.lower", False), InvalidGeometry, f"{P}.altitude.lower"),
     ("altitude too high", with_("altitude.upper", 2e6), InvalidGeometry, f"{P}.altitude.upper"),
     ("altitude too low", with_("altitude.lower", -1e4), InvalidGeometry, f"{P}.altitude.lower"),
-    ("altitude units", with_("altitude.units", "yards"), InvalidGeometry,
-     f"{P}.altitude.units"),
-    ("altitude reference missing", with_("altitude.reference", DEL), InvalidGeometry,
-     f"{P}.altitude.reference"),
-    ("altitude reference unknown", with_("altitude.reference", "AGL"), InvalidGeometry,
-     f"{P}.altitude.reference"),
-    ("FL with W84", volume_json(SQ, 100, 200, "FL", "W84"), InvalidGeometry,
-     f"{P}.altitude.reference"),
-    ("altitude unknown key", with_("altitude.datum", "x"), InvalidGeometry,
-     f"{P}.altitude.datum"),
+    ("altitude units", with_("altitude.units", "yards"), InvalidGeometry, f"{P}.altitude.units"),
+    (
+        "altitude reference missing",
+        with_("altitude.reference", DEL),
+        InvalidGeometry,
+        f"{P}.altitude.reference",
+    ),
+    (
+        "altitude reference unknown",
+        with_("altitude.reference", "AGL"),
+        InvalidGeometry,
+        f"{P}.altitude.reference",
+    ),
+    (
+        "FL with W84",
+        volume_json(SQ, 100, 200, "FL", "W84"),
+        InvalidGeometry,
+        f"{P}.altitude.reference",
+    ),
+    ("altitude unknown key", with_("altitude.datum", "x"), InvalidGeometry, f"{P}.altitude.datum"),
     ("time with offset", with_("start", "2018-09-17T21:40:00+03:00"), InvalidTime, f"{P}.start"),
     ("time without zone", with_("start", "2018-09-17T18:40:00"), InvalidTime, f"{P}.start"),
     ("time not a string", with_("end", 1537209000), InvalidTime, f"{P}.end"),
@@ -175,7 +296,7 @@ REFUSALS: list[tuple[str, Any, type[AccordError], str]] = [
     ("reversed window", with_("end", "2018-09-17T18:00:00Z"), InvalidTime, f"{P}.end"),
     ("empty window", with_("end", START), InvalidTime, f"{P}.end"),
     ("window too long", with_("end", "2018-09-18T18:40:01Z"), LimitExceeded, f"{P}.end"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("case", "obj", "exc", "field"), REFUSALS, ids=[r[0] for r in REFUSALS])
@@ -219,8 +340,10 @@ def test_limits_are_configurable() -> None:
     with pytest.raises(LimitExceeded) as info:
         parse_volume(volume_json(tri), limits=limits)
     assert info.value.field == "volume.end"
-    long = parse_volume(volume_json(SQ, end="2018-09-27T18:40:00Z"),
-                        limits=VolumeLimits(max_window=timedelta(days=30)))  # fmt: skip
+    long = parse_volume(
+        volume_json(SQ, end="2018-09-27T18:40:00Z"),
+        limits=VolumeLimits(max_window=timedelta(days=30)),
+    )
     assert long.end - long.start == timedelta(days=10)
 
 
@@ -295,8 +418,14 @@ def test_times_parsed_as_utc() -> None:
 @pytest.mark.parametrize("units", ["m", "ft", "FL"])
 def test_round_trip(footprint: dict[str, Any], units: str) -> None:
     ref = None if units == "FL" else "AMSL"
-    v = volume(footprint, lower=12.5, upper=333.3, units=units, reference=ref,
-               start="2018-09-17T18:40:00.123456Z")  # fmt: skip
+    v = volume(
+        footprint,
+        lower=12.5,
+        upper=333.3,
+        units=units,
+        reference=ref,
+        start="2018-09-17T18:40:00.123456Z",
+    )
     out = volume_to_json(v)
     assert out["altitude"]["units"] == "m"
     assert parse_volume(out) == v
@@ -313,7 +442,7 @@ def test_footprint_geojson_circle() -> None:
         _, _, d = GEOD.inv(c.lon, c.lat, lon, lat)
         assert d == pytest.approx(9260.0, abs=1e-6)
     # counter-clockwise (RFC 7946): positive shoelace area in lon/lat
-    area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False))
+    area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
     assert area > 0
     v = parse_volume(volume_json(gj))
     assert isinstance(v.footprint, Polygon)

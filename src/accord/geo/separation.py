@@ -136,7 +136,7 @@ class _Projected:
     rho: float  # farthest vertex (or the centre) from the frame origin, metres
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _vertex_box(fp: Footprint) -> tuple[float, float, float, float]:
     if isinstance(fp, Circle):
         return fp.lon, fp.lon, fp.lat, fp.lat
@@ -149,7 +149,7 @@ def _vertex_box(fp: Footprint) -> tuple[float, float, float, float]:
     )
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _projected(frame: LocalFrame, fp: Footprint) -> _Projected:
     if isinstance(fp, Circle):
         x, y = frame.forward(fp.lon, fp.lat)

@@ -617,7 +617,7 @@ def _duration(td: timedelta) -> str:
     m, s = divmod(rest, 60)
     frac = total - int(total)
     text = f"{h} h" if h else ""
-    if m or (s or frac) and h:
+    if m or ((s or frac) and h):
         text += f" {m} min"
     if s or frac:
         text += f" {s + frac:g} s"

@@ -31,8 +31,55 @@ ALL_PARTIES = "*"
 _EVENT_KEYS = {"v", "type", "party", "seq", "issued_at", "body"}
 
 
+_INT_LIMIT = 2**53 - 1
+
+
+class _Slow(Exception):
+    """The value needs the reference encoder (unusual floats, non-ASCII keys, big integers)."""
+
+
+def _plain(obj: Any) -> Any:
+    """A copy that the C json encoder writes exactly as RFC 8785 would, or raise _Slow.
+
+    RFC 8785 is json.dumps with sorted keys and no spaces, except for numbers (ES6 formatting)
+    and key order (UTF-16 code units). Integral floats become ints, floats Python writes
+    without an exponent are written the same by ES6, and ASCII keys sort the same either way;
+    everything else goes to the `rfc8785` package. A property test holds the two equal.
+    """
+    t = type(obj)
+    if t is str or t is bool or obj is None:
+        return obj
+    if t is int:
+        if -_INT_LIMIT <= obj <= _INT_LIMIT:
+            return obj
+        raise _Slow
+    if t is float:
+        if obj.is_integer():
+            if -_INT_LIMIT <= obj <= _INT_LIMIT:
+                return int(obj)
+            raise _Slow
+        if "e" in repr(obj) or not math.isfinite(obj):
+            raise _Slow
+        return obj
+    if t is dict:
+        out = {}
+        for k, v in obj.items():
+            if type(k) is not str or not k.isascii():
+                raise _Slow
+            out[k] = _plain(v)
+        return out
+    if t is list or t is tuple:
+        return [_plain(v) for v in obj]
+    raise _Slow
+
+
 def canonical(obj: Any, field: str = "event") -> bytes:
     """RFC 8785 canonical JSON; refuses NaN and infinities, which JSON cannot carry."""
+    try:
+        return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")
+    except (_Slow, UnicodeEncodeError):
+        pass
     try:
         return bytes(rfc8785.dumps(obj))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
@@ -81,13 +128,20 @@ class Event:
     issued_at: str
     body: dict[str, Any] = field(hash=False)
     v: int = 1
+    _jcs: list[bytes] = field(default_factory=list, compare=False, hash=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"v": self.v, "type": self.type, "party": self.party, "seq": self.seq,
                 "issued_at": self.issued_at, "body": self.body}
 
+    def canonical(self) -> bytes:
+        """JCS of the event, computed once: it is both signed and stored inside the entry."""
+        if not self._jcs:
+            self._jcs.append(canonical(self.to_json()))
+        return self._jcs[0]
+
     def signing_bytes(self) -> bytes:
-        return EVENT_DOMAIN + canonical(self.to_json())
+        return EVENT_DOMAIN + self.canonical()
 
     @property
     def issued(self) -> datetime:
@@ -160,7 +214,11 @@ class Entry:
         return out
 
     def encode(self) -> bytes:
-        return canonical(self.to_json())
+        """JCS of the entry. "event" sorts first, so the event's own JCS is spliced in."""
+        rest = self.to_json()
+        del rest["event"]
+        tail = canonical(rest, "entry")
+        return b'{"event":' + self.event.canonical() + b"," + tail[1:]
 
     @staticmethod
     def decode(data: bytes) -> Entry:

@@ -96,9 +96,11 @@ class Picture:
         if verify:
             verify_event_signature(ev, entry.sig, key)
 
-    def authenticate(self, entry: Entry) -> None:
-        """Signature and seq, before any work is spent on the content (agreements: in apply)."""
-        self._authenticate(entry, True)
+    def authenticate(self, entry: Entry, *, verify: bool = True) -> None:
+        """Signature and seq, before any work is spent on the content (agreements: in apply).
+
+        `verify=False` when the signature was already checked against the same key."""
+        self._authenticate(entry, verify)
         if entry.event.type != "agreement":
             self._check_seq(entry.event.party, entry.event.seq)
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 
+from accord.geo.box import Box4
+from accord.geo.box import volume_box as _volume_box
 from accord.geo.separation import LocalFrame, conflicts, proximity
 from accord.geo.volume import Volume
 from accord.rules.agreement import Agreement
@@ -24,7 +27,7 @@ def check(notice: Notice, agreement: Agreement, received_at: datetime,
     `previous` is the version an amendment replaces: volumes it already declared unchanged are
     not late again.
     """
-    frames = [LocalFrame.around(v.footprint) for v in notice.volumes]
+    frames = _Frames(notice.volumes)
     findings: list[Finding] = []
     late = _late(notice, agreement, received_at, previous)
     if late is not None:
@@ -32,6 +35,25 @@ def check(notice: Notice, agreement: Agreement, received_at: datetime,
     findings.extend(_zones(notice, agreement, frames))
     findings.extend(_conflicts(notice, agreement, received_at, candidates, frames))
     return findings
+
+
+volume_box: "lru_cache[Box4]" = lru_cache(maxsize=1 << 16)(_volume_box)
+
+
+class _Frames:
+    """One local projection per volume of the notice, built only when an exact test needs it
+    (building a pyproj transformer costs far more than the box tests that usually say no)."""
+
+    def __init__(self, volumes: tuple[Volume, ...]) -> None:
+        self.volumes = volumes
+        self.frames: dict[int, LocalFrame] = {}
+        self.boxes = [volume_box(v) for v in volumes]
+
+    def __getitem__(self, i: int) -> LocalFrame:
+        frame = self.frames.get(i)
+        if frame is None:
+            frame = self.frames[i] = LocalFrame.around(self.volumes[i].footprint)
+        return frame
 
 
 def affected_by(notice: Notice, agreement: Agreement) -> tuple[str, ...]:
@@ -61,16 +83,18 @@ def _late(notice: Notice, agreement: Agreement, received_at: datetime,
                  "required_s": round(kind.lead_time.total_seconds(), 3)})
 
 
-def _zones(notice: Notice, agreement: Agreement, frames: list[LocalFrame]) -> list[Finding]:
+def _zones(notice: Notice, agreement: Agreement, frames: _Frames) -> list[Finding]:
     kind = agreement.kind(notice.kind)
     out: list[Finding] = []
     for zone in agreement.zones:
         if notice.party in zone.protects or not zone.rule.applies(notice.party, kind):
             continue
         hits = []
-        for i, (vol, frame) in enumerate(zip(notice.volumes, frames, strict=True)):
+        for i, vol in enumerate(notice.volumes):
             for zvol in zone.volumes:
-                p = proximity(vol, zvol, frame)
+                if not frames.boxes[i].intersects(volume_box(zvol)):
+                    continue
+                p = proximity(vol, zvol, frames[i])
                 if p is not None and p.horizontal_m <= 0.0 and p.vertical_m <= 0.0:
                     hits.append((i, p))
         if not hits:
@@ -88,7 +112,7 @@ def _zones(notice: Notice, agreement: Agreement, frames: list[LocalFrame]) -> li
 
 
 def _conflicts(notice: Notice, agreement: Agreement, received_at: datetime,
-               candidates: Iterable[Notice], frames: list[LocalFrame]) -> list[Finding]:
+               candidates: Iterable[Notice], frames: _Frames) -> list[Finding]:
     sep = agreement.separation
     out: list[Finding] = []
     seen: set[str] = set()
@@ -97,9 +121,12 @@ def _conflicts(notice: Notice, agreement: Agreement, received_at: datetime,
             continue
         seen.add(other.id)
         pairs = []
-        for i, (vol, frame) in enumerate(zip(notice.volumes, frames, strict=True)):
+        for i, vol in enumerate(notice.volumes):
+            reach = frames.boxes[i].expand(sep.horizontal_m, sep.vertical_m)
             for j, ovol in enumerate(other.volumes):
-                p = conflicts(vol, ovol, sep.horizontal_m, sep.vertical_m, frame)
+                if not reach.intersects(volume_box(ovol)):
+                    continue
+                p = conflicts(vol, ovol, sep.horizontal_m, sep.vertical_m, frames[i])
                 if p is not None:
                     pairs.append((i, j, p))
         if not pairs:
@@ -118,7 +145,3 @@ def _conflicts(notice: Notice, agreement: Agreement, received_at: datetime,
                      "volumes": [[i, j] for i, j, _ in pairs]}))
     return out
 
-
-def window(volumes: Iterable[Volume]) -> tuple[datetime, datetime]:
-    vols = list(volumes)
-    return min(v.start for v in vols), max(v.end for v in vols)

@@ -23,7 +23,6 @@ from rich.table import Table
 
 from accord import commands
 from accord.keys import PARTY_KEY, KeyFile
-from accord.log.note import NoteVerifier
 from accord.service.deployment import Deployment
 from accord.service.writer import Outcome, Writer
 from accord.store.sqlite import SqliteStore
@@ -161,7 +160,7 @@ def run(console: Console, keep: Path | None = None) -> int:
     base = keep or Path(tempfile.mkdtemp(prefix="accord-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
-        return _run(console, base)
+        return _run(console, base, keep)
     finally:
         if keep is None:
             shutil.rmtree(base, ignore_errors=True)
@@ -185,7 +184,7 @@ def _outcome_rows(t: Table, r: Outcome, who: str, what: str) -> None:
              f"[{style}]{f.kind}[/] {f.id} to {'+'.join(f.parties)}: {f.summary()}", f.entry)
 
 
-def _run(console: Console, base: Path) -> int:
+def _run(console: Console, base: Path, keep: Path | None) -> int:
     console.rule("[bold]Accord demo: Latakia, 17 September 2018[/] (modelled on public reports)")
     console.print("Two parties, the Israeli (IL) and Russian (RU) air forces, share the sky over "
                   "Syria but not a command.\nTheir agreement: strikes notified at least 15 min "
@@ -248,7 +247,7 @@ def _run(console: Console, base: Path) -> int:
     console.print(t)
     early_conflict = next((f for f, _ in early.findings if f.kind == "conflict"), None)
     early_late = [f for f, _ in early.findings if f.kind == "late_notice"]
-    report2 = verify_store(c.writer.store, vkey := (c.dir / "log.pub").read_text().strip())
+    report2 = verify_store(c.writer.store, (c.dir / "log.pub").read_text().strip())
     c.writer.store.close()
     ok = (report.ok and report2.ok and early_conflict is not None and not early_late
           and conflict is not None)
@@ -258,7 +257,8 @@ def _run(console: Console, base: Path) -> int:
                       f"with the Il-20's return leg is found and sent to both parties at once: "
                       f"{int(lead.total_seconds() // 60)} min before the Il-20 was due to turn "
                       f"for Hmeimim, time to hold it west of the strike area.")
-    console.print(f"\nDeployments written to {base} "
-                  f"(log key: {NoteVerifier.parse(vkey).name}).")
+    if keep is not None:
+        console.print(f"\nDeployments kept in {base}: try `accord picture -d {base}/as-it-happened "
+                      f"--at 2018-09-17T18:45:00Z` or `accord verify -d {base}/as-it-happened`.")
     console.print("[bold green]Demo complete.[/]" if ok else "[bold red]Demo failed.[/]")
     return 0 if ok else 1

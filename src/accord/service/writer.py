@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from accord.log.event import (
     private_digest,
     sign_event,
     unb64,
+    verify_event_signature,
 )
 from accord.log.merkle import Frontier, inclusion_proof, leaf_hash
 from accord.log.note import Checkpoint, NoteSigner, sign_note
@@ -48,6 +49,8 @@ class Submission:
     sig: str | None = None
     sigs: dict[str, str] | None = None
     private: dict[str, Any] | None = None  # {"salt": base64, "data": any JSON}
+    # Set by Writer.preverify: the parsed event and the key its signature was checked with.
+    verified: tuple[Event, bytes] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -95,6 +98,20 @@ def load_picture(store: SqliteStore, operator_key: bytes) -> Picture:
     picture.findings = {f["finding"]: Finding.from_json(f) for f in store.findings_json()}
     picture.seqs = store.seqs()
     return picture
+
+
+def strategic_check(store: SqliteStore, picture: Picture, notice: Notice, received_at: datetime,
+                    previous: Notice | None = None) -> list[Finding]:
+    """The 4D index narrows the other notices to those whose boxes come within the separation
+    minima; the pure `check` then does the exact test on just those."""
+    agreement = picture.require_agreement()
+    sep = agreement.separation
+    near: set[str] = set()
+    for vol in notice.volumes:
+        near |= store.near(volume_box(vol).expand(sep.horizontal_m, sep.vertical_m))
+    near.discard(notice.id)
+    candidates = [picture.notices[n] for n in sorted(near)]
+    return check(notice, agreement, received_at, candidates, previous)
 
 
 def rebuild_picture(store: SqliteStore, operator_key: bytes, *, verify: bool = False,
@@ -159,13 +176,34 @@ class Writer:
 
     # -- one command ------------------------------------------------------------------------
 
-    def _one(self, sub: Submission, fresh: dict[tuple[int, int], bytes]) -> Outcome:
+    def preverify(self, sub: Submission) -> Submission:
+        """Check a party's signature before the command reaches the writer's thread.
+
+        Safe from any thread (it only reads the agreement in force); Ed25519 verification
+        releases the GIL, so callers' threads verify in parallel while the writer appends.
+        """
         event = Event.from_json(sub.event)
+        agreement = self.picture.agreement
+        if event.type == "agreement" or agreement is None or sub.sig is None:
+            return sub
+        try:
+            key = agreement.party(event.party, "event.party").key
+        except AccordError:
+            return sub  # the writer refuses it with the full story
+        verify_event_signature(event, sub.sig, key)
+        return replace(sub, verified=(event, key))
+
+    def _one(self, sub: Submission, fresh: dict[tuple[int, int], bytes]) -> Outcome:
+        event = sub.verified[0] if sub.verified else Event.from_json(sub.event)
         if event.party == OPERATOR:
             raise InvalidInput("operator events are made by the service, not submitted",
                                field="event.party", accepted="a party id")
         entry = Entry(event=event, received_at=self._receive_time(), sig=sub.sig, sigs=sub.sigs)
-        self.picture.authenticate(entry)
+        agreement = self.picture.agreement
+        checked = (sub.verified is not None and agreement is not None
+                   and event.party in agreement.party_ids
+                   and agreement.party(event.party).key == sub.verified[1])
+        self.picture.authenticate(entry, verify=not checked)
         reveal = self._reveal(event, sub.private)
         notice: Notice | None = None
         findings: list[Finding] = []
@@ -214,14 +252,7 @@ class Writer:
 
     def _check(self, notice: Notice, received_at: datetime,
                previous: Notice | None) -> list[Finding]:
-        agreement = self.picture.require_agreement()
-        sep = agreement.separation
-        near: set[str] = set()
-        for vol in notice.volumes:
-            near |= self.store.near(volume_box(vol).expand(sep.horizontal_m, sep.vertical_m))
-        near.discard(notice.id)
-        candidates = [self.picture.notices[n] for n in sorted(near)]
-        return check(notice, agreement, received_at, candidates, previous)
+        return strategic_check(self.store, self.picture, notice, received_at, previous)
 
     def _record(self, finding: Finding, fresh: dict[tuple[int, int], bytes]) -> Finding:
         """Write a finding as an operator entry, signed with the log key."""
@@ -328,7 +359,13 @@ class Sequencer:
         self._thread.start()
 
     def submit(self, sub: Submission) -> Future[Outcome]:
+        """Queue a command; its signature is checked here, in the caller's thread."""
         fut: Future[Outcome] = Future()
+        try:
+            sub = self.writer.preverify(sub)
+        except AccordError as exc:
+            fut.set_exception(exc)
+            return fut
         self._queue.put((sub, fut))
         return fut
 

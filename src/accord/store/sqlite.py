@@ -189,7 +189,8 @@ class SqliteStore:
         self.db.execute("INSERT OR REPLACE INTO p_notices(id, party, version, json) "
                         "VALUES(?, ?, ?, ?)",
                         (notice.id, notice.party, notice.version, dumps(notice.to_json())))
-        self.unindex(notice.id)
+        if notice.version > 1 or notice.acks or notice.cancelled_at is not None:
+            self.unindex(notice.id)  # a fresh notice has nothing indexed yet
         if notice.cancelled_at is None:
             self.index(notice)
 

@@ -1,0 +1,177 @@
+"""Log throughput and proof cost.
+
+1. Signed entries appended per second, durably (SQLite WAL, synchronous=FULL), through the real
+   writer: each entry is a party-signed `notice.file` that is verified, checked, appended to the
+   Merkle tree, projected, and receipted against a freshly signed checkpoint. Group commit on
+   (batches as they form in the `Sequencer` under concurrent submitters) against group commit
+   off (one transaction, fsync and checkpoint per entry), in the same run.
+2. At 1,000,000 entries: the time to produce an inclusion proof from the stored tree nodes and
+   to verify it, against rebuilding the tree from the leaves (what a store without tree hashes
+   must do).
+
+    python bench/log.py
+    python bench/log.py --entries 5000 --tree 100000   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from conftest import make_world  # noqa: E402  (the test fixture builds a real deployment)
+
+from accord import commands  # noqa: E402
+from accord.log.merkle import Frontier, inclusion_proof, leaf_hash, verify_inclusion  # noqa: E402
+from accord.service.writer import Sequencer, Submission  # noqa: E402
+from accord.store.sqlite import SqliteStore  # noqa: E402
+from accord.timefmt import format_time  # noqa: E402
+
+console = Console(width=140)
+T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def submissions(world, n: int, rnd: random.Random) -> list[Submission]:
+    """Pre-signed filings (signing is the party's cost, not the log's), spread out in space."""
+    subs = []
+    seqs = {"A": world.writer.picture.next_seq("A"), "B": world.writer.picture.next_seq("B")}
+    for i in track(range(n), description="signing filings", console=console):
+        party = "A" if i % 2 else "B"
+        lon, lat = rnd.uniform(-60, 60), rnd.uniform(-60, 60)
+        start = T0 + timedelta(hours=1, minutes=rnd.uniform(0, 600))
+        doc = {"kind": "transit", "volumes": [{
+            "footprint": {"type": "Circle", "center": [round(lon, 5), round(lat, 5)],
+                          "radius": {"value": 2, "units": "km"}},
+            "altitude": {"lower": 0, "upper": 1000, "units": "m", "reference": "W84"},
+            "start": format_time(start), "end": format_time(start + timedelta(hours=1))}]}
+        body, _ = commands.notice_body(doc, party, notice=f"{party}-{i}")
+        subs.append(commands.signed(world.keys[party], "notice.file", seqs[party], T0, body))
+        seqs[party] += 1
+    return subs
+
+
+def appends(dir: Path, n: int, group: bool) -> dict:
+    world = make_world(dir, parties=("A", "B"))
+    subs = submissions(world, n, random.Random(1))
+    writer = world.writer
+    size0 = writer.store.size()
+    cps0 = len(list(writer.store.checkpoints()))
+    t = time.perf_counter()
+    if group:
+        seq = Sequencer(writer)
+        # One submitter thread per party keeps each party's seq order.
+        chunks = [[s for s in subs if s.event["party"] == p] for p in ("A", "B")]
+        lat: list[float] = []
+        lock = threading.Lock()
+
+        def worker(chunk: list[Submission]) -> None:
+            window = []
+            for s in chunk:
+                window.append((time.perf_counter(), seq.submit(s)))
+                if len(window) >= 256:  # bounded in-flight requests per client
+                    t0, f = window.pop(0)
+                    f.result()
+                    with lock:
+                        lat.append(time.perf_counter() - t0)
+            for t0, f in window:
+                f.result()
+                with lock:
+                    lat.append(time.perf_counter() - t0)
+
+        ths = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        seq.close()
+    else:
+        for s in subs:
+            writer.submit(s)
+    elapsed = time.perf_counter() - t
+    appended = writer.store.size() - size0
+    batches = len(list(writer.store.checkpoints())) - cps0
+    writer.store.close()
+    return {"n": appended, "s": elapsed, "rate": appended / elapsed, "batches": batches}
+
+
+def proofs(dir: Path, n: int, samples: int) -> dict:
+    store = SqliteStore(dir / "tree.db", create=True)
+    frontier = Frontier()
+    rows, nodes = [], []
+    with store.transaction():
+        for i in track(range(n), description=f"building a {n:,}-entry tree", console=console):
+            data = os.urandom(200)
+            rows.append((i, data))
+            nodes.extend(frontier.append(leaf_hash(data)))
+            if len(rows) == 50_000:
+                store.add_entries(rows)
+                store.add_nodes(nodes)
+                rows, nodes = [], []
+        store.add_entries(rows)
+        store.add_nodes(nodes)
+    root = frontier.root()
+    rnd = random.Random(3)
+    make, check = [], []
+    for _ in range(samples):
+        i = rnd.randrange(n)
+        t = time.perf_counter()
+        proof = inclusion_proof(store, i, n)
+        make.append(time.perf_counter() - t)
+        leaf = store.node(0, i)
+        t = time.perf_counter()
+        verify_inclusion(leaf, i, n, proof, root)
+        check.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    rebuilt = Frontier()
+    for _, data in store.entries():
+        rebuilt.append(leaf_hash(data))
+    rebuild = time.perf_counter() - t
+    assert rebuilt.root() == root
+    store.close()
+    return {"n": n, "make_us": statistics.median(make) * 1e6,
+            "make_p99_us": sorted(make)[int(0.99 * (len(make) - 1))] * 1e6,
+            "verify_us": statistics.median(check) * 1e6, "rebuild_s": rebuild}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--entries", type=int, default=20_000)
+    ap.add_argument("--single", type=int, default=1_000, help="entries without group commit")
+    ap.add_argument("--tree", type=int, default=1_000_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        g = appends(Path(d) / "group", args.entries, True)
+        s = appends(Path(d) / "single", args.single, False)
+        p = proofs(Path(d), args.tree, 2000)
+    when = f"{platform.machine()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}"
+    t = Table("mode", "entries", "seconds", "entries/s", "commits", "entries/commit",
+              title=f"Durable appends of signed filings ({when})")
+    for name, r in (("group commit", g), ("one commit per entry", s)):
+        t.add_row(name, f"{r['n']:,}", f"{r['s']:.2f}", f"{r['rate']:,.0f}", f"{r['batches']:,}",
+                  f"{r['n'] / max(1, r['batches']):.0f}")
+    console.print(t)
+    console.print(f"group commit / one commit per entry: {g['rate'] / s['rate']:.1f}x")
+    t = Table("tree size", "proof (median)", "proof (p99)", "verify (median)", "rebuild root",
+              "x rebuild", title="Inclusion proofs from stored tree nodes")
+    t.add_row(f"{p['n']:,}", f"{p['make_us']:.0f} us", f"{p['make_p99_us']:.0f} us",
+              f"{p['verify_us']:.0f} us", f"{p['rebuild_s']:.2f} s",
+              f"{p['rebuild_s'] * 1e6 / p['make_us']:,.0f}x")
+    console.print(t)
+
+
+if __name__ == "__main__":
+    main()
