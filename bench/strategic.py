@@ -42,7 +42,7 @@ from accord.service.writer import strategic_check
 from accord.store.sqlite import SqliteStore
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
-console = Console()
+console = Console(width=150)
 
 
 def agreement() -> Agreement:
@@ -64,7 +64,7 @@ def random_volume(rnd: random.Random) -> Volume:
         dlon = dlat / math.cos(math.radians(lat))
         ring = tuple((round(lon + dlon * math.cos(2 * math.pi * k / n), 6),
                       round(lat + dlat * math.sin(2 * math.pi * k / n), 6)) for k in range(n))
-        fp = Polygon(exterior=ring + (ring[0],))
+        fp = Polygon(exterior=ring)
     lower = rnd.uniform(0, 12000)
     start = T0 + timedelta(minutes=rnd.uniform(0, 7 * 24 * 60))
     return Volume(fp, AltitudeBand(lower, lower + rnd.uniform(300, 3000), "W84"), start,
@@ -117,7 +117,7 @@ def numpy_scan(picture: Picture, arr: np.ndarray, notices: list[Notice], q: Noti
 
 def pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def run(n: int, queries: int, linear_queries: int, rnd: random.Random, dir: Path) -> dict:

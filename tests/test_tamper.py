@@ -9,11 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0, World, make_world, volume
 
 from accord.service.deployment import Deployment
 from accord.store.sqlite import SqliteStore
 from accord.verify import verify_store
+from conftest import T0, World, make_world, volume
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,11 @@ from rich.table import Table
 from accord import commands
 from accord.errors import AccordError, InvalidInput
 from accord.geo.volume import footprint_geojson
-from accord.keys import LOG_KEY, PARTY_KEY, KeyFile
+from accord.keys import PARTY_KEY, KeyFile
 from accord.log.event import Event
 from accord.log.merkle import consistency_proof, root
 from accord.log.note import Checkpoint, NoteVerifier, open_note
 from accord.picture.fold import Picture
-from accord.rules.notice import Finding, Notice
 from accord.service.deployment import Deployment, WriterLock
 from accord.service.writer import Outcome, Writer, load_picture, make_receipt, rebuild_picture
 from accord.timefmt import SystemClock, format_time, parse_time
@@ -598,7 +597,7 @@ def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
     if as_json:
         dump({"ok": True, "index": rj["index"], "checkpoint_size": cp.size, "origin": cp.origin})
         return
-    text, names = open_note(rj["checkpoint"], [NoteVerifier.parse(vkey)])
+    _, names = open_note(rj["checkpoint"], [NoteVerifier.parse(vkey)])
     out.print(f"[bold green]OK[/] entry {rj['index']} is in log {cp.origin}, proved against "
               f"the checkpoint of size {cp.size} signed by {', '.join(names)}.")
 

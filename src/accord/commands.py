@@ -36,9 +36,9 @@ def load_document(path: Path) -> Any:
             return tomllib.loads(text)
         return json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidInput(f"{path} is not valid {'TOML' if str(path).endswith('.toml') else 'JSON'}"
-                           f": {exc}", field="file", accepted="a JSON (or .toml) document")\
-            from None
+        kind = "TOML" if str(path).endswith(".toml") else "JSON"
+        raise InvalidInput(f"{path} is not valid {kind}: {exc}", field="file",
+                           accepted="a JSON (or .toml) document") from None
 
 
 def new_notice_id(party: str) -> str:

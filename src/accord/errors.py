@@ -1,4 +1,4 @@
-"""Accord's errors: one definition, two faces (RFC 9457 problem for the API, a plain line for the CLI).
+"""Accord's errors: one definition, two faces (an RFC 9457 problem for the API, a line for the CLI).
 
 Every refusal Accord makes is an `AccordError` subclass with a stable `slug` (the problem `type`),
 a title, the HTTP status, the field at fault and what would have been accepted. Pure: imports

@@ -40,12 +40,13 @@ def parse_time(text: object, field: str = "time") -> datetime:
 
 def format_time(t: datetime, *, micro: bool = False) -> str:
     """RFC 3339 with Z; `micro=True` always writes six fractional digits (entry receive times)."""
-    t = t.astimezone(UTC)
+    if t.tzinfo is not UTC:
+        t = t.astimezone(UTC)
     if micro:
-        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return t.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     if t.microsecond:
-        return t.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return t.replace(tzinfo=None).isoformat(timespec="microseconds").rstrip("0") + "Z"
+    return t.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def to_micros(t: datetime) -> int:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_world
 
 from accord.log.merkle import consistency_proof, verify_consistency
 from accord.log.note import Checkpoint, NoteVerifier, open_note
@@ -20,6 +19,7 @@ from accord.log.receipt import Receipt, verify_receipt
 from accord.service.deployment import Deployment
 from accord.timefmt import SystemClock
 from accord.verify import verify_store
+from conftest import make_world
 
 CHILD = Path(__file__).with_name("crash_child.py")
 

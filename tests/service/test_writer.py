@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import T0, World, iso, square, volume
 
 from accord.errors import (
     AccordError,
@@ -29,6 +28,7 @@ from accord.log.note import NoteVerifier
 from accord.log.receipt import verify_receipt
 from accord.service.writer import Submission, load_picture, rebuild_picture
 from accord.verify import verify_store
+from conftest import T0, World, iso, volume
 
 
 def vkey(w: World) -> str:

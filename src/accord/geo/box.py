@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -148,8 +149,12 @@ def _lon_range(lon_min: float, lon_max: float) -> tuple[float, float]:
     return lon_min, lon_max
 
 
+@lru_cache(maxsize=1 << 16)
 def volume_box(v: Volume) -> Box4:
-    """The volume's box: conservative footprint bounds, W84 altitude bounds, its time window."""
+    """The volume's box: conservative footprint bounds, W84 altitude bounds, its time window.
+
+    Cached: the writer asks for the same volume's box to query the index, to check and to
+    index it, and candidate volumes recur from check to check."""
     lon_min, lon_max, lat_min, lat_max = footprint_bounds(v.footprint)
     alt_min, alt_max = v.altitude.w84_bounds()
     return Box4(

@@ -132,7 +132,7 @@ class Picture:
         if ev.party != ALL_PARTIES or entry.sigs is None:
             raise InvalidInput("an agreement is signed by all parties together",
                                field="event.party",
-                               accepted=f"party {ALL_PARTIES!r} with one signature per party in sigs")
+                               accepted=f"party {ALL_PARTIES!r}, one signature per party in sigs")
         new = Agreement.from_json(ev.body, "event.body")
         old = self.agreement
         expected = 1 if old is None else old.version + 1

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from functools import lru_cache
 
-from accord.geo.box import Box4
-from accord.geo.box import volume_box as _volume_box
+from accord.geo.box import volume_box
 from accord.geo.separation import LocalFrame, conflicts, proximity
 from accord.geo.volume import Volume
 from accord.rules.agreement import Agreement
@@ -35,9 +33,6 @@ def check(notice: Notice, agreement: Agreement, received_at: datetime,
     findings.extend(_zones(notice, agreement, frames))
     findings.extend(_conflicts(notice, agreement, received_at, candidates, frames))
     return findings
-
-
-volume_box: "lru_cache[Box4]" = lru_cache(maxsize=1 << 16)(_volume_box)
 
 
 class _Frames:

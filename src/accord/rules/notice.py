@@ -149,7 +149,7 @@ class Finding:
 
 
 def _dur(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     sign = "-" if s < 0 else ""
     s = abs(s)
     if s >= 3600:

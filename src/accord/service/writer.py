@@ -30,13 +30,14 @@ from accord.log.event import (
     unb64,
     verify_event_signature,
 )
-from accord.log.merkle import Frontier, inclusion_proof, leaf_hash
-from accord.log.note import Checkpoint, NoteSigner, sign_note
+from accord.log.merkle import inclusion_proof, leaf_hash
+from accord.log.note import NoteSigner
 from accord.log.receipt import Receipt
 from accord.picture.fold import Changes, Picture
 from accord.rules.agreement import Agreement
 from accord.rules.check import check
 from accord.rules.notice import Finding, Notice
+from accord.service.appender import LogAppender
 from accord.store.sqlite import SqliteStore
 from accord.timefmt import Clock, SystemClock, format_time, parse_time
 
@@ -62,21 +63,6 @@ class Outcome:
     receipt: Receipt | None = None
     notice: Notice | None = None
     findings: list[tuple[Finding, Receipt | None]] = field(default_factory=list)
-
-
-class _CachedNodes:
-    """Tree nodes for the receipts of one batch: many proofs share the same upper nodes."""
-
-    def __init__(self, store: SqliteStore, fresh: dict[tuple[int, int], bytes]) -> None:
-        self.store = store
-        self.cache = fresh
-
-    def node(self, level: int, index: int) -> bytes:
-        key = (level, index)
-        h = self.cache.get(key)
-        if h is None:
-            h = self.cache[key] = self.store.node(level, index)
-        return h
 
 
 def load_picture(store: SqliteStore, operator_key: bytes) -> Picture:
@@ -135,7 +121,7 @@ class Writer:
         self.clock = clock or SystemClock()
         self.operator_key = signer.public_key
         self.picture = load_picture(store, self.operator_key)
-        self.frontier = Frontier.from_source(store, store.size())
+        self.log = LogAppender(store, signer)
 
     # -- the public face --------------------------------------------------------------------
 
@@ -149,23 +135,22 @@ class Writer:
     def submit_batch(self, subs: Sequence[Submission]) -> list[Outcome | AccordError]:
         """Append a batch in one durable transaction; each command succeeds or fails alone."""
         results: list[Outcome | AccordError] = []
-        fresh: dict[tuple[int, int], bytes] = {}
-        start = self.frontier.size
         try:
             with self.store.transaction():
+                self.log.begin()
                 for sub in subs:
                     try:
-                        results.append(self._one(sub, fresh))
+                        results.append(self._one(sub))
                     except AccordError as exc:
                         results.append(exc)
-                if self.frontier.size > start:
+                note = self.log.seal()
+                if note is not None:
                     self._project_state()
-                    note = self._checkpoint()
         except BaseException:
             self._reload()
             raise
-        if self.frontier.size > start:
-            self._attach_receipts(results, note, fresh)
+        if note is not None:
+            self._attach_receipts(results, note)
         return results
 
     def preview(self, event: Event) -> tuple[Notice, list[Finding]]:
@@ -193,7 +178,7 @@ class Writer:
         verify_event_signature(event, sub.sig, key)
         return replace(sub, verified=(event, key))
 
-    def _one(self, sub: Submission, fresh: dict[tuple[int, int], bytes]) -> Outcome:
+    def _one(self, sub: Submission) -> Outcome:
         event = sub.verified[0] if sub.verified else Event.from_json(sub.event)
         if event.party == OPERATOR:
             raise InvalidInput("operator events are made by the service, not submitted",
@@ -217,12 +202,12 @@ class Writer:
                     field="event.body",
                     accepted="a notice that breaks no rule whose action is reject",
                     extra={"findings": [f.to_body() for f in breaches]})
-        index = self._append(entry, fresh, verified=event.type != "agreement")
+        index = self._append(entry, verified=event.type != "agreement")
         if reveal is not None and notice is not None:
             self.store.add_private(notice.id, notice.version, reveal[0], reveal[1])
         outcome = Outcome(index=index, entry=entry, notice=notice)
         for finding in findings:
-            outcome.findings.append((self._record(finding, fresh), None))
+            outcome.findings.append((self._record(finding), None))
         return outcome
 
     def _receive_time(self) -> datetime:
@@ -254,7 +239,7 @@ class Writer:
                previous: Notice | None) -> list[Finding]:
         return strategic_check(self.store, self.picture, notice, received_at, previous)
 
-    def _record(self, finding: Finding, fresh: dict[tuple[int, int], bytes]) -> Finding:
+    def _record(self, finding: Finding) -> Finding:
         """Write a finding as an operator entry, signed with the log key."""
         received = self._receive_time()
         seq = self.picture.next_seq(OPERATOR)
@@ -267,20 +252,15 @@ class Writer:
                       issued_at=format_time(received), body=body)
         entry = Entry(event=event, received_at=received,
                       sig=sign_event(event, self.signer.private_key))
-        self._append(entry, fresh, verified=True)
+        self._append(entry, verified=True)
         return self.picture.findings[body["finding"]]
 
-    def _append(self, entry: Entry, fresh: dict[tuple[int, int], bytes], *,
-                verified: bool) -> int:
+    def _append(self, entry: Entry, *, verified: bool) -> int:
+        """Admit into the picture first (it may refuse), then log and project."""
         data = entry.encode()
         leaf = leaf_hash(data)
         changes = self.picture.apply(entry, leaf, verify=not verified)
-        index = self.frontier.size
-        nodes = self.frontier.append(leaf)
-        self.store.add_entries([(index, data)])
-        self.store.add_nodes(nodes)
-        for level, idx, h in nodes:
-            fresh[(level, idx)] = h
+        index = self.log.append(data, leaf)
         self._project(changes)
         return index
 
@@ -302,30 +282,18 @@ class Writer:
             "last_received": format_time(p.last_received, micro=True)
             if p.last_received else None})
 
-    def _checkpoint(self) -> str:
-        cp = Checkpoint(self.signer.name, self.frontier.size, self.frontier.root())
-        note = sign_note(cp.body(), [self.signer])
-        self.store.add_checkpoint(cp.size, note)
-        return note
-
-    def _attach_receipts(self, results: list[Outcome | AccordError], note: str,
-                         fresh: dict[tuple[int, int], bytes]) -> None:
-        nodes = _CachedNodes(self.store, fresh)
-        size = self.frontier.size
-
-        def receipt(index: int) -> Receipt:
-            return Receipt(index=index, leaf_hash=nodes.node(0, index), checkpoint=note,
-                           inclusion_proof=tuple(inclusion_proof(nodes, index, size)))
-
+    def _attach_receipts(self, results: list[Outcome | AccordError], note: str) -> None:
         for r in results:
             if isinstance(r, Outcome):
-                r.receipt = receipt(r.index)
-                r.findings = [(f, receipt(f.entry)) for f, _ in r.findings]
+                indices = [r.index, *(f.entry for f, _ in r.findings)]
+                own, *found = self.log.receipts(indices, note)
+                r.receipt = own
+                r.findings = [(f, rc) for (f, _), rc in zip(r.findings, found, strict=True)]
 
     def _reload(self) -> None:
         """After a failed transaction, forget what was applied in memory: the store is truth."""
         self.picture = load_picture(self.store, self.operator_key)
-        self.frontier = Frontier.from_source(self.store, self.store.size())
+        self.log.reload()
 
     def receipt(self, index: int, size: int | None = None) -> Receipt:
         """A receipt for any entry, against the checkpoint at `size` (default: the latest)."""
