@@ -29,6 +29,7 @@ from accord.log.event import Event
 from accord.log.merkle import consistency_proof, root
 from accord.log.note import Checkpoint, NoteVerifier, open_note
 from accord.picture.fold import Picture
+from accord.rules.notice import duration
 from accord.service.deployment import Deployment, WriterLock
 from accord.service.writer import Outcome, Writer, load_picture, make_receipt, rebuild_picture
 from accord.timefmt import SystemClock, format_time, parse_time
@@ -132,7 +133,7 @@ def keygen(party: Annotated[str, typer.Argument(help="The party id this key sign
         dump({"party": party, "key_file": str(path), "public_key": key.public_b64})
         return
     out.print(f"Wrote {path} (keep it private). Public key for the agreement:")
-    out.print(f'  [[parties]]\n  id = "{party}"\n  key = "{key.public_b64}"')
+    out.print(f'  [[parties]]\n  id = "{party}"\n  key = "{key.public_b64}"', markup=False)
 
 
 # -- agreement -------------------------------------------------------------------------------
@@ -222,8 +223,10 @@ def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
     out.print(t)
     t = Table("kind", "hazard", "lead time", "late", "acknowledgement", title="Activity kinds")
     for k in a.kinds:
-        ack = (f"within {k.ack_deadline}" if k.ack_required and k.ack_deadline else "no")
-        t.add_row(k.name, "yes" if k.hazard else "", str(k.lead_time), k.late_action, ack)
+        ack = (f"within {duration(k.ack_deadline.total_seconds())}"
+               if k.ack_required and k.ack_deadline else "no")
+        t.add_row(k.name, "yes" if k.hazard else "", duration(k.lead_time.total_seconds()),
+                  k.late_action, ack)
     out.print(t)
     if a.zones:
         t = Table("zone", "name", "applies to", "protects", "action", title="Zones")

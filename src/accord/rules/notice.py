@@ -122,8 +122,9 @@ class Finding:
                     f"{d['horizontal_m'] / 1000:.1f} km, vertical {d['vertical_m']:.0f} m, "
                     f"{d['start']} to {d['end']}")
         if self.kind == "late_notice":
-            return (f"{self.notice} v{self.version} was received {_dur(d['lead_s'])} before its "
-                    f"window opens; the agreement requires {_dur(d['required_s'])}")
+            return (f"{self.notice} v{self.version} was received {duration(d['lead_s'])} "
+                    f"before its window opens; the agreement requires "
+                    f"{duration(d['required_s'])}")
         if self.kind == "zone_violation":
             return (f"{self.notice} v{self.version} enters zone {d['zone']} "
                     f"({d['zone_name']}) from {d['start']} to {d['end']}")
@@ -148,7 +149,7 @@ class Finding:
         return out
 
 
-def _dur(seconds: float) -> str:
+def duration(seconds: float) -> str:
     s = round(seconds)
     sign = "-" if s < 0 else ""
     s = abs(s)
