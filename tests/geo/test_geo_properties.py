@@ -271,3 +271,18 @@ def test_garbage_raises_only_accord_errors(obj: Any) -> None:
         return
     assert isinstance(v, Volume)
     assert math.isfinite(v.altitude.lower_m) and v.end > v.start
+
+
+@SETTINGS
+@given(volume_pair(), st.floats(0.0, 60_000.0))
+def test_disc_shortcut_only_settles_pairs_that_are_truly_apart(
+    pair: tuple[Volume, Volume], limit: float
+) -> None:
+    """`conflicts` may skip the exact test on enclosing discs: that must never hide a conflict."""
+    from geo_cases import reference_distance
+
+    from accord.geo.separation import _apart
+
+    a, b = pair
+    if _apart(a.footprint, b.footprint, limit):
+        assert reference_distance(a.footprint, b.footprint) >= limit - 1.0

@@ -119,7 +119,8 @@ def _conflicts(notice: Notice, agreement: Agreement, received_at: datetime,
         for i, vol in enumerate(notice.volumes):
             reach = frames.boxes[i].expand(sep.horizontal_m, sep.vertical_m)
             for j, ovol in enumerate(other.volumes):
-                if not reach.intersects(volume_box(ovol)):
+                # The index matched this notice by some volume; with one, it matched that one.
+                if len(other.volumes) > 1 and not reach.intersects(volume_box(ovol)):
                     continue
                 p = conflicts(vol, ovol, sep.horizontal_m, sep.vertical_m, frames[i])
                 if p is not None:
