@@ -98,8 +98,12 @@ def sign_proposal(proposal: Any, key: KeyFile) -> dict[str, Any]:
                            accepted="a file written by `accord agreement propose`")
     event = Event.from_json(proposal["event"], "proposal.event")
     agreement = Agreement.from_json(event.body)
-    party = agreement.party(key.name, "key")
-    if party.key != key.public_key:
+    if key.name not in agreement.party_ids and agreement.version == 1:
+        agreement.party(key.name, "key")  # refuses: only the parties sign a first agreement
+    # A party being removed by an amendment signs too; the writer checks its key against the
+    # agreement in force.
+    party = next((p for p in agreement.parties if p.id == key.name), None)
+    if party is not None and party.key != key.public_key:
         raise InvalidInput(f"the key file for {key.name!r} does not hold the key the agreement "
                            f"names for that party", field="key",
                            accepted=f"the private key of {b64(party.key)}")

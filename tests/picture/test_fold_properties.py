@@ -1,0 +1,117 @@
+"""Property: any sequence of commands, good and bad, leaves a log whose fold is the live picture.
+
+A hypothesis state machine drives a real writer with filings, amendments, cancellations,
+acknowledgements and refused commands, in any order. After every step: a refusal changed
+nothing; an acceptance appended entries with receipts that verify. At the end: the picture
+rebuilt from the log (signatures and all) equals the live one, `verify_store` passes, and
+every receipt ever handed out is still proved by the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from accord.errors import AccordError
+from accord.log.merkle import consistency_proof, verify_consistency
+from accord.log.note import Checkpoint, NoteVerifier, open_note
+from accord.log.receipt import Receipt, verify_receipt
+from accord.service.writer import rebuild_picture
+from accord.verify import verify_store
+from conftest import T0, make_world, volume
+
+PARTIES = ("A", "B")
+lons = st.floats(34.8, 35.2)
+kinds = st.sampled_from(["transit", "strike", "drill", "nope"])
+
+
+class LogMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp())
+        self.world = make_world(self.tmp / "dep")
+        self.vkey = (self.world.dir / "log.pub").read_text().strip()
+        self.verifier = NoteVerifier.parse(self.vkey)
+        self.receipts: list[Receipt] = []
+        self.n = 0
+
+    def teardown(self) -> None:
+        try:
+            p = self.world.writer.picture
+            rebuilt = rebuild_picture(self.world.store, self.verifier.public_key.public_bytes_raw(),
+                                      verify=True)
+            assert rebuilt.snapshot() == p.snapshot()
+            report = verify_store(self.world.store, self.vkey)
+            assert report.ok, report.problems
+            size, note = self.world.store.checkpoint()  # type: ignore[misc]
+            latest = Checkpoint.parse(open_note(note, [self.verifier])[0])
+            for r in self.receipts:
+                cp = verify_receipt(r, self.verifier)
+                if cp.size < size:
+                    verify_consistency(cp.size, size,
+                                       consistency_proof(self.world.store, cp.size, size),
+                                       cp.root, latest.root)
+        finally:
+            self.world.writer.store.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _do(self, fn) -> None:  # type: ignore[no-untyped-def]
+        size = self.world.store.size()
+        snap = self.world.writer.picture.snapshot()
+        try:
+            out = fn()
+        except AccordError:
+            assert self.world.store.size() == size
+            assert self.world.writer.picture.snapshot() == snap
+            return
+        assert out.receipt is not None
+        self.receipts.append(out.receipt)
+        self.receipts.extend(rc for _, rc in out.findings if rc is not None)
+        assert self.world.store.size() == size + 1 + len(out.findings)
+
+    def _notices(self) -> list[str]:
+        return sorted(self.world.writer.picture.notices)
+
+    @rule(party=st.sampled_from(PARTIES), kind=kinds, lon=lons,
+          minutes=st.integers(1, 300), lower=st.integers(0, 6000))
+    def file(self, party: str, kind: str, lon: float, minutes: int, lower: int) -> None:
+        self.n += 1
+        doc = {"kind": kind, "volumes": [volume(lon, 35.0, lower=lower, upper=lower + 1000,
+                                                start=T0 + timedelta(minutes=minutes))]}
+        self._do(lambda: self.world.file(party, doc, notice=f"N{self.n}"))
+
+    @precondition(lambda self: self._notices())
+    @rule(data=st.data(), party=st.sampled_from(PARTIES), lon=lons, stale=st.booleans())
+    def amend(self, data: st.DataObject, party: str, lon: float, stale: bool) -> None:
+        nid = data.draw(st.sampled_from(self._notices()))
+        n = self.world.writer.picture.notices[nid]
+        doc = {"kind": n.kind, "volumes": [volume(lon, 35.0)]}
+        self._do(lambda: self.world.amend(party, nid, n.version - stale, doc))
+
+    @precondition(lambda self: self._notices())
+    @rule(data=st.data(), party=st.sampled_from(PARTIES),
+          what=st.sampled_from(["notice.cancel", "notice.ack"]))
+    def ref(self, data: st.DataObject, party: str, what: str) -> None:
+        nid = data.draw(st.sampled_from(self._notices()))
+        version = self.world.writer.picture.notices[nid].version
+        self._do(lambda: self.world.ref(party, what, nid, version))
+
+    @rule(minutes=st.integers(0, 30))
+    def time_passes(self, minutes: int) -> None:
+        self.world.clock.advance(timedelta(minutes=minutes))
+
+    @invariant()
+    def checkpoint_covers_the_log(self) -> None:
+        cp = self.world.store.checkpoint()
+        assert cp is not None and cp[0] == self.world.store.size()
+
+
+LogMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=20, deadline=None,
+                                        suppress_health_check=[HealthCheck.too_slow])
+TestLog = LogMachine.TestCase
