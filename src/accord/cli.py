@@ -29,6 +29,7 @@ from accord.log.event import Event
 from accord.log.merkle import consistency_proof, root
 from accord.log.note import Checkpoint, NoteVerifier, open_note
 from accord.picture.fold import Picture
+from accord.rules.agreement import identifier
 from accord.rules.notice import duration
 from accord.service.deployment import Deployment, WriterLock
 from accord.service.writer import Outcome, Writer, load_picture, make_receipt, rebuild_picture
@@ -123,9 +124,7 @@ def keygen(party: Annotated[str, typer.Argument(help="The party id this key sign
            force: Annotated[bool, typer.Option(help="Overwrite an existing key file.")] = False,
            as_json: JsonOpt = False) -> None:
     """Make a party's Ed25519 key pair. The private key file is written with mode 0600."""
-    from accord.rules.agreement import _ident
-
-    _ident(party, "party")
+    identifier(party, "party")
     path = out_path or Path(f"{party}.key")
     key = KeyFile.generate(PARTY_KEY, party)
     key.write(path, overwrite=force)
@@ -156,7 +155,8 @@ def agreement_propose(
         store = Deployment.open(dir).store(readonly=True)
         state = store.state()
         if state.get("agreement_entry", -1) >= 0:
-            current = load_picture(store, b"").agreement
+            key = NoteVerifier.parse(Deployment.open(dir).verifier_key).public_key
+            current = load_picture(store, key.public_bytes_raw()).agreement
             assert current is not None
             replaces, version = state["agreement_leaf"], current.version + 1
         store.close()
@@ -256,14 +256,7 @@ def notice_file(file: Annotated[Path, typer.Argument(help="The notice document (
                     help="Also write the receipt to this file.")] = None,
                 as_json: JsonOpt = False) -> None:
     """File a notice: it is checked at once and every finding is logged beside it."""
-    doc = commands.load_document(file)
-
-    def build(k: KeyFile, w: Writer) -> Any:
-        body, reveal = commands.notice_body(doc, k.name)
-        return commands.signed(k, "notice.file", w.picture.next_seq(k.name), w.clock.now(),
-                               body, reveal)
-
-    report(_submit_notice(dir, key, build), as_json, receipt)
+    report(_submit_notice(dir, key, _content(file, None, None)), as_json, receipt)
 
 
 @notice_app.command("amend")
@@ -277,14 +270,20 @@ def notice_amend(notice_id: Annotated[str, typer.Argument(help="The notice to am
                      help="Also write the receipt to this file.")] = None,
                  as_json: JsonOpt = False) -> None:
     """Replace a notice's content; the new version is checked like a new filing."""
+    report(_submit_notice(dir, key, _content(file, notice_id, replaces)), as_json, receipt)
+
+
+def _content(file: Path, notice_id: str | None,
+             replaces: int | None) -> Callable[[KeyFile, Writer], Any]:
+    """A `notice.file` (or, given `replaces`, a `notice.amend`) built from a notice document."""
     doc = commands.load_document(file)
+    type = "notice.file" if replaces is None else "notice.amend"
 
     def build(k: KeyFile, w: Writer) -> Any:
         body, reveal = commands.notice_body(doc, k.name, replaces=replaces, notice=notice_id)
-        return commands.signed(k, "notice.amend", w.picture.next_seq(k.name), w.clock.now(),
-                               body, reveal)
+        return commands.signed(k, type, w.picture.next_seq(k.name), w.clock.now(), body, reveal)
 
-    report(_submit_notice(dir, key, build), as_json, receipt)
+    return build
 
 
 def _ref(type: str, notice_id: str, version: int | None) -> Callable[[KeyFile, Writer], Any]:

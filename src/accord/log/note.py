@@ -24,7 +24,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -150,9 +150,10 @@ class Verifier(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class NoteSigner:
-    """An Ed25519 (type 0x01) note signing key under a key name."""
+class _NamedKey:
+    """An Ed25519 private key under a key name; the signature type fixes key ID and vkey."""
 
+    SIG_TYPE: ClassVar[int] = SIG_ED25519
     name: str
     private_key: Ed25519PrivateKey = field(repr=False)
 
@@ -160,7 +161,7 @@ class NoteSigner:
         _check_name(self.name)
 
     @classmethod
-    def generate(cls, name: str) -> NoteSigner:
+    def generate(cls, name: str) -> Self:
         return cls(name, Ed25519PrivateKey.generate())
 
     @property
@@ -169,12 +170,17 @@ class NoteSigner:
 
     @property
     def key_id(self) -> bytes:
-        return _key_id(self.name, SIG_ED25519, self.public_key)
+        return _key_id(self.name, self.SIG_TYPE, self.public_key)
 
     @property
     def verifier_key(self) -> str:
-        """The vkey "<name>+<hex keyid>+<base64(0x01 || pubkey)>" verifiers are configured with."""
-        return _vkey(self.name, SIG_ED25519, self.public_key)
+        """The vkey "<name>+<hex keyid>+<base64(type || pubkey)>" verifiers are configured with."""
+        return _vkey(self.name, self.SIG_TYPE, self.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteSigner(_NamedKey):
+    """An Ed25519 (type 0x01) note signing key under a key name."""
 
     def verifier(self) -> NoteVerifier:
         return NoteVerifier.parse(self.verifier_key)
@@ -377,31 +383,10 @@ def _cosigned_message(text: str, timestamp: int) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class CosignatureSigner:
+class CosignatureSigner(_NamedKey):
     """A witness's Ed25519 cosignature/v1 key (signature type 0x04)."""
 
-    name: str
-    private_key: Ed25519PrivateKey = field(repr=False)
-
-    def __post_init__(self) -> None:
-        _check_name(self.name)
-
-    @classmethod
-    def generate(cls, name: str) -> CosignatureSigner:
-        return cls(name, Ed25519PrivateKey.generate())
-
-    @property
-    def public_key(self) -> bytes:
-        return _raw_public(self.private_key.public_key())
-
-    @property
-    def key_id(self) -> bytes:
-        return _key_id(self.name, SIG_COSIGNATURE_V1, self.public_key)
-
-    @property
-    def verifier_key(self) -> str:
-        """The vkey "<name>+<hex keyid>+<base64(0x04 || pubkey)>"."""
-        return _vkey(self.name, SIG_COSIGNATURE_V1, self.public_key)
+    SIG_TYPE: ClassVar[int] = SIG_COSIGNATURE_V1
 
     def verifier(self) -> CosignatureVerifier:
         return CosignatureVerifier.parse(self.verifier_key)

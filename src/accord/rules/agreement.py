@@ -123,7 +123,7 @@ class Agreement:
     def from_json(obj: Any, field: str = "agreement") -> Agreement:
         o = _obj(obj, field, {"id", "title", "version", "replaces", "parties", "separation",
                               "kinds", "conflicts", "zones", "limits", "disclosure"})
-        agreement_id = _ident(o.get("id"), f"{field}.id")
+        agreement_id = identifier(o.get("id"), f"{field}.id")
         version = _int(o.get("version", 1), f"{field}.version", 1)
         replaces = o.get("replaces")
         if version > 1:
@@ -179,7 +179,8 @@ def _obj(value: Any, field: str, allowed: set[str] | None) -> dict[str, Any]:
     return value
 
 
-def _ident(value: Any, field: str) -> str:
+def identifier(value: Any, field: str) -> str:
+    """A party, kind or zone id: short, plain, and not one of the reserved signer names."""
     if not isinstance(value, str) or not _ID.match(value) or value in (OPERATOR, ALL_PARTIES):
         raise InvalidInput(f"{value!r} is not a valid identifier", field=field,
                            accepted="1-32 letters, digits, '_', '.', '-', starting with a letter "
@@ -224,7 +225,7 @@ def _parties(value: Any, field: str) -> tuple[Party, ...]:
     for i, raw in enumerate(value):
         f = f"{field}[{i}]"
         p = _obj(raw, f, {"id", "name", "key", "escalation"})
-        pid = _ident(p.get("id"), f"{f}.id")
+        pid = identifier(p.get("id"), f"{f}.id")
         key = unb64(p.get("key"), f"{f}.key", 32)
         name = p.get("name", pid)
         esc = p.get("escalation")
@@ -245,7 +246,7 @@ def _kinds(value: Any, field: str) -> tuple[Kind, ...]:
     out: list[Kind] = []
     for name, raw in sorted(kinds.items()):
         f = f"{field}.{name}"
-        _ident(name, f)
+        identifier(name, f)
         k = _obj(raw, f, {"hazard", "lead_time_minutes", "late", "ack_required",
                           "ack_deadline_minutes"})
         ack = _bool(k.get("ack_required", False), f"{f}.ack_required")
@@ -281,7 +282,7 @@ def _limits(value: Any, field: str) -> Limits:
 def _zone(value: Any, field: str, parties: set[str], kinds: set[str]) -> Zone:
     z = _obj(value, field, {"id", "name", "footprint", "altitude", "start", "end",
                             "applies_to", "protects", "action"})
-    zid = _ident(z.get("id"), f"{field}.id")
+    zid = identifier(z.get("id"), f"{field}.id")
     vol = {"footprint": z.get("footprint"), "altitude": z.get("altitude"),
            "start": z.get("start", ZONE_FOREVER[0]), "end": z.get("end", ZONE_FOREVER[1])}
     volume = parse_volume(vol, field=field, limits=VolumeLimits(max_window=timedelta(days=50_000)))
