@@ -84,7 +84,7 @@ def friendly(fn: F) -> F:
 def writer_for(dir: Path) -> Iterator[Writer]:
     deployment = Deployment.open(dir)
     lock = WriterLock(deployment.dir)
-    lock.acquire(wait=True)
+    lock.acquire()
     store = deployment.store()
     try:
         yield Writer(store, deployment.signer(), SystemClock())

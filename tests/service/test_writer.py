@@ -330,3 +330,20 @@ def test_malformed_event_refused(world: World) -> None:
         _assert_unchanged(world, lambda e=event: world.writer.submit(  # type: ignore[misc]
             Submission(event=e, sig=good.sig)), InvalidInput)
 
+
+
+def test_one_writer_per_deployment(world: World) -> None:
+    from accord.errors import DeploymentError
+    from accord.service.deployment import WriterLock
+
+    first = WriterLock(world.dir)
+    first.acquire()
+    try:
+        with pytest.raises(DeploymentError) as exc:
+            WriterLock(world.dir).acquire(timeout=0.2)
+        assert "another writer" in exc.value.detail
+    finally:
+        first.release()
+    second = WriterLock(world.dir)
+    second.acquire(timeout=0.2)
+    second.release()

@@ -12,6 +12,7 @@ import fcntl
 import os
 import re
 import secrets
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,15 +101,22 @@ class WriterLock:
         self.path = Path(dir) / "writer.lock"
         self.fd: int | None = None
 
-    def acquire(self, wait: bool = True) -> None:
+    def acquire(self, timeout: float = 10.0) -> None:
+        """Take the lock, waiting up to `timeout` seconds for another writer to finish."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            os.close(fd)
-            raise DeploymentError("another writer holds this deployment",
-                                  accepted="stop the other writer, or send commands "
-                                           "to the running service") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise DeploymentError(
+                        f"another writer has held {self.path.parent} for {timeout:.0f} s",
+                        accepted="stop the other writer, or send commands to the running "
+                                 "service") from None
+                time.sleep(0.05)
         self.fd = fd
 
     def release(self) -> None:
