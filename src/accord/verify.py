@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from accord.errors import AccordError, InvalidInput, ProofError
 from accord.geo.box import volume_box
@@ -53,56 +56,101 @@ class Report:
 
 def verify_store(store: SqliteStore, verifier_key: str,
                  progress: Callable[[int, int], None] | None = None) -> Report:
+    """Every problem found, located; a file SQLite itself cannot read is one such problem."""
     report = Report()
+    try:
+        _verify(store, verifier_key, progress, report)
+    except sqlite3.DatabaseError as exc:
+        report.add("database file", f"SQLite cannot read it: {exc}")
+    return report
+
+
+@dataclass
+class _Fold:
+    """What folding the entries yields for the later stages."""
+
+    picture: Picture
+    computed: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    roots: dict[int, bytes] = field(default_factory=dict)
+    digests: dict[tuple[str, int], str | None] = field(default_factory=dict)
+    admissible: bool = True
+
+
+def _verify(store: SqliteStore, verifier_key: str,
+            progress: Callable[[int, int], None] | None, report: Report) -> None:
     for msg in store.integrity():
         report.add("database file", msg)
     verifier = NoteVerifier.parse(verifier_key)
-    stored_key = store.meta("log_key")
-    if stored_key != verifier_key:
+    if store.meta("log_key") != verifier_key:
         report.add("table meta (log_key)", "the stored log key is not the deployment's log.pub")
-    picture = Picture(verifier.public_key.public_bytes_raw())
+    fold = _Fold(Picture(verifier.public_key.public_bytes_raw()))
+    stages: list[tuple[str, Callable[[], None]]] = [
+        ("table entries", lambda: _entries(store, fold, report, progress)),
+        ("table nodes", lambda: _nodes(store, fold, report)),
+        ("table checkpoints", lambda: _checkpoints(store, verifier, fold, report)),
+        ("table private", lambda: _privates(store, fold, report)),
+    ]
+    for where, stage in stages:
+        try:
+            stage()
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # A corrupted value of the wrong type (NULL for an index, text for a hash, ...).
+            report.add(where, f"holds a value of the wrong type or shape ({exc})")
+            fold.admissible = fold.admissible and where != "table entries"
+    if fold.admissible:
+        try:
+            _compare_projection(store, fold.picture, report)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            report.add("projection tables", f"hold a value of the wrong type ({exc})")
+    report.notices = len(fold.picture.notices)
+    report.findings = len(fold.picture.findings)
+
+
+def _entries(store: SqliteStore, fold: _Fold, report: Report,
+             progress: Callable[[int, int], None] | None) -> None:
+    """Recompute every leaf and node, and fold every entry with its signatures checked."""
     frontier = Frontier()
-    computed: dict[tuple[int, int], bytes] = {}
     cp_sizes = {size for size, _ in store.checkpoints()}
-    roots: dict[int, bytes] = {}
-    digests: dict[tuple[str, int], str | None] = {}
-    folding = True
     total = store.size()
     for index, data in store.entries():
         if index != frontier.size:
             report.add(f"entry {frontier.size}", f"missing (next stored entry is {index})")
+            fold.admissible = False
             break
         where = f"entry {index}"
         leaf = leaf_hash(data)
         for level, idx, h in frontier.append(leaf):
-            computed[(level, idx)] = h
+            fold.computed[(level, idx)] = h
         if frontier.size in cp_sizes:
-            roots[frontier.size] = frontier.root()
+            fold.roots[frontier.size] = frontier.root()
         try:
             entry = Entry.decode(data)
         except AccordError as exc:
             report.add(where, f"not a valid entry: {exc.detail}")
-            folding = False
+            fold.admissible = False
             continue
-        if folding:
+        if fold.admissible:
             try:
-                changes = picture.apply(entry, leaf, verify=True)
+                changes = fold.picture.apply(entry, leaf, verify=True)
             except AccordError as exc:
                 report.add(where, f"{entry.event.type} by {entry.event.party} seq "
                                   f"{entry.event.seq} is not admissible: {exc.detail}")
-                folding = False
+                fold.admissible = False
             else:
                 if changes.notice is not None:
                     n = changes.notice
-                    digests[(n.id, n.version)] = n.private_digest
+                    fold.digests[(n.id, n.version)] = n.private_digest
         if progress is not None and index % 1000 == 0:
             progress(index, total)
     report.entries = frontier.size
-    # The tree: every stored node must be the recomputed one, and none may be missing.
+
+
+def _nodes(store: SqliteStore, fold: _Fold, report: Report) -> None:
+    """Every stored node must be the recomputed one, and none may be missing."""
     seen = 0
     for level, idx, h in store.nodes():
         seen += 1
-        want = computed.get((level, idx))
+        want = fold.computed.get((level, idx))
         if want is None:
             report.add(f"table nodes (level {level}, index {idx})", "a node beyond the log")
         elif want != h:
@@ -110,9 +158,13 @@ def verify_store(store: SqliteStore, verifier_key: str,
             report.add(f"table nodes (level {level}, index {idx})",
                        f"{what} differs from the one recomputed from the entries")
     report.nodes = seen
-    if seen != len(computed):
-        report.add("table nodes", f"{len(computed) - seen} node(s) missing")
-    # Checkpoints: signed by the log key, and their roots are the tree's roots at their sizes.
+    if seen != len(fold.computed):
+        report.add("table nodes", f"{len(fold.computed) - seen} node(s) missing")
+
+
+def _checkpoints(store: SqliteStore, verifier: NoteVerifier, fold: _Fold,
+                 report: Report) -> None:
+    """Signed by the log key, and their roots are the tree's roots at their sizes."""
     for size, note in store.checkpoints():
         report.checkpoints += 1
         where = f"checkpoint at size {size}"
@@ -124,16 +176,19 @@ def verify_store(store: SqliteStore, verifier_key: str,
             continue
         if cp.size != size or cp.origin != verifier.name:
             report.add(where, f"signed for size {cp.size} of {cp.origin!r}")
-        elif size not in roots:
+        elif size not in fold.roots:
             report.add(where, "covers entries the log does not have")
-        elif roots[size] != cp.root:
+        elif fold.roots[size] != cp.root:
             report.add(where, "root differs from the tree recomputed from the entries")
     latest = store.checkpoint()
     if report.entries and (latest is None or latest[0] != report.entries):
         report.add("table checkpoints", "the latest checkpoint does not cover the whole log")
-    # Private parts: each must be the one its notice's signed digest commits to.
+
+
+def _privates(store: SqliteStore, fold: _Fold, report: Report) -> None:
+    """Each private part must be the one its notice's signed digest commits to."""
     for notice, version, salt, text in store.privates():
-        want_digest = digests.get((notice, version))
+        want_digest = fold.digests.get((notice, version))
         try:
             data = json.loads(text)
         except ValueError:
@@ -141,18 +196,13 @@ def verify_store(store: SqliteStore, verifier_key: str,
         if want_digest is None or data is None or private_digest(salt, data) != want_digest:
             report.add(f"table private ({notice} v{version})",
                        "does not match the digest in the signed notice")
-    if folding:
-        _compare_projection(store, picture, report)
-    report.notices = len(picture.notices)
-    report.findings = len(picture.findings)
-    return report
 
 
 def _compare_projection(store: SqliteStore, picture: Picture, report: Report) -> None:
     want = picture.snapshot()
     _compare_rows("p_state", store.raw_rows("p_state"),
-                  {k: want[k] for k in ("size", "agreement_entry", "agreement_leaf")}, report,
-                  partial=True)
+                  {k: want[k] for k in ("size", "agreement_entry", "agreement_leaf",
+                                        "last_received")}, report)
     _compare_rows("p_notices", store.raw_rows("p_notices"), want["notices"], report)
     _compare_rows("p_findings", store.raw_rows("p_findings"), want["findings"], report)
     _compare_rows("p_seqs", store.raw_rows("p_seqs"), want["seqs"], report)
@@ -167,17 +217,36 @@ def _compare_projection(store: SqliteStore, picture: Picture, report: Report) ->
         report.add("table p_volume_index", "the 4D index does not match the live notices")
 
 
+_TOWARDS = 1.0 - 1.0 / 8388608.0
+_AWAY = 1.0 + 1.0 / 8388608.0
+
+
+def _f32_down(d: float) -> float:
+    """SQLite R*Tree's rtreeValueDown: the float32 at or below d, exactly as SQLite rounds."""
+    f = float(np.float32(d))  # compare as doubles: numpy would compare in float32
+    if f > d:
+        f = float(np.float32(d * (_AWAY if d < 0 else _TOWARDS)))
+    return f
+
+
+def _f32_up(d: float) -> float:
+    """SQLite R*Tree's rtreeValueUp."""
+    f = float(np.float32(d))
+    if f < d:
+        f = float(np.float32(d * (_TOWARDS if d < 0 else _AWAY)))
+    return f
+
+
 def _box_covers(stored: tuple[float, ...], want: tuple[float, ...]) -> bool:
-    """The R*Tree keeps 32-bit floats rounded outward: it must contain the exact box."""
-    return all(stored[i] <= want[i] + 1e-9 and stored[i + 1] >= want[i + 1] - 1e-9
+    """The stored box is the exact box rounded outward to 32-bit floats, as SQLite does it."""
+    return all(stored[i] == _f32_down(want[i]) and stored[i + 1] == _f32_up(want[i + 1])
                for i in range(0, 8, 2))
 
 
 def _compare_rows(table: str, stored: dict[str, str], want: dict[str, Any], report: Report,
-                  *, partial: bool = False) -> None:
+                  ) -> None:
     """Stored rows are the canonical text of the rebuilt values, byte for byte."""
-    keys = set(want) if partial else set(stored) | set(want)
-    for key in sorted(keys):
+    for key in sorted(set(stored) | set(want)):
         if key not in want:
             report.add(f"table {table} ({key})", "a row the log does not produce")
         elif key not in stored:

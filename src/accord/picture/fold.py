@@ -32,6 +32,7 @@ from accord.rules.notice import (
     parse_notice_body,
     parse_ref_body,
 )
+from accord.timefmt import format_time
 
 EVENT_TYPES = ("agreement", "notice.file", "notice.amend", "notice.cancel", "notice.ack",
                "finding")
@@ -303,6 +304,8 @@ class Picture:
             "size": self.size,
             "agreement_entry": self.agreement_entry,
             "agreement_leaf": base64.b64encode(self.agreement_leaf).decode(),
+            "last_received": (format_time(self.last_received, micro=True)
+                              if self.last_received else None),
             "notices": {k: v.to_json() for k, v in sorted(self.notices.items())},
             "findings": {k: v.to_json() for k, v in sorted(self.findings.items())},
             "seqs": dict(sorted(self.seqs.items())),

@@ -261,4 +261,26 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             return [str(exc)]
         msgs = [str(r[0]) for r in rows]
-        return [] if msgs == ["ok"] else msgs
+        problems = [] if msgs == ["ok"] else msgs
+        # The R*Tree's own structure (node boxes, parent links): a corrupt inner box hides
+        # candidates from every check, and integrity_check does not look inside.
+        try:
+            (rt,) = self.db.execute("SELECT rtreecheck('p_volume_index')").fetchone()
+        except sqlite3.DatabaseError as exc:
+            rt = str(exc)
+        if rt != "ok":
+            problems.append(f"table p_volume_index (R*Tree structure): {rt}")
+        return problems + self._schema_problems()
+
+    def _schema_problems(self) -> list[str]:
+        """The stored schema must be exactly the one Accord creates: a renamed column or a
+        changed constraint is tampering too."""
+        want_db = sqlite3.connect(":memory:")
+        want_db.executescript(_SCHEMA)
+        query = "SELECT type, name, sql FROM sqlite_master ORDER BY type, name"
+        want = {(t, n): s for t, n, s in want_db.execute(query)}
+        want_db.close()
+        have = {(t, n): s for t, n, s in self.db.execute(query)}
+        return [f"schema ({t} {n}): differs from the one Accord creates"
+                for (t, n) in sorted(set(want) | set(have))
+                if want.get((t, n)) != have.get((t, n))]
