@@ -62,3 +62,7 @@ def test_sigkill_loses_no_receipted_entry(tmp_path: Path, run: int) -> None:
             proof = consistency_proof(store, cp.size, latest_size)
             verify_consistency(cp.size, latest_size, proof, cp.root, latest.root)
     store.close()
+    # And the operator's own tool agrees, as a user would run it after the restart.
+    cli = subprocess.run([sys.executable, "-m", "accord", "verify", "-d", str(w.dir)],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0 and "OK" in cli.stdout, cli.stdout + cli.stderr
