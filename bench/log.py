@@ -179,6 +179,15 @@ def proofs(dir: Path, n: int, samples: int) -> dict:
             "verify_us": statistics.median(check) * 1e6, "rebuild_s": rebuild}
 
 
+def throughput(title: str, group: dict, single: dict) -> None:
+    t = Table("mode", "entries", "seconds", "entries/s", "commits", "entries/commit", title=title)
+    for name, r in (("group commit", group), ("one commit per entry", single)):
+        t.add_row(name, f"{r['n']:,}", f"{r['s']:.2f}", f"{r['rate']:,.0f}", f"{r['batches']:,}",
+                  f"{r['n'] / max(1, r['batches']):.0f}")
+    console.print(t)
+    console.print(f"group commit / one commit per entry: {group['rate'] / single['rate']:.1f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--log-entries", type=int, default=100_000)
@@ -197,20 +206,8 @@ def main() -> None:
         s = appends(Path(d) / "single", args.single, False)
         p = proofs(Path(d), args.tree, 2000)
     when = f"{platform.machine()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}"
-    t = Table("mode", "entries", "seconds", "entries/s", "commits", "entries/commit",
-              title=f"The log: durable appends of signed entries, with receipts ({when})")
-    for name, r in (("group commit", lg), ("one commit per entry", ls)):
-        t.add_row(name, f"{r['n']:,}", f"{r['s']:.2f}", f"{r['rate']:,.0f}", f"{r['batches']:,}",
-                  f"{r['n'] / max(1, r['batches']):.0f}")
-    console.print(t)
-    console.print(f"group commit / one commit per entry: {lg['rate'] / ls['rate']:.1f}x")
-    t = Table("mode", "entries", "seconds", "entries/s", "commits", "entries/commit",
-              title=f"The writer: signed notice filings, checked, logged, projected ({when})")
-    for name, r in (("group commit", g), ("one commit per entry", s)):
-        t.add_row(name, f"{r['n']:,}", f"{r['s']:.2f}", f"{r['rate']:,.0f}", f"{r['batches']:,}",
-                  f"{r['n'] / max(1, r['batches']):.0f}")
-    console.print(t)
-    console.print(f"group commit / one commit per entry: {g['rate'] / s['rate']:.1f}x")
+    throughput(f"The log: durable appends of signed entries, with receipts ({when})", lg, ls)
+    throughput(f"The writer: signed notice filings, checked, logged, projected ({when})", g, s)
     t = Table("tree size", "proof (median)", "proof (p99)", "verify (median)", "rebuild root",
               "x rebuild", title="Inclusion proofs from stored tree nodes")
     t.add_row(f"{p['n']:,}", f"{p['make_us']:.0f} us", f"{p['make_p99_us']:.0f} us",
