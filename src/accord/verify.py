@@ -206,6 +206,8 @@ def _compare_projection(store: SqliteStore, picture: Picture, report: Report) ->
     _compare_rows("p_notices", store.raw_rows("p_notices"), want["notices"], report)
     _compare_rows("p_findings", store.raw_rows("p_findings"), want["findings"], report)
     _compare_rows("p_seqs", store.raw_rows("p_seqs"), want["seqs"], report)
+    _compare_rows("p_messages", store.raw_rows("p_messages"), want["messages"], report)
+    _compare_rows("p_escalations", store.raw_rows("p_escalations"), want["escalations"], report)
     rebuilt_index = sorted(
         (n.id, (b.lon_min, b.lon_max, b.lat_min, b.lat_max, b.alt_min, b.alt_max, b.t_min,
                 b.t_max))

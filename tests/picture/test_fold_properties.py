@@ -102,9 +102,27 @@ class LogMachine(RuleBasedStateMachine):
         version = self.world.writer.picture.notices[nid].version
         self._do(lambda: self.world.ref(party, what, nid, version))
 
+    @rule(party=st.sampled_from(PARTIES), minutes=st.integers(1, 10))
+    def message(self, party: str, minutes: int) -> None:
+        self.n += 1
+        body = {"message": f"M{self.n}", "text": "hotline", "ack_minutes": minutes}
+        self._do(lambda: self.world.writer.submit(self.world.sub(party, "message", body)))
+
+    @precondition(lambda self: self.world.writer.picture.messages)
+    @rule(data=st.data(), party=st.sampled_from(PARTIES))
+    def message_ack(self, data: st.DataObject, party: str) -> None:
+        mid = data.draw(st.sampled_from(sorted(self.world.writer.picture.messages)))
+        self._do(lambda: self.world.writer.submit(
+            self.world.sub(party, "message.ack", {"message": mid})))
+
     @rule(minutes=st.integers(0, 30))
     def time_passes(self, minutes: int) -> None:
         self.world.clock.advance(timedelta(minutes=minutes))
+        before = self.world.store.size()
+        overdue = len(self.world.writer.picture.overdue(self.world.clock.now()))
+        self.world.writer.escalate()
+        assert self.world.store.size() == before + 2 * overdue
+        assert self.world.writer.picture.overdue(self.world.clock.now()) == []
 
     @invariant()
     def checkpoint_covers_the_log(self) -> None:

@@ -25,6 +25,7 @@ from accord.errors import (
 )
 from accord.log.event import ALL_PARTIES, OPERATOR, Entry, b64, verify_event_signature
 from accord.rules.agreement import Agreement
+from accord.rules.hotline import Due, Message, parse_message, parse_message_ack
 from accord.rules.notice import (
     Finding,
     Notice,
@@ -35,7 +36,7 @@ from accord.rules.notice import (
 from accord.timefmt import format_time
 
 EVENT_TYPES = ("agreement", "notice.file", "notice.amend", "notice.cancel", "notice.ack",
-               "finding")
+               "message", "message.ack", "finding", "escalation")
 
 
 @dataclass(slots=True)
@@ -45,6 +46,8 @@ class Changes:
     agreement: bool = False
     notices: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    escalations: list[str] = field(default_factory=list)
     seq: tuple[str, int] | None = None
     notice: Notice | None = None
     previous: Notice | None = None
@@ -60,6 +63,9 @@ class Picture:
         self.agreement_leaf = b""
         self.notices: dict[str, Notice] = {}
         self.findings: dict[str, Finding] = {}
+        self.messages: dict[str, Message] = {}
+        self.escalations: dict[str, dict[str, Any]] = {}
+        self.pending: dict[str, Due] = {}  # acknowledgements owed, derived from the above
         self.seqs: dict[str, int] = {}
         self.size = 0
         self.last_received: datetime | None = None
@@ -225,6 +231,9 @@ class Picture:
     def _notice_file(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
         notice, prev = self.prospective(entry)
         self.notices[notice.id] = notice
+        if prev is not None:
+            self._forget_dues(notice=prev.id)
+        self._owe(self.notice_dues(notice))
         return Changes(notices=[notice.id], notice=notice, previous=prev)
 
     _notice_amend = _notice_file
@@ -233,6 +242,7 @@ class Picture:
         nid, version = parse_ref_body(entry.event.body, "event.body")
         current = self._owned(nid, entry.event.party, version, "version")
         self.notices[nid] = replace(current, cancelled_at=entry.received_at)
+        self._forget_dues(notice=nid)
         return Changes(notices=[nid])
 
     def _notice_ack(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
@@ -252,7 +262,94 @@ class Picture:
             raise Conflict(f"{party} has already acknowledged {nid!r} v{version}",
                            field="event.body.notice", accepted="an unacknowledged notice")
         self.notices[nid] = current.with_ack(party)
+        self.pending.pop(Due(party, entry.received_at, notice=nid, version=version).key, None)
         return Changes(notices=[nid])
+
+    def _message(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        agreement = self.require_agreement()
+        msg = parse_message(entry.event.body, agreement, entry.event.party, entry.received_at,
+                            self.size, "event.body")
+        if msg.id in self.messages:
+            raise Conflict(f"message id {msg.id!r} is already taken", field="event.body.message",
+                           accepted="a new, unique message id")
+        self.messages[msg.id] = msg
+        self._owe(self.message_dues(msg))
+        return Changes(messages=[msg.id])
+
+    def _message_ack(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        mid = parse_message_ack(entry.event.body, "event.body")
+        party = entry.event.party
+        msg = self.messages.get(mid)
+        if msg is None:
+            raise NotFound(f"no message {mid!r}", field="event.body.message",
+                           accepted="the id of a message sent to you")
+        if party not in msg.to:
+            raise UnknownParty(f"message {mid!r} was not sent to {party}",
+                               field="event.body.message", accepted="a message sent to you")
+        if party in msg.acks:
+            raise Conflict(f"{party} has already acknowledged message {mid!r}",
+                           field="event.body.message", accepted="an unacknowledged message")
+        self.messages[mid] = msg.with_ack(party)
+        self.pending.pop(Due(party, msg.deadline, message=mid).key, None)
+        return Changes(messages=[mid])
+
+    def _escalation(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        if entry.event.party != OPERATOR:
+            raise UnknownParty("only the operator escalates", field="event.party",
+                               accepted=OPERATOR)
+        body = entry.event.body
+        try:
+            eid, key = body["escalation"], body["due"]
+        except (KeyError, TypeError) as exc:
+            raise InvalidInput(f"malformed escalation: {exc}", field="event.body") from None
+        if eid in self.escalations:
+            raise Conflict(f"escalation {eid!r} already exists", field="event.body.escalation")
+        self.escalations[eid] = dict(body, entry=self.size,
+                                     raised_at=format_time(entry.received_at, micro=True))
+        self.pending.pop(key, None)
+        return Changes(escalations=[eid])
+
+    # -- acknowledgements owed -------------------------------------------------------------
+
+    def notice_dues(self, notice: Notice) -> list[Due]:
+        agreement = self.agreement
+        if agreement is None or notice.cancelled_at is not None:
+            return []
+        kind = agreement.kind(notice.kind)
+        if not kind.ack_required or kind.ack_deadline is None:
+            return []
+        deadline = notice.updated_at + kind.ack_deadline
+        return [Due(p, deadline, notice=notice.id, version=notice.version)
+                for p in sorted(self.required_acks(notice) - notice.acks)]
+
+    def message_dues(self, msg: Message) -> list[Due]:
+        return [Due(p, msg.deadline, message=msg.id) for p in msg.to if p not in msg.acks]
+
+    def _owe(self, dues: list[Due]) -> None:
+        escalated = {e["due"] for e in self.escalations.values()} if self.escalations else set()
+        for d in dues:
+            if d.key not in escalated:
+                self.pending[d.key] = d
+
+    def _forget_dues(self, *, notice: str) -> None:
+        for key in [k for k, d in self.pending.items() if d.notice == notice]:
+            del self.pending[key]
+
+    def rebuild_pending(self) -> None:
+        """Derive what is owed from notices, messages and escalations (after a load)."""
+        self.pending = {}
+        for n in self.notices.values():
+            self._owe(self.notice_dues(n))
+        for m in self.messages.values():
+            self._owe(self.message_dues(m))
+
+    def overdue(self, at: datetime) -> list[Due]:
+        """Acknowledgements whose deadline has passed at `at`, oldest first."""
+        return sorted((d for d in self.pending.values() if d.deadline <= at),
+                      key=lambda d: (d.deadline, d.key))
+
+    def next_deadline(self) -> datetime | None:
+        return min((d.deadline for d in self.pending.values()), default=None)
 
     def _finding(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
         if entry.event.party != OPERATOR:
@@ -284,10 +381,16 @@ class Picture:
                       key=lambda n: (n.start, n.id))
 
     def is_open(self, finding: Finding, at: datetime) -> bool:
-        """A finding is open while the versions it speaks of are current and still live."""
+        """A finding is open while the versions it speaks of are current and still live (an
+        `unacknowledged` one: until the acknowledgement arrives)."""
+        if finding.notice is None:
+            msg = self.messages.get(finding.details.get("message", ""))
+            return msg is not None and finding.details["party"] not in msg.acks
         n = self.notices.get(finding.notice)
         if n is None or n.version != finding.version or not n.live(at):
             return False
+        if finding.kind == "unacknowledged":
+            return finding.details["party"] not in n.acks
         if finding.kind == "conflict":
             o = self.notices.get(finding.details["other"])
             if o is None or o.version != finding.details["other_version"] or not o.live(at):
@@ -308,5 +411,7 @@ class Picture:
                               if self.last_received else None),
             "notices": {k: v.to_json() for k, v in sorted(self.notices.items())},
             "findings": {k: v.to_json() for k, v in sorted(self.findings.items())},
+            "messages": {k: v.to_json() for k, v in sorted(self.messages.items())},
+            "escalations": dict(sorted(self.escalations.items())),
             "seqs": dict(sorted(self.seqs.items())),
         }

@@ -85,6 +85,13 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Hotline:
+    """How long a party has to acknowledge a hotline message, unless the sender says."""
+
+    ack_deadline: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
 class Agreement:
     id: str
     title: str
@@ -97,6 +104,7 @@ class Agreement:
     limits: Limits
     disclosure: tuple[tuple[str, Disclosure], ...]
     replaces: str | None = None
+    hotline: Hotline = Hotline()
 
     def party(self, party_id: str, field: str = "party") -> Party:
         for p in self.parties:
@@ -122,7 +130,7 @@ class Agreement:
     @staticmethod
     def from_json(obj: Any, field: str = "agreement") -> Agreement:
         o = _obj(obj, field, {"id", "title", "version", "replaces", "parties", "separation",
-                              "kinds", "conflicts", "zones", "limits", "disclosure"})
+                              "kinds", "conflicts", "zones", "limits", "disclosure", "hotline"})
         agreement_id = identifier(o.get("id"), f"{field}.id")
         version = _int(o.get("version", 1), f"{field}.version", 1)
         replaces = o.get("replaces")
@@ -159,13 +167,17 @@ class Agreement:
                 raise InvalidInput(f"unknown disclosure {level!r}",
                                    field=f"{field}.disclosure.{pid}", accepted="full, volumes")
             disclosure.append((pid, level))
+        hl = _obj(o.get("hotline", {}), f"{field}.hotline", {"ack_deadline_minutes"})
+        ack_deadline = _positive_minutes(hl.get("ack_deadline_minutes", 5),
+                                         f"{field}.hotline.ack_deadline_minutes")
         title = o.get("title", agreement_id)
         if not isinstance(title, str):
             raise InvalidInput("title must be a string", field=f"{field}.title")
         return Agreement(id=agreement_id, title=title, version=version, parties=parties,
                          kinds=kinds, separation=separation, conflict_action=conflict_action,
                          zones=zones, limits=limits, disclosure=tuple(disclosure),
-                         replaces=replaces if isinstance(replaces, str) else None)
+                         replaces=replaces if isinstance(replaces, str) else None,
+                         hotline=Hotline(ack_deadline))
 
 
 def _obj(value: Any, field: str, allowed: set[str] | None) -> dict[str, Any]:
@@ -261,10 +273,18 @@ def _kinds(value: Any, field: str) -> tuple[Kind, ...]:
                                              f"{f}.lead_time_minutes")),
             late_action=_action(k.get("late", "finding"), f"{f}.late"),
             ack_required=ack,
-            ack_deadline=(timedelta(minutes=_num(deadline, f"{f}.ack_deadline_minutes"))
+            ack_deadline=(_positive_minutes(deadline, f"{f}.ack_deadline_minutes")
                           if deadline is not None else None),
         ))
     return tuple(out)
+
+
+def _positive_minutes(value: Any, field: str) -> timedelta:
+    minutes = _num(value, field)
+    if not 0 < minutes <= 1440:
+        raise InvalidInput(f"{minutes} minutes is not a usable deadline", field=field,
+                           accepted="minutes greater than 0, at most 1440")
+    return timedelta(minutes=minutes)
 
 
 def _limits(value: Any, field: str) -> Limits:

@@ -100,8 +100,8 @@ class Finding:
     """What a check found. `details` are plain JSON so the finding can be an operator event."""
 
     kind: FindingKind
-    notice: str
-    version: int
+    notice: str | None  # None for a finding about a hotline message (see details.message)
+    version: int | None
     parties: tuple[str, ...]
     action: Action
     details: dict[str, Any] = field(hash=False)
@@ -110,9 +110,12 @@ class Finding:
     raised_at: datetime | None = None
 
     def to_body(self) -> dict[str, Any]:
-        return {"finding": self.id, "kind": self.kind, "notice": self.notice,
-                "version": self.version, "parties": list(self.parties), "action": self.action,
-                "details": self.details}
+        out: dict[str, Any] = {"finding": self.id, "kind": self.kind,
+                               "parties": list(self.parties), "action": self.action,
+                               "details": self.details}
+        if self.notice is not None:
+            out["notice"], out["version"] = self.notice, self.version
+        return out
 
     def summary(self) -> str:
         d = self.details
@@ -128,11 +131,15 @@ class Finding:
         if self.kind == "zone_violation":
             return (f"{self.notice} v{self.version} enters zone {d['zone']} "
                     f"({d['zone_name']}) from {d['start']} to {d['end']}")
+        if self.kind == "unacknowledged":
+            what = (f"{self.notice} v{self.version}" if self.notice is not None
+                    else f"message {d['message']}")
+            return f"{d['party']} did not acknowledge {what} by {d['deadline']}"
         return f"{self.notice} v{self.version}: {self.kind}"
 
     @staticmethod
     def from_body(body: dict[str, Any], entry: int, raised_at: datetime) -> Finding:
-        return Finding(kind=body["kind"], notice=body["notice"], version=body["version"],
+        return Finding(kind=body["kind"], notice=body.get("notice"), version=body.get("version"),
                        parties=tuple(body["parties"]), action=body["action"],
                        details=body["details"], id=body["finding"], entry=entry,
                        raised_at=raised_at)

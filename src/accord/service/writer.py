@@ -12,7 +12,7 @@ import base64
 import json
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -36,6 +36,7 @@ from accord.log.receipt import Receipt
 from accord.picture.fold import Changes, Picture
 from accord.rules.agreement import Agreement
 from accord.rules.check import check
+from accord.rules.hotline import Message
 from accord.rules.notice import Finding, Notice
 from accord.service.appender import LogAppender
 from accord.store.sqlite import SqliteStore
@@ -52,6 +53,10 @@ class Submission:
     private: dict[str, Any] | None = None  # {"salt": base64, "data": any JSON}
     # Set by Writer.preverify: the parsed event and the key its signature was checked with.
     verified: tuple[Event, bytes] | None = field(default=None, compare=False, repr=False)
+
+
+class Tick:
+    """A batch item that asks the writer to escalate whatever acknowledgement is overdue."""
 
 
 @dataclass
@@ -82,7 +87,10 @@ def load_picture(store: SqliteStore, operator_key: bytes) -> Picture:
     picture.last_received = parse_time(last) if last else None
     picture.notices = {n["id"]: Notice.from_json(n) for n in store.notices_json()}
     picture.findings = {f["finding"]: Finding.from_json(f) for f in store.findings_json()}
+    picture.messages = {k: Message.from_json(v) for k, v in store.items("p_messages").items()}
+    picture.escalations = store.items("p_escalations")
     picture.seqs = store.seqs()
+    picture.rebuild_pending()
     return picture
 
 
@@ -122,6 +130,8 @@ class Writer:
         self.operator_key = signer.public_key
         self.picture = load_picture(store, self.operator_key)
         self.log = LogAppender(store, signer)
+        self.listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
+        self._appended: list[tuple[int, Entry]] = []
 
     # -- the public face --------------------------------------------------------------------
 
@@ -132,13 +142,21 @@ class Writer:
             raise result
         return result
 
-    def submit_batch(self, subs: Sequence[Submission]) -> list[Outcome | AccordError]:
-        """Append a batch in one durable transaction; each command succeeds or fails alone."""
-        results: list[Outcome | AccordError] = []
+    def submit_batch(self, subs: Sequence[Submission | Tick]) -> list[Any]:
+        """Append a batch in one durable transaction; each command succeeds or fails alone.
+
+        Each result is an Outcome, the command's AccordError, or for a `Tick` the indices of
+        the escalations it wrote. Listeners hear of the new entries once they are durable.
+        """
+        results: list[Any] = []
+        self._appended = []
         try:
             with self.store.transaction():
                 self.log.begin()
                 for sub in subs:
+                    if isinstance(sub, Tick):
+                        results.append(self._escalate())
+                        continue
                     try:
                         results.append(self._one(sub))
                     except AccordError as exc:
@@ -151,7 +169,14 @@ class Writer:
             raise
         if note is not None:
             self._attach_receipts(results, note)
+            for listener in self.listeners:
+                listener(self._appended)
         return results
+
+    def escalate(self) -> list[int]:
+        """Escalate whatever is overdue now (normally through the Sequencer's timer)."""
+        result: list[int] = self.submit_batch([Tick()])[0]
+        return result
 
     def preview(self, event: Event) -> tuple[Notice, list[Finding]]:
         """The findings a file or amend event would raise now, without appending anything."""
@@ -239,21 +264,62 @@ class Writer:
                previous: Notice | None) -> list[Finding]:
         return strategic_check(self.store, self.picture, notice, received_at, previous)
 
-    def _record(self, finding: Finding) -> Finding:
-        """Write a finding as an operator entry, signed with the log key."""
+    def _operator(self, type: str, make_body: Any) -> int:
+        """Append an operator event, signed with the log key; `make_body(seq)` gives its body."""
         received = self._receive_time()
         seq = self.picture.next_seq(OPERATOR)
         # Through canonical JSON and back, so the live picture holds what a replay will read.
-        body = json.loads(canonical(Finding(
-            kind=finding.kind, notice=finding.notice, version=finding.version,
-            parties=finding.parties, action=finding.action, details=finding.details,
-            id=f"F{seq}").to_body()))
-        event = Event(type="finding", party=OPERATOR, seq=seq,
-                      issued_at=format_time(received), body=body)
+        body = json.loads(canonical(make_body(seq)))
+        event = Event(type=type, party=OPERATOR, seq=seq, issued_at=format_time(received),
+                      body=body)
         entry = Entry(event=event, received_at=received,
                       sig=sign_event(event, self.signer.private_key))
-        self._append(entry, verified=True)
-        return self.picture.findings[body["finding"]]
+        return self._append(entry, verified=True)
+
+    def _record(self, finding: Finding) -> Finding:
+        """Write a finding as an operator entry."""
+        fid = ""
+
+        def body(seq: int) -> dict[str, Any]:
+            nonlocal fid
+            fid = f"F{seq}"
+            return replace(finding, id=fid).to_body()
+
+        self._operator("finding", body)
+        return self.picture.findings[fid]
+
+    def _escalate(self) -> list[int]:
+        """Every acknowledgement now overdue: an `unacknowledged` finding to the parties
+        concerned, and an urgent escalation to the late party's escalation contact."""
+        agreement = self.picture.agreement
+        indices: list[int] = []
+        if agreement is None:
+            return indices
+        for due in self.picture.overdue(self.clock.now()):
+            if due.notice is not None:
+                owner = self.picture.notices[due.notice].party
+                what = f"notice {due.notice} v{due.version}"
+                details: dict[str, Any] = {"party": due.party}
+            else:
+                assert due.message is not None
+                owner = self.picture.messages[due.message].sender
+                what = f"message {due.message}"
+                details = {"party": due.party, "message": due.message}
+            details["deadline"] = format_time(due.deadline, micro=True)
+            finding = self._record(Finding(
+                kind="unacknowledged", notice=due.notice, version=due.version,
+                parties=tuple(sorted({due.party, owner})), action="finding", details=details))
+            contact = agreement.party(due.party).escalation if due.party in \
+                agreement.party_ids else None
+            indices.append(finding.entry)
+            indices.append(self._operator("escalation", lambda seq, d=due, f=finding,
+                                          c=contact, w=what, o=owner: {
+                "escalation": f"E{seq}", "due": d.key, "party": d.party, "contact": c,
+                "about": d.about(), "from": o, "deadline": format_time(d.deadline, micro=True),
+                "finding": f.id, "priority": "urgent",
+                "text": f"URGENT for {c or d.party}: {d.party} has not acknowledged {w} from "
+                        f"{o}, due {format_time(d.deadline)} (finding {f.id})."}))
+        return indices
 
     def _append(self, entry: Entry, *, verified: bool) -> int:
         """Admit into the picture first (it may refuse), then log and project."""
@@ -262,6 +328,7 @@ class Writer:
         changes = self.picture.apply(entry, leaf, verify=not verified)
         index = self.log.append(data, leaf)
         self._project(changes)
+        self._appended.append((index, entry))
         return index
 
     # -- projection, checkpoint, receipts ---------------------------------------------------
@@ -271,6 +338,10 @@ class Writer:
             self.store.save_notice(self.picture.notices[nid])
         for fid in changes.findings:
             self.store.save_finding(self.picture.findings[fid].to_json())
+        for mid in changes.messages:
+            self.store.save_item("p_messages", mid, self.picture.messages[mid].to_json())
+        for eid in changes.escalations:
+            self.store.save_item("p_escalations", eid, self.picture.escalations[eid])
         if changes.seq is not None:
             self.store.save_seq(*changes.seq)
 
@@ -322,7 +393,7 @@ class Sequencer:
     def __init__(self, writer: Writer, max_batch: int = 512) -> None:
         self.writer = writer
         self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[Submission, Future[Outcome]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Submission | Tick, Future[Any]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="accord-writer", daemon=True)
         self._thread.start()
 
@@ -337,7 +408,14 @@ class Sequencer:
         self._queue.put((sub, fut))
         return fut
 
+    def escalate(self) -> Future[list[int]]:
+        """Queue an escalation pass; resolves to the indices of the entries it wrote."""
+        fut: Future[list[int]] = Future()
+        self._queue.put((Tick(), fut))
+        return fut
+
     def close(self) -> None:
+        """Finish everything already queued, then stop."""
         self._queue.put(None)
         self._thread.join()
 
