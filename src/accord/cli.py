@@ -6,12 +6,12 @@ Every refusal is an `AccordError` and is printed the same way (or as RFC 9457 JS
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -22,18 +22,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from accord import commands
-from accord.errors import AccordError, InvalidInput
-from accord.geo.volume import footprint_geojson
+from accord.access import Access, Local, Remote, log_key
+from accord.errors import AccordError, DeploymentError, InvalidInput
 from accord.keys import PARTY_KEY, KeyFile
-from accord.log.event import Event
-from accord.log.merkle import consistency_proof, root
 from accord.log.note import Checkpoint, NoteVerifier, open_note
-from accord.picture.fold import Picture
-from accord.rules.agreement import identifier
-from accord.rules.notice import duration
-from accord.service.deployment import Deployment, WriterLock
-from accord.service.writer import Outcome, Writer, load_picture, make_receipt, rebuild_picture
-from accord.timefmt import SystemClock, format_time, parse_time
+from accord.rules.agreement import Agreement, identifier
+from accord.rules.notice import Finding, duration
+from accord.service.deployment import Deployment
+from accord.service.writer import Submission, load_picture
+from accord.timefmt import SystemClock, parse_time
 from accord.verify import load_json, verify_receipt_offline, verify_store
 
 app = typer.Typer(
@@ -48,6 +45,12 @@ notice_app = typer.Typer(help="File, amend, cancel, acknowledge and check notice
                          no_args_is_help=True)
 log_app = typer.Typer(help="Read the signed log: checkpoints, entries, receipts, proofs.",
                       no_args_is_help=True)
+message_app = typer.Typer(help="The hotline: send and acknowledge messages.",
+                          no_args_is_help=True)
+app.add_typer(message_app, name="message")
+party_app = typer.Typer(help="Credentials for parties to use the HTTP API.",
+                        no_args_is_help=True)
+app.add_typer(party_app, name="party")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(notice_app, name="notice")
 app.add_typer(log_app, name="log")
@@ -80,17 +83,40 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class Session:
+    """Where commands go: a running service (--server) or the deployment folder."""
+
+    server: str | None = None
+    token: str | None = None
+
+
+@app.callback()
+def main_options(
+        server: Annotated[str | None, typer.Option(
+            "--server", "-s", envvar="ACCORD_SERVER",
+            help="Talk to a running `accord serve` at this URL instead of a local folder.")]
+        = None,
+        token: Annotated[str | None, typer.Option(
+            "--token", envvar="ACCORD_TOKEN",
+            help="With --server: your party's token (from `accord party token`).")] = None,
+) -> None:
+    Session.server, Session.token = server, token
+
+
 @contextmanager
-def writer_for(dir: Path) -> Iterator[Writer]:
-    deployment = Deployment.open(dir)
-    lock = WriterLock(deployment.dir)
-    lock.acquire()
-    store = deployment.store()
+def access(dir: Path) -> Iterator[Access]:
+    """The service if --server was given, else the deployment in `dir`."""
+    a: Local | Remote = Remote(Session.server, Session.token) if Session.server else Local(dir)
     try:
-        yield Writer(store, deployment.signer(), SystemClock())
+        yield a
     finally:
-        store.close()
-        lock.release()
+        a.close()
+
+
+def local_only(what: str) -> None:
+    if Session.server:
+        raise InvalidInput(f"{what} works on the deployment's own folder, not over --server",
+                           field="server", accepted="run it where the deployment lives")
 
 
 def dump(obj: Any) -> None:
@@ -155,8 +181,7 @@ def agreement_propose(
         store = Deployment.open(dir).store(readonly=True)
         state = store.state()
         if state.get("agreement_entry", -1) >= 0:
-            key = NoteVerifier.parse(Deployment.open(dir).verifier_key).public_key
-            current = load_picture(store, key.public_bytes_raw()).agreement
+            current = load_picture(store, log_key(Deployment.open(dir))).agreement
             assert current is not None
             replaces, version = state["agreement_leaf"], current.version + 1
         store.close()
@@ -194,12 +219,12 @@ def agreement_adopt(proposal: Annotated[Path, typer.Argument(help="The signed pr
                     dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Append the agreement, signed by every party, to the log."""
     sub = commands.adoption(commands.load_document(proposal))
-    with writer_for(dir) as w:
-        result = w.submit(sub)
+    with access(dir) as a:
+        result = a.submit(sub)
     if as_json:
-        dump(outcome_json(result))
+        dump(result)
         return
-    out.print(f"Agreement in force from entry {result.index}.")
+    out.print(f"Agreement in force from entry {result['index']}.")
     print_receipt(result)
 
 
@@ -207,16 +232,17 @@ def agreement_adopt(proposal: Annotated[Path, typer.Argument(help="The signed pr
 @friendly
 def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Show the agreement in force."""
-    picture = open_picture(dir)
-    a = picture.require_agreement()
+    with access(dir) as acc:
+        shown = acc.agreement()
     if as_json:
-        store = Deployment.open(dir).store(readonly=True)
-        dump(Event.from_json(json.loads(store.entry(picture.agreement_entry))["event"]).body)
+        dump(shown["agreement"])
         return
-    out.print(f"[bold]{a.title}[/] ({a.id}, version {a.version}, entry "
-              f"{picture.agreement_entry})")
+    a = Agreement.from_json(shown["agreement"])
+    out.print(f"[bold]{a.title}[/] ({a.id}, version {a.version}, entry {shown['entry']}, "
+              f"signed by {', '.join(sorted(shown['sigs']))})")
     out.print(f"Separation: {a.separation.horizontal_m:.0f} m horizontal, "
-              f"{a.separation.vertical_m:.0f} m vertical; conflicts: {a.conflict_action}")
+              f"{a.separation.vertical_m:.0f} m vertical; conflicts: {a.conflict_action}; "
+              f"hotline acknowledgement within {duration(a.hotline.ack_deadline.total_seconds())}")
     t = Table("party", "name", "escalation", title="Parties")
     for p in a.parties:
         t.add_row(p.id, p.name, p.escalation or "")
@@ -239,24 +265,52 @@ def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
         out.print(t)
 
 
-# -- notices ---------------------------------------------------------------------------------
+# -- notices and the hotline -----------------------------------------------------------------
 
 
-def _submit_notice(dir: Path, key: Path, build: Callable[[KeyFile, Writer], Any]) -> Outcome:
+Build = Callable[[KeyFile, Access], Submission]
+
+
+def _send(dir: Path, key: Path, build: Build) -> dict[str, Any]:
     k = KeyFile.read(key, PARTY_KEY)
-    with writer_for(dir) as w:
-        return w.submit(build(k, w))
+    with access(dir) as a:
+        return a.submit(build(k, a))
+
+
+def _signed(type: str, body: Callable[[KeyFile, Access], tuple[dict[str, Any], Any]]) -> Build:
+    def build(k: KeyFile, a: Access) -> Submission:
+        b, reveal = body(k, a)
+        return commands.signed(k, type, a.next_seq(k.name), a.clock.now(), b, reveal)
+    return build
+
+
+def _content(file: Path, notice_id: str | None, replaces: int | None) -> Build:
+    """A `notice.file` (or, given `replaces`, a `notice.amend`) built from a notice document."""
+    doc = commands.load_document(file)
+    return _signed("notice.file" if replaces is None else "notice.amend",
+                   lambda k, a: commands.notice_body(doc, k.name, replaces=replaces,
+                                                     notice=notice_id))
+
+
+def _ref(type: str, notice_id: str, version: int | None) -> Build:
+    def body(k: KeyFile, a: Access) -> tuple[dict[str, Any], Any]:
+        v = version if version is not None else (a.current_version(notice_id) or 1)
+        return {"notice": notice_id, "version": v}, None
+    return _signed(type, body)
+
+
+ReceiptOpt = Annotated[Path | None, typer.Option(help="Also write the receipt to this file.")]
+VersionOpt = Annotated[int | None, typer.Option(
+    help="The version you mean (default: the current one).")]
 
 
 @notice_app.command("file")
 @friendly
 def notice_file(file: Annotated[Path, typer.Argument(help="The notice document (JSON).")],
-                key: KeyOpt, dir: DirOpt = Path("."),
-                receipt: Annotated[Path | None, typer.Option(
-                    help="Also write the receipt to this file.")] = None,
+                key: KeyOpt, dir: DirOpt = Path("."), receipt: ReceiptOpt = None,
                 as_json: JsonOpt = False) -> None:
     """File a notice: it is checked at once and every finding is logged beside it."""
-    report(_submit_notice(dir, key, _content(file, None, None)), as_json, receipt)
+    report(_send(dir, key, _content(file, None, None)), as_json, receipt)
 
 
 @notice_app.command("amend")
@@ -265,38 +319,10 @@ def notice_amend(notice_id: Annotated[str, typer.Argument(help="The notice to am
                  file: Annotated[Path, typer.Argument(help="The new content (JSON).")],
                  replaces: Annotated[int, typer.Option(
                      help="The version you are replacing; refused if it is no longer current.")],
-                 key: KeyOpt, dir: DirOpt = Path("."),
-                 receipt: Annotated[Path | None, typer.Option(
-                     help="Also write the receipt to this file.")] = None,
+                 key: KeyOpt, dir: DirOpt = Path("."), receipt: ReceiptOpt = None,
                  as_json: JsonOpt = False) -> None:
     """Replace a notice's content; the new version is checked like a new filing."""
-    report(_submit_notice(dir, key, _content(file, notice_id, replaces)), as_json, receipt)
-
-
-def _content(file: Path, notice_id: str | None,
-             replaces: int | None) -> Callable[[KeyFile, Writer], Any]:
-    """A `notice.file` (or, given `replaces`, a `notice.amend`) built from a notice document."""
-    doc = commands.load_document(file)
-    type = "notice.file" if replaces is None else "notice.amend"
-
-    def build(k: KeyFile, w: Writer) -> Any:
-        body, reveal = commands.notice_body(doc, k.name, replaces=replaces, notice=notice_id)
-        return commands.signed(k, type, w.picture.next_seq(k.name), w.clock.now(), body, reveal)
-
-    return build
-
-
-def _ref(type: str, notice_id: str, version: int | None) -> Callable[[KeyFile, Writer], Any]:
-    def build(k: KeyFile, w: Writer) -> Any:
-        current = w.picture.notices.get(notice_id)
-        v = version if version is not None else (current.version if current else 1)
-        return commands.signed(k, type, w.picture.next_seq(k.name), w.clock.now(),
-                               {"notice": notice_id, "version": v})
-    return build
-
-
-VersionOpt = Annotated[int | None, typer.Option(
-    help="The version you mean (default: the current one).")]
+    report(_send(dir, key, _content(file, notice_id, replaces)), as_json, receipt)
 
 
 @notice_app.command("cancel")
@@ -304,7 +330,7 @@ VersionOpt = Annotated[int | None, typer.Option(
 def notice_cancel(notice_id: str, key: KeyOpt, dir: DirOpt = Path("."),
                   version: VersionOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel one of your party's notices."""
-    report(_submit_notice(dir, key, _ref("notice.cancel", notice_id, version)), as_json, None)
+    report(_send(dir, key, _ref("notice.cancel", notice_id, version)), as_json, None)
 
 
 @notice_app.command("ack")
@@ -312,7 +338,7 @@ def notice_cancel(notice_id: str, key: KeyOpt, dir: DirOpt = Path("."),
 def notice_ack(notice_id: str, key: KeyOpt, dir: DirOpt = Path("."),
                version: VersionOpt = None, as_json: JsonOpt = False) -> None:
     """Acknowledge another party's notice (a signed statement that you received it)."""
-    report(_submit_notice(dir, key, _ref("notice.ack", notice_id, version)), as_json, None)
+    report(_send(dir, key, _ref("notice.ack", notice_id, version)), as_json, None)
 
 
 @notice_app.command("check")
@@ -322,110 +348,98 @@ def notice_check(file: Annotated[Path, typer.Argument(help="The notice document 
                  dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Run the same check as filing, without filing anything."""
     doc = commands.load_document(file)
-    body, _ = commands.notice_body(doc, party)
-    body.pop("private_digest", None)
-    with writer_for(dir) as w:
-        w.picture.require_agreement().party(party, "party")
-        event = Event(type="notice.file", party=party, seq=1,
-                      issued_at=format_time(w.clock.now()), body=body)
-        notice, findings = w.preview(event)
+    with access(dir) as a:
+        result = a.check(party, doc)
     if as_json:
-        dump({"notice": notice.to_json(), "findings": [f.to_body() for f in findings]})
+        dump(result)
         return
-    out.print(f"Checked {notice.id} ({notice.kind}, {len(notice.volumes)} volume(s)): "
+    notice, findings = result["notice"], result["findings"]
+    out.print(f"Checked {notice['id']} ({notice['kind']}, {len(notice['volumes'])} volume(s)): "
               + ("no findings." if not findings else f"{len(findings)} finding(s)"))
     for f in findings:
-        out.print(f"  [bold yellow]{f.kind}[/] ({f.action}) {f.summary()}")
+        out.print(f"  [bold yellow]{f['kind']}[/] ({f['action']}) {_summary(f)}")
 
 
-def outcome_json(r: Outcome) -> dict[str, Any]:
-    return {"index": r.index, "received_at": format_time(r.entry.received_at, micro=True),
-            "receipt": r.receipt.to_json() if r.receipt else None,
-            "notice": r.notice.to_json() if r.notice else None,
-            "findings": [{"finding": f.to_json(), "receipt": rc.to_json() if rc else None}
-                         for f, rc in r.findings]}
+@message_app.command("send")
+@friendly
+def message_send(text: Annotated[str, typer.Argument(help="The message.")], key: KeyOpt,
+                 dir: DirOpt = Path("."),
+                 to: Annotated[list[str] | None, typer.Option(
+                     help="Recipient party (repeat; default: every other party).")] = None,
+                 ack_minutes: Annotated[float | None, typer.Option(
+                     help="Acknowledge within this many minutes (default: the agreement's).")]
+                 = None,
+                 urgent: Annotated[bool, typer.Option(help="Mark it urgent.")] = False,
+                 about: Annotated[str | None, typer.Option(
+                     help="A notice id this message is about.")] = None,
+                 message_id: Annotated[str | None, typer.Option(
+                     "--id", help="The message id (default: generated).")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """Send a hotline message; the recipients must acknowledge it by its deadline."""
+    def body(k: KeyFile, a: Access) -> tuple[dict[str, Any], Any]:
+        b: dict[str, Any] = {"message": message_id or commands.new_notice_id(f"{k.name}-M"),
+                             "text": text, "priority": "urgent" if urgent else "routine"}
+        if to:
+            b["to"] = to
+        if ack_minutes is not None:
+            b["ack_minutes"] = ack_minutes
+        if about:
+            b["ref"] = {"notice": about}
+        return b, None
+    report(_send(dir, key, _signed("message", body)), as_json, None)
 
 
-def print_receipt(r: Outcome) -> None:
-    if r.receipt is None:
+@message_app.command("ack")
+@friendly
+def message_ack(message_id: str, key: KeyOpt, dir: DirOpt = Path("."),
+                as_json: JsonOpt = False) -> None:
+    """Acknowledge a hotline message sent to your party."""
+    report(_send(dir, key, _signed("message.ack", lambda k, a: ({"message": message_id}, None))),
+           as_json, None)
+
+
+def _summary(f: dict[str, Any]) -> str:
+    return Finding.from_body(f, f.get("entry", -1), SystemClock().now()).summary()
+
+
+def print_receipt(r: dict[str, Any]) -> None:
+    rc = r.get("receipt")
+    if rc is None:
         return
-    cp = Checkpoint.parse(r.receipt.checkpoint.split("\n\n")[0] + "\n")
-    out.print(f"  receipt: entry {r.receipt.index}, leaf {r.receipt.leaf_hash.hex()[:16]}..., "
-              f"proved in checkpoint size {cp.size} root {cp.root.hex()[:16]}...")
+    cp = Checkpoint.parse(rc["checkpoint"].split("\n\n")[0] + "\n")
+    leaf = base64.b64decode(rc["leaf_hash"]).hex()
+    out.print(f"  receipt: entry {rc['index']}, leaf {leaf[:16]}..., proved in checkpoint "
+              f"size {cp.size} root {cp.root.hex()[:16]}...")
 
 
-def report(r: Outcome, as_json: bool, receipt_path: Path | None) -> None:
-    if receipt_path is not None and r.receipt is not None:
-        receipt_path.write_text(json.dumps(r.receipt.to_json(), indent=2) + "\n")
+def report(r: dict[str, Any], as_json: bool, receipt_path: Path | None) -> None:
+    if receipt_path is not None and r.get("receipt") is not None:
+        receipt_path.write_text(json.dumps(r["receipt"], indent=2) + "\n")
     if as_json:
-        dump(outcome_json(r))
+        dump(r)
         return
-    ev = r.entry.event
+    ev = r.get("event") or {}
     what = {"notice.file": "Filed", "notice.amend": "Amended", "notice.cancel": "Cancelled",
-            "notice.ack": "Acknowledged"}.get(ev.type, ev.type)
-    nid = ev.body.get("notice")
-    version = r.notice.version if r.notice else ev.body.get("version")
-    out.print(f"{what} [bold]{nid}[/] v{version} as {ev.party}: entry {r.index}, received "
-              f"{format_time(r.entry.received_at, micro=True)}")
-    for f, _ in r.findings:
-        out.print(f"  [bold yellow]{f.kind}[/] {f.id} (entry {f.entry}, to "
-                  f"{', '.join(f.parties)}): {f.summary()}")
-    if not r.findings and ev.type in ("notice.file", "notice.amend"):
+            "notice.ack": "Acknowledged", "message": "Sent", "message.ack": "Acknowledged",
+            }.get(ev.get("type", ""), ev.get("type", "Done"))
+    body = ev.get("body", {})
+    version = r["notice"]["version"] if r.get("notice") else body.get("version")
+    subject = (f"[bold]{body['notice']}[/] v{version}" if "notice" in body
+               else f"message [bold]{body.get('message')}[/]")
+    out.print(f"{what} {subject} as {ev.get('party')}: entry {r['index']}, received "
+              f"{r['received_at']}")
+    for item in r["findings"]:
+        f = item["finding"]
+        out.print(f"  [bold yellow]{f['kind']}[/] {f['finding']} (entry {f['entry']}, to "
+                  f"{', '.join(f['parties'])}): {_summary(f)}")
+    if not r["findings"] and ev.get("type") in ("notice.file", "notice.amend"):
         out.print("  no findings")
     print_receipt(r)
     if receipt_path is not None:
         out.print(f"  receipt written to {receipt_path}")
 
 
-# -- picture ---------------------------------------------------------------------------------
-
-
-def open_picture(dir: Path, at: datetime | None = None) -> Picture:
-    deployment = Deployment.open(dir)
-    store = deployment.store(readonly=True)
-    try:
-        key = NoteVerifier.parse(deployment.verifier_key).public_key.public_bytes_raw()
-        if at is None:
-            return load_picture(store, key)
-        return rebuild_picture(store, key, before=at)
-    finally:
-        store.close()
-
-
-def picture_json(p: Picture, at: datetime) -> dict[str, Any]:
-    a = p.agreement
-    return {
-        "at": format_time(at, micro=True), "entries": p.size,
-        "agreement": None if a is None else {"id": a.id, "version": a.version},
-        "notices": [dict(n.to_json(), state=p.state(n, at)) for n in p.live_notices(at)],
-        "zones": [] if a is None else [{"id": z.id, "name": z.name,
-                                        "protects": sorted(z.protects), "action": z.action}
-                                       for z in a.zones],
-        "findings": [f.to_json() for f in p.open_findings(at)],
-    }
-
-
-def picture_geojson(p: Picture, at: datetime) -> dict[str, Any]:
-    features = []
-    for n in p.live_notices(at):
-        for i, v in enumerate(n.volumes):
-            features.append({"type": "Feature", "geometry": footprint_geojson(v.footprint),
-                             "properties": {"notice": n.id, "party": n.party, "kind": n.kind,
-                                            "version": n.version, "volume": i,
-                                            "state": p.state(n, at),
-                                            "lower_m": v.altitude.lower_m,
-                                            "upper_m": v.altitude.upper_m,
-                                            "reference": v.altitude.reference,
-                                            "start": format_time(v.start),
-                                            "end": format_time(v.end)}})
-    if p.agreement is not None:
-        for z in p.agreement.zones:
-            for v in z.volumes:
-                features.append({"type": "Feature", "geometry": footprint_geojson(v.footprint),
-                                 "properties": {"zone": z.id, "name": z.name,
-                                                "lower_m": v.altitude.lower_m,
-                                                "upper_m": v.altitude.upper_m}})
-    return {"type": "FeatureCollection", "features": features}
+# -- picture, findings, the live stream --------------------------------------------------------
 
 
 @app.command()
@@ -437,36 +451,68 @@ def picture(dir: DirOpt = Path("."),
             geojson: Annotated[bool, typer.Option(
                 "--geojson", help="Print the volumes and zones as GeoJSON.")] = False,
             as_json: JsonOpt = False) -> None:
-    """Live notices, zones and open findings, now or at any past time."""
-    when = parse_time(at, "at") if at else SystemClock().now()
-    p = open_picture(dir, when if at else None)
-    if geojson:
-        dump(picture_geojson(p, when))
+    """Live notices, zones, open findings and hotline traffic, now or at any past time."""
+    when = parse_time(at, "at") if at else None
+    with access(dir) as a:
+        p = a.picture(when, geojson)
+    if geojson or as_json:
+        dump(p)
         return
-    if as_json:
-        dump(picture_json(p, when))
-        return
-    print_picture(p, when)
+    print_picture(p)
 
 
-def print_picture(p: Picture, at: datetime, console: Console = out) -> None:
-    console.print(f"Picture at {format_time(at)} ({p.size} entries)")
+def print_picture(p: dict[str, Any], console: Console = out) -> None:
+    who = f" as {p['party']}" if p.get("party") else ""
+    console.print(f"Picture at {p['at'][:19]}Z{who} ({p['entries']} entries)")
     t = Table("notice", "party", "kind", "v", "state", "window (UTC)", "altitude", "acks")
-    for n in p.live_notices(at):
-        alt = ", ".join(f"{v.altitude.lower_m:.0f}-{v.altitude.upper_m:.0f} m "
-                        f"{v.altitude.reference}" for v in n.volumes[:2])
-        t.add_row(n.id, n.party, n.kind, str(n.version), p.state(n, at),
-                  f"{format_time(n.start)[11:16]}-{format_time(n.end)[11:16]} "
-                  f"{format_time(n.start)[:10]}", alt, ",".join(sorted(n.acks)))
+    for n in p["notices"]:
+        vols = n["volumes"]
+        start, end = min(v["start"] for v in vols), max(v["end"] for v in vols)
+        alt = ", ".join(f"{v['altitude']['lower']:.0f}-{v['altitude']['upper']:.0f} m "
+                        f"{v['altitude']['reference']}" for v in vols[:2])
+        t.add_row(n["id"], n["party"], n["kind"], str(n["version"]), n["state"],
+                  f"{start[11:16]}-{end[11:16]} {start[:10]}", alt, ",".join(n["acks"]))
     console.print(t)
-    findings = p.open_findings(at)
-    if findings:
+    if p["findings"]:
         t = Table("finding", "kind", "to", "what", title="Open findings")
-        for f in findings:
-            t.add_row(f.id, f.kind, ",".join(f.parties), f.summary())
+        for f in p["findings"]:
+            t.add_row(f["finding"], f["kind"], ",".join(f["parties"]), _summary(f))
         console.print(t)
     else:
         console.print("No open findings.")
+    if p.get("messages"):
+        t = Table("message", "from", "to", "text", "deadline", "acks", title="Hotline")
+        for m in p["messages"]:
+            t.add_row(m["id"], m["from"], ",".join(m["to"]), m["text"][:60],
+                      m["deadline"][11:19], ",".join(m["acks"]))
+        console.print(t)
+    for e in p.get("escalations", []):
+        console.print(f"[bold red]escalation[/] {e['escalation']}: {e['text']}")
+
+
+@app.command()
+@friendly
+def watch(last_event_id: Annotated[int | None, typer.Option(
+              "--from", help="Resume after this log index (as SSE Last-Event-ID).")] = None,
+          as_json: JsonOpt = False) -> None:
+    """Print your party's live stream from a running service (needs --server and --token)."""
+    if not Session.server:
+        raise InvalidInput("watch follows a running service", field="server",
+                           accepted="--server URL --token TOKEN")
+    from accord.client import Client
+
+    with Client(Session.server, Session.token) as c:
+        for index, kind, data in c.stream(last_event_id):
+            if as_json:
+                print(json.dumps(data), flush=True)
+                continue
+            ev = data.get("value", {}).get("event", {})
+            body = ev.get("body", {})
+            what = body.get("text") or body.get("notice") or body.get("kind") or ""
+            if ev.get("type") == "finding":
+                what = _summary(body)
+            out.print(f"[dim]{index:>6}[/] {data['value']['received_at'][11:19]} "
+                      f"[bold]{kind}[/] {ev.get('party', '')}: {what}")
 
 
 # -- the log ---------------------------------------------------------------------------------
@@ -476,28 +522,27 @@ def print_picture(p: Picture, at: datetime, console: Console = out) -> None:
 @friendly
 def log_checkpoint(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
-    store = Deployment.open(dir).store(readonly=True)
-    cp = store.checkpoint()
-    store.close()
-    if cp is None:
-        raise InvalidInput("the log is empty: no checkpoint yet")
+    with access(dir) as a:
+        cp = a.checkpoint()
     if as_json:
-        dump({"size": cp[0], "checkpoint": cp[1]})
+        dump({"size": cp["size"], "checkpoint": cp["checkpoint"]})
     else:
-        sys.stdout.write(cp[1])
+        sys.stdout.write(cp["checkpoint"])
 
 
 @log_app.command("entry")
 @friendly
 def log_entry(index: int, dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Print one entry exactly as stored (canonical JSON)."""
-    store = Deployment.open(dir).store(readonly=True)
-    data = store.entry(index)
-    store.close()
+    with access(dir) as a:
+        item = a.entry(index)
+    if "entry" not in item:
+        raise InvalidInput(f"entry {index} is not disclosed to your party (leaf hash "
+                           f"{item['leaf_hash']})", field="index")
     if as_json:
-        dump(json.loads(data))
+        dump(json.loads(item["entry"]))
     else:
-        sys.stdout.write(data.decode() + "\n")
+        sys.stdout.write(item["entry"] + "\n")
 
 
 @log_app.command("receipt")
@@ -507,30 +552,16 @@ def log_receipt(index: int, dir: DirOpt = Path("."),
                     help="Prove against the checkpoint of this size (default: latest).")] = None,
                 ) -> None:
     """Print a receipt (index, leaf hash, inclusion proof, signed checkpoint) for an entry."""
-    store = Deployment.open(dir).store(readonly=True)
-    cp = store.checkpoint(size)
-    if cp is None:
-        raise InvalidInput(f"no checkpoint of size {size}", field="size")
-    dump(make_receipt(store, index, cp).to_json())
-    store.close()
+    with access(dir) as a:
+        dump(a.receipt(index, size))
 
 
 @log_app.command("consistency")
 @friendly
 def log_consistency(size1: int, size2: int, dir: DirOpt = Path(".")) -> None:
     """Print the consistency proof between two sizes of the log (RFC 9162), as JSON."""
-    import base64
-
-    store = Deployment.open(dir).store(readonly=True)
-    n = store.size()
-    if not 0 < size1 <= size2 <= n:
-        raise InvalidInput(f"sizes must satisfy 0 < size1 <= size2 <= {n}", field="size2")
-    proof = consistency_proof(store, size1, size2)
-    dump({"size1": size1, "size2": size2,
-          "root1": base64.b64encode(root(store, size1)).decode(),
-          "root2": base64.b64encode(root(store, size2)).decode(),
-          "proof": [base64.b64encode(h).decode() for h in proof]})
-    store.close()
+    with access(dir) as a:
+        dump(a.consistency(size1, size2))
 
 
 # -- verification ----------------------------------------------------------------------------
@@ -554,6 +585,7 @@ def verify(dir: DirOpt = Path("."),
     if receipt is not None:
         _verify_receipt(dir, receipt, checkpoint, consistency, key, as_json)
         return
+    local_only("full verification")
     deployment = Deployment.open(dir)
     store = deployment.store(readonly=True)
     total = store.size()
@@ -602,6 +634,84 @@ def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
     _, names = open_note(rj["checkpoint"], [NoteVerifier.parse(vkey)])
     out.print(f"[bold green]OK[/] entry {rj['index']} is in log {cp.origin}, proved against "
               f"the checkpoint of size {cp.size} signed by {', '.join(names)}.")
+
+
+# -- the service -----------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = Path("."),
+          host: Annotated[str | None, typer.Option(
+              help="Address to listen on (default from accord.toml, else 127.0.0.1).")] = None,
+          port: Annotated[int | None, typer.Option(
+              help="Port (default from accord.toml, else 8470; 0 picks a free one).")] = None,
+          log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+          ) -> None:
+    """Run the HTTP service for a deployment until interrupted (Ctrl-C or SIGTERM)."""
+    import socket
+
+    import uvicorn
+
+    from accord.api import logs
+    from accord.api.app import create_app
+    from accord.service.runtime import ServiceConfig
+
+    config = ServiceConfig.load(dir)
+    logs.configure(log_level)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host or config.host, config.port if port is None else port))
+    except OSError as exc:
+        raise DeploymentError(f"cannot listen on {host or config.host}:{port}: {exc.strerror}",
+                              accepted="a free port, e.g. --port 0") from None
+    sock.listen(1024)
+    bound_host, bound_port = sock.getsockname()[:2]
+    deployment = Deployment.open(dir)
+    print(f"Accord serving {deployment.dir} (log {deployment.origin}) on "
+          f"http://{bound_host}:{bound_port}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(dir), log_config=None, access_log=False,
+                                           lifespan="on", timeout_graceful_shutdown=10))
+    server.run(sockets=[sock])
+
+
+@party_app.command("token")
+@friendly
+def party_token(party: Annotated[str, typer.Argument(help="The party the token acts for.")],
+                dir: DirOpt = Path("."),
+                label: Annotated[str, typer.Option(help="A name for this token, to revoke it "
+                                                        "by later.")] = "default",
+                as_json: JsonOpt = False) -> None:
+    """Issue a bearer token for a party (stored hashed; shown only now)."""
+    from accord.service.runtime import check_party, issue_token
+
+    deployment = Deployment.open(dir)
+    store = deployment.store()
+    try:
+        check_party(load_picture(store, log_key(deployment)), party)
+        token = issue_token(store, party, label, SystemClock())
+    finally:
+        store.close()
+    if as_json:
+        dump({"party": party, "label": label, "token": token})
+        return
+    out.print(f"Token for {party} ({label}); keep it secret, it is not shown again:")
+    print(token)
+
+
+@party_app.command("revoke")
+@friendly
+def party_revoke(party: str, dir: DirOpt = Path("."),
+                 label: Annotated[str | None, typer.Option(
+                     help="Only the token with this label (default: all of the party's).")]
+                 = None) -> None:
+    """Revoke a party's tokens."""
+    store = Deployment.open(dir).store()
+    with store.transaction():
+        n = store.revoke_tokens(party, label)
+    store.close()
+    out.print(f"Revoked {n} token(s) of {party}.")
 
 
 # -- demo ------------------------------------------------------------------------------------

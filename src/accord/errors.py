@@ -61,6 +61,27 @@ class AccordError(Exception):
         return text
 
 
+def from_problem(problem: dict[str, Any]) -> AccordError:
+    """Rebuild the AccordError an RFC 9457 problem was made from (a client's view of it)."""
+    slug = str(problem.get("type", "")).removeprefix(PROBLEM_BASE)
+    kinds: list[type[AccordError]] = [AccordError]
+    found: type[AccordError] = AccordError
+    while kinds:
+        k = kinds.pop()
+        if k.slug == slug:
+            found = k
+            break
+        kinds.extend(k.__subclasses__())
+    extra = {k: v for k, v in problem.items()
+             if k not in ("type", "title", "status", "detail", "field", "accepted")}
+    err = found(str(problem.get("detail", "")), field=problem.get("field"),
+                accepted=problem.get("accepted"), extra=extra)
+    if found is AccordError:  # a problem this client does not know: keep what it said
+        err.slug, err.title = slug or "error", str(problem.get("title", "Error"))  # type: ignore[misc]
+    err.status = int(problem.get("status", err.status))  # type: ignore[misc]
+    return err
+
+
 class InvalidInput(AccordError):
     slug = "invalid-input"
     title = "Invalid input"

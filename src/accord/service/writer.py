@@ -59,6 +59,11 @@ class Tick:
     """A batch item that asks the writer to escalate whatever acknowledgement is overdue."""
 
 
+@dataclass(frozen=True)
+class _Call:
+    fn: Callable[[Writer], Any]
+
+
 @dataclass
 class Outcome:
     """What the writer did with one command: its entry's receipt and the findings it raised."""
@@ -68,6 +73,17 @@ class Outcome:
     receipt: Receipt | None = None
     notice: Notice | None = None
     findings: list[tuple[Finding, Receipt | None]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """What a write returns (CLI --json and the API alike): the entry, its receipt, and
+        every finding it raised with theirs."""
+        return {"index": self.index,
+                "received_at": format_time(self.entry.received_at, micro=True),
+                "event": self.entry.event.to_json(),
+                "receipt": self.receipt.to_json() if self.receipt else None,
+                "notice": self.notice.to_json() if self.notice else None,
+                "findings": [{"finding": f.to_json(), "receipt": rc.to_json() if rc else None}
+                             for f, rc in self.findings]}
 
 
 def load_picture(store: SqliteStore, operator_key: bytes) -> Picture:
@@ -131,6 +147,8 @@ class Writer:
         self.picture = load_picture(store, self.operator_key)
         self.log = LogAppender(store, signer)
         self.listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
+        # Read by the escalation timer from another thread: replaced whole, never mutated.
+        self.next_deadline: datetime | None = self.picture.next_deadline()
         self._appended: list[tuple[int, Entry]] = []
 
     # -- the public face --------------------------------------------------------------------
@@ -169,6 +187,7 @@ class Writer:
             raise
         if note is not None:
             self._attach_receipts(results, note)
+            self.next_deadline = self.picture.next_deadline()
             for listener in self.listeners:
                 listener(self._appended)
         return results
@@ -364,6 +383,7 @@ class Writer:
     def _reload(self) -> None:
         """After a failed transaction, forget what was applied in memory: the store is truth."""
         self.picture = load_picture(self.store, self.operator_key)
+        self.next_deadline = self.picture.next_deadline()
         self.log.reload()
 
     def receipt(self, index: int, size: int | None = None) -> Receipt:
@@ -393,7 +413,8 @@ class Sequencer:
     def __init__(self, writer: Writer, max_batch: int = 512) -> None:
         self.writer = writer
         self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[Submission | Tick, Future[Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Submission | Tick | _Call, Future[Any]] | None] = \
+            queue.Queue()
         self._thread = threading.Thread(target=self._run, name="accord-writer", daemon=True)
         self._thread.start()
 
@@ -406,6 +427,13 @@ class Sequencer:
             fut.set_exception(exc)
             return fut
         self._queue.put((sub, fut))
+        return fut
+
+    def call(self, fn: Callable[[Writer], Any]) -> Future[Any]:
+        """Run `fn(writer)` on the writer's thread between batches: reads that must see the
+        writer's own picture (the check without filing) without racing its changes."""
+        fut: Future[Any] = Future()
+        self._queue.put((_Call(fn), fut))
         return fut
 
     def escalate(self) -> Future[list[int]]:
@@ -435,6 +463,17 @@ class Sequencer:
                     stop = True
                     break
                 batch.append(nxt)
+            calls = [(c, f) for c, f in batch if isinstance(c, _Call)]
+            batch = [(c, f) for c, f in batch if not isinstance(c, _Call)]
+            for call, fut in calls:
+                try:
+                    fut.set_result(call.fn(self.writer))
+                except BaseException as exc:  # handed to the caller
+                    fut.set_exception(exc)
+            if not batch:
+                if stop:
+                    return
+                continue
             try:
                 results = self.writer.submit_batch([s for s, _ in batch])
             except BaseException as exc:  # the whole batch failed: tell every caller

@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS entries(idx INTEGER PRIMARY KEY, entry BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL,
     hash BLOB NOT NULL, PRIMARY KEY(level, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens(hash BLOB PRIMARY KEY, party TEXT NOT NULL,
+    label TEXT NOT NULL, created TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS private(notice TEXT NOT NULL, version INTEGER NOT NULL,
     salt BLOB NOT NULL, data TEXT NOT NULL, PRIMARY KEY(notice, version));
 CREATE TABLE IF NOT EXISTS p_state(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -177,6 +179,21 @@ class SqliteStore:
         for notice, version, salt, data in self.db.execute(
                 "SELECT notice, version, salt, data FROM private ORDER BY notice, version"):
             yield str(notice), int(version), bytes(salt), str(data)
+
+    # -- API tokens (not part of the log: credentials to read, never to sign) ----------------
+
+    def add_token(self, digest: bytes, party: str, label: str, created: str) -> None:
+        self.db.execute("INSERT INTO tokens(hash, party, label, created) VALUES(?, ?, ?, ?)",
+                        (digest, party, label, created))
+
+    def token_party(self, digest: bytes) -> str | None:
+        row = self.db.execute("SELECT party FROM tokens WHERE hash = ?", (digest,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def revoke_tokens(self, party: str, label: str | None = None) -> int:
+        cur = self.db.execute("DELETE FROM tokens WHERE party = ? AND (? IS NULL OR label = ?)",
+                              (party, label, label))
+        return int(cur.rowcount)
 
     # -- the picture's projection -----------------------------------------------------------
 

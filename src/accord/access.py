@@ -1,0 +1,204 @@
+"""One face for the CLI over two ways in: the deployment's store on this machine, or a running
+service over HTTP. Both answer with the same JSON the API returns, so every command prints
+the same thing either way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from accord import commands
+from accord.errors import InvalidInput, NoAgreement
+from accord.log.event import Event
+from accord.log.merkle import consistency_proof, root
+from accord.log.note import NoteVerifier
+from accord.picture.fold import Picture
+from accord.picture.view import picture_for, picture_geojson
+from accord.service.deployment import Deployment, WriterLock
+from accord.service.writer import Submission, Writer, load_picture, make_receipt, rebuild_picture
+from accord.store.sqlite import SqliteStore
+from accord.timefmt import Clock, SystemClock, format_time
+
+
+class Access(Protocol):
+    clock: Clock
+
+    def next_seq(self, party: str) -> int: ...
+    def submit(self, sub: Submission) -> dict[str, Any]: ...
+    def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]: ...
+    def current_version(self, notice: str) -> int | None: ...
+    def picture(self, at: datetime | None, geojson: bool) -> dict[str, Any]: ...
+    def agreement(self) -> dict[str, Any]: ...
+    def checkpoint(self) -> dict[str, Any]: ...
+    def entry(self, index: int) -> dict[str, Any]: ...
+    def receipt(self, index: int, size: int | None) -> dict[str, Any]: ...
+    def consistency(self, size1: int, size2: int) -> dict[str, Any]: ...
+
+
+def log_key(deployment: Deployment) -> bytes:
+    return NoteVerifier.parse(deployment.verifier_key).public_key.public_bytes_raw()
+
+
+class Local:
+    """The deployment on this machine: reads from the store, writes through a writer that
+    holds the deployment's lock for the length of the command."""
+
+    def __init__(self, dir: Path) -> None:
+        self.deployment = Deployment.open(dir)
+        self.clock: Clock = SystemClock()
+        self._writer: Writer | None = None
+        self._lock: WriterLock | None = None
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.store.close()
+            self._writer = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            self._lock = WriterLock(self.deployment.dir)
+            self._lock.acquire()
+            self._writer = Writer(self.deployment.store(), self.deployment.signer(), self.clock)
+        return self._writer
+
+    @contextmanager
+    def reader(self) -> Iterator[SqliteStore]:
+        store = self.deployment.store(readonly=True)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def _picture(self, at: datetime | None = None) -> Picture:
+        with self.reader() as store:
+            if at is None:
+                return load_picture(store, log_key(self.deployment))
+            return rebuild_picture(store, log_key(self.deployment), before=at)
+
+    def next_seq(self, party: str) -> int:
+        return self.writer.picture.next_seq(party)
+
+    def submit(self, sub: Submission) -> dict[str, Any]:
+        return self.writer.submit(sub).to_json()
+
+    def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]:
+        notice_body, _ = commands.notice_body(doc, party)
+        notice_body.pop("private_digest", None)
+        w = self.writer
+        w.picture.require_agreement().party(party, "party")
+        event = Event(type="notice.file", party=party, seq=1,
+                      issued_at=format_time(w.clock.now()), body=notice_body)
+        notice, findings = w.preview(event)
+        return {"notice": notice.to_json(), "findings": [f.to_body() for f in findings]}
+
+    def current_version(self, notice: str) -> int | None:
+        n = self._picture().notices.get(notice)
+        return None if n is None else n.version
+
+    def picture(self, at: datetime | None, geojson: bool) -> dict[str, Any]:
+        when = at or self.clock.now()
+        p = self._picture(at)
+        return picture_geojson(p, None, when) if geojson else picture_for(p, None, when)
+
+    def agreement(self) -> dict[str, Any]:
+        with self.reader() as store:
+            index = store.state().get("agreement_entry", -1)
+            if index < 0:
+                raise NoAgreement("no agreement has been adopted in this deployment yet",
+                                  accepted="adopt an agreement signed by every party first")
+            entry = json.loads(store.entry(index))
+        return {"entry": index, "agreement": entry["event"]["body"], "sigs": entry["sigs"]}
+
+    def checkpoint(self) -> dict[str, Any]:
+        with self.reader() as store:
+            cp = store.checkpoint()
+        if cp is None:
+            raise InvalidInput("the log is empty: no checkpoint yet", field="log")
+        return {"size": cp[0], "checkpoint": cp[1], "log_key": self.deployment.verifier_key}
+
+    def entry(self, index: int) -> dict[str, Any]:
+        with self.reader() as store:
+            data = store.entry(index)
+        return {"index": index, "entry": data.decode()}
+
+    def receipt(self, index: int, size: int | None) -> dict[str, Any]:
+        with self.reader() as store:
+            cp = store.checkpoint(size)
+            if cp is None:
+                raise InvalidInput(f"no checkpoint of size {size}", field="size")
+            return make_receipt(store, index, cp).to_json()
+
+    def consistency(self, size1: int, size2: int) -> dict[str, Any]:
+        with self.reader() as store:
+            n = store.size()
+            if not 0 < size1 <= size2 <= n:
+                raise InvalidInput(f"sizes must satisfy 0 < size1 <= size2 <= {n}",
+                                   field="size2", accepted=f"1 <= size1 <= size2 <= {n}")
+            b64 = base64.b64encode
+            return {"size1": size1, "size2": size2,
+                    "root1": b64(root(store, size1)).decode(),
+                    "root2": b64(root(store, size2)).decode(),
+                    "proof": [b64(h).decode() for h in consistency_proof(store, size1, size2)]}
+
+
+class Remote:
+    """A running service, through the HTTP client, as the party its token belongs to."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        from accord.client import Client  # httpx only when talking to a server
+
+        self.client = Client(url, token)
+        self.clock: Clock = SystemClock()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def next_seq(self, party: str) -> int:
+        me = self.client.me()
+        if me["party"] != party:
+            raise InvalidInput(f"the token is {me['party']}'s, the key {party}'s",
+                               field="token", accepted=f"a token of {party}")
+        return int(me["next_seq"])
+
+    def submit(self, sub: Submission) -> dict[str, Any]:
+        return self.client.submit(sub)
+
+    def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return self.client.check(doc)
+
+    def current_version(self, notice: str) -> int | None:
+        for n in self.client.picture()["notices"]:
+            if n["id"] == notice:
+                return int(n["version"])
+        return None
+
+    def picture(self, at: datetime | None, geojson: bool) -> dict[str, Any]:
+        return self.client.picture(format_time(at) if at else None, geojson)
+
+    def agreement(self) -> dict[str, Any]:
+        return self.client.agreement()
+
+    def checkpoint(self) -> dict[str, Any]:
+        return self.client.checkpoint()
+
+    def entry(self, index: int) -> dict[str, Any]:
+        [item] = self.client.entries(index, index + 1, 1) or [None]
+        if item is None:
+            raise InvalidInput(f"no entry {index}", field="index")
+        return item  # type: ignore[no-any-return]
+
+    def receipt(self, index: int, size: int | None) -> dict[str, Any]:
+        return self.client.receipt(index, size)
+
+    def consistency(self, size1: int, size2: int) -> dict[str, Any]:
+        return self.client.consistency(size1, size2)

@@ -1,0 +1,1 @@
+"""The HTTP adapter over a running `accord.service.runtime.Service`."""

@@ -1,0 +1,518 @@
+"""The HTTP API: the service's commands and reads, one party per credential, RFC 9457 errors.
+
+Writes are the parties' signed events (the signature is the authority; the bearer token must
+belong to the same party). Reads and the live stream show each party what the agreement lets
+it see (`accord.picture.view`). Every refusal is an `application/problem+json` response built
+from the same `AccordError` the CLI prints.
+
+No `from __future__ import annotations` here: FastAPI reads the annotations at run time.
+"""
+
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from accord import __version__
+from accord.errors import AccordError, InvalidInput, LimitExceeded, NotFound
+from accord.log.event import Entry, Event
+from accord.log.merkle import consistency_proof, leaf_hash, root
+from accord.picture.view import Area, entry_for, picture_for, picture_geojson
+from accord.rules.agreement import Agreement
+from accord.service.runtime import Service, ServiceConfig
+from accord.service.writer import Outcome, Submission, make_receipt
+from accord.timefmt import parse_time
+
+log = logging.getLogger("accord.api")
+PROBLEM = "application/problem+json"
+
+
+class Unauthorized(AccordError):
+    slug = "unauthorized"
+    title = "Credential missing or not valid"
+    status = 401
+
+
+class Forbidden(AccordError):
+    slug = "forbidden"
+    title = "Not allowed for this party"
+    status = 403
+
+
+class RateLimited(AccordError):
+    slug = "rate-limited"
+    title = "Too many requests"
+    status = 429
+
+
+class Unavailable(AccordError):
+    slug = "unavailable"
+    title = "Service not ready"
+    status = 503
+
+
+def problem_response(exc: AccordError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM,
+                        headers=headers)
+
+
+# -- request and response models (they are the OpenAPI document) -----------------------------
+
+
+class SubmissionIn(BaseModel):
+    """A party's signed event, as made by `accord.commands.signed` or any client."""
+
+    model_config = ConfigDict(extra="forbid")
+    event: dict[str, Any] = Field(description='{"v":1,"type","party","seq","issued_at","body"}')
+    sig: str | None = Field(None, description="base64 Ed25519 signature over the event")
+    sigs: dict[str, str] | None = Field(None, description="agreement events: one per party")
+    private: dict[str, Any] | None = Field(None, description='{"salt", "data"} beside a '
+                                                             "notice's private_digest")
+
+
+class CheckIn(BaseModel):
+    """A notice document to check without filing it."""
+
+    model_config = ConfigDict(extra="forbid")
+    notice: dict[str, Any]
+
+
+# -- middleware ------------------------------------------------------------------------------
+
+
+class Guard:
+    """ASGI middleware: refuse bodies over the limit (declared or streamed), log each request.
+
+    Plain ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task per request, which
+    matters at a thousand filings a second.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        too_big = LimitExceeded(f"the request body is larger than {self.limit} bytes",
+                                field="body", accepted=f"at most {self.limit} bytes")
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.limit:
+                    err = too_big if declared > self.limit else InvalidInput(
+                        "Content-Length is not a number", field="Content-Length")
+                    await problem_response(err)(scope, receive, send)
+                    return
+        declared = any(name == b"content-length" for name, _ in scope["headers"])
+        if not declared and scope["method"] in ("POST", "PUT", "PATCH"):
+            # A chunked body: read it here, up to the limit, and hand it on whole.
+            body = b""
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.limit:
+                    await problem_response(too_big)(scope, receive, send)
+                    return
+            replayed = False
+
+            async def replay() -> dict[str, Any]:
+                nonlocal replayed
+                if replayed:
+                    return dict(await receive())
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            receive = replay
+        status = 0
+
+        async def watched(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watched)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request", extra={"event": "request", "method": scope["method"],
+                                       "path": scope["path"], "status": status,
+                                       "ms": round((time.perf_counter() - started) * 1e3, 2)})
+
+
+# -- the app ---------------------------------------------------------------------------------
+
+
+def create_app(dir: Path | None = None, service: Service | None = None) -> FastAPI:
+    """The API for one deployment. Give `service` to share a running one (tests, the demo)."""
+    state: dict[str, Service] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = service or Service(Path(dir or "."))
+        state["svc"] = svc
+        log.info("service started", extra={"event": "started", "dir": str(svc.deployment.dir),
+                                           "origin": svc.deployment.origin})
+        try:
+            yield
+        finally:
+            if service is None:
+                await asyncio.get_running_loop().run_in_executor(None, svc.close)
+
+    app = FastAPI(title="Accord", version=__version__, lifespan=lifespan,
+                  description="Deconfliction for parties that share airspace but not a command:"
+                              " signed notices, checks, the hotline and a verifiable log.")
+    config = service.config if service is not None else ServiceConfig.load(Path(dir or "."))
+    app.add_middleware(Guard, limit=config.max_body_bytes)
+
+    def svc() -> Service:
+        s = state.get("svc")
+        if s is None or not s.ready:
+            raise Unavailable("the service is starting or stopping")
+        return s
+
+    def party(authorization: Annotated[str | None, Header()] = None,
+              s: Service = Depends(svc)) -> str:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthorized("send Authorization: Bearer <token>", field="Authorization",
+                               accepted="a token from `accord party token PARTY`")
+        p = s.party_for_token(authorization[7:].strip())
+        if p is None:
+            raise Unauthorized("unknown or revoked token", field="Authorization",
+                               accepted="a token from `accord party token PARTY`")
+        wait = s.limiter.allow(p)
+        if wait > 0:
+            raise RateLimited(f"{p} is over its request rate", field="Authorization",
+                              accepted=f"at most {s.config.rate_per_second:g} requests a second",
+                              extra={"retry_after_s": round(wait, 3)})
+        return p
+
+    Party = Annotated[str, Depends(party)]
+    Svc = Annotated[Service, Depends(svc)]
+
+    @app.exception_handler(AccordError)
+    async def accord_error(request: Request, exc: AccordError) -> JSONResponse:
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(max(1, round(exc.extra["retry_after_s"])))}
+        return problem_response(exc, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "body"
+        return problem_response(InvalidInput(first.get("msg", "invalid request"), field=where,
+                                             accepted="see the OpenAPI document at /openapi.json"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        err = (NotFound(f"no such endpoint {request.url.path}", field="path",
+                        accepted="see /openapi.json") if exc.status_code == 404 else
+               InvalidInput(str(exc.detail), field="request"))
+        err.status = exc.status_code  # type: ignore[misc]
+        return problem_response(err)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s", request.url.path)
+        return JSONResponse({"type": "https://accord.dev/problems/internal", "status": 500,
+                             "title": "Internal error",
+                             "detail": "the service failed; nothing was written"},
+                            status_code=500, media_type=PROBLEM)
+
+    # -- health ------------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(s: Svc) -> dict[str, Any]:
+        """The writer and timer run and the store answers."""
+        with s.reader() as store:
+            size = store.size()
+        return {"status": "ready", "origin": s.deployment.origin, "entries": size,
+                "started": s.started}
+
+    # -- writes ------------------------------------------------------------------------------
+
+    @app.post("/v1/events", tags=["write"])
+    async def post_event(body: SubmissionIn, s: Svc,
+                         authorization: Annotated[str | None, Header()] = None
+                         ) -> dict[str, Any]:
+        """Append a signed event (notice, acknowledgement, message, agreement). Returns its
+        receipt and the findings it raised, once durable."""
+        event = Event.from_json(body.event)
+        if event.type != "agreement":  # an agreement is authorised by every party's signature
+            who = party(authorization, s)
+            if who != event.party:
+                raise Forbidden(f"this credential belongs to {who}, the event to {event.party}",
+                                field="event.party", accepted=who)
+        sub = Submission(event=body.event, sig=body.sig, sigs=body.sigs, private=body.private)
+        loop = asyncio.get_running_loop()
+        fut = await loop.run_in_executor(None, s.submit, sub)  # verifies off the loop
+        outcome: Outcome = await asyncio.wrap_future(fut)
+        return outcome.to_json()
+
+    @app.post("/v1/check", tags=["write"])
+    async def post_check(body: CheckIn, p: Party, s: Svc) -> dict[str, Any]:
+        """The strategic check of a notice document as `p` would file it; nothing is written."""
+        from accord import commands
+        from accord.timefmt import format_time
+
+        notice_body, _ = commands.notice_body(body.notice, p)
+        notice_body.pop("private_digest", None)
+
+        def preview(w: Any) -> dict[str, Any]:
+            event = Event(type="notice.file", party=p, seq=1,
+                          issued_at=format_time(w.clock.now()), body=notice_body)
+            notice, findings = w.preview(event)
+            return {"notice": notice.to_json(), "findings": [f.to_body() for f in findings]}
+
+        result: dict[str, Any] = await asyncio.wrap_future(s.call(preview))
+        return result
+
+    # -- reads -------------------------------------------------------------------------------
+
+    @app.get("/v1/me", tags=["read"])
+    def me(p: Party, s: Svc) -> dict[str, Any]:
+        """Who this credential is, and the next seq to sign with."""
+        with s.reader() as store:
+            seq = store.seqs().get(p, 0)
+        return {"party": p, "next_seq": seq + 1}
+
+    @app.get("/v1/agreement", tags=["read"])
+    def agreement(p: Party, s: Svc) -> dict[str, Any]:
+        """The agreement in force, exactly as all parties signed it."""
+        with s.reader() as store:
+            state = store.state()
+            index = state.get("agreement_entry", -1)
+            if index < 0:
+                raise NotFound("no agreement has been adopted yet", field="agreement")
+            entry = json.loads(store.entry(index))
+        return {"entry": index, "agreement": entry["event"]["body"], "sigs": entry["sigs"]}
+
+    @app.get("/v1/picture", tags=["read"], response_model=None)
+    def picture(p: Party, s: Svc,
+                at: Annotated[str | None, Query(description="RFC 3339 UTC: as of this time, "
+                                                            "rebuilt from the log")] = None,
+                bbox: Annotated[str | None, Query(description="lon_min,lat_min,lon_max,lat_max"
+                                                  )] = None,
+                start: Annotated[str | None, Query()] = None,
+                end: Annotated[str | None, Query()] = None,
+                format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
+                ) -> dict[str, Any]:
+        """Live notices, zones, open findings and hotline traffic as this party may see them,
+        now or as of `at`, optionally within an area and a time window."""
+        when = parse_time(at, "at") if at else s.clock.now()
+        area = _area(bbox, start, end)
+        pic = s.picture(when if at else None)
+        if format == "geojson":
+            return picture_geojson(pic, p, when, area)
+        return picture_for(pic, p, when, area)
+
+    @app.get("/v1/notices/{notice_id}", tags=["read"])
+    def notice(notice_id: str, p: Party, s: Svc) -> dict[str, Any]:
+        """One notice (current version), as this party may see it."""
+        from accord.picture.view import notice_for
+
+        pic = s.picture()
+        n = pic.notices.get(notice_id)
+        if n is None:
+            raise NotFound(f"no notice {notice_id!r}", field="notice_id")
+        return notice_for(n, p, pic, s.clock.now())
+
+    @app.get("/v1/notices/{notice_id}/private", tags=["read"])
+    def notice_private(notice_id: str, p: Party, s: Svc,
+                       version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+        """The private part of one of this party's own notices (never anyone else's)."""
+        pic = s.picture()
+        n = pic.notices.get(notice_id)
+        if n is None or n.party != p:
+            raise NotFound(f"no notice {notice_id!r} of {p}", field="notice_id")
+        v = version or n.version
+        with s.reader() as store:
+            got = store.private(notice_id, v)
+        if got is None:
+            raise NotFound(f"{notice_id} v{v} has no private part", field="version")
+        salt, data = got
+        return {"notice": notice_id, "version": v, "salt": base64.b64encode(salt).decode(),
+                "data": data}
+
+    @app.get("/v1/findings", tags=["read"])
+    def findings(p: Party, s: Svc,
+                 open: Annotated[bool, Query(description="only findings still open")] = False,
+                 ) -> list[dict[str, Any]]:
+        """Findings addressed to this party."""
+        pic = s.picture()
+        now = s.clock.now()
+        return [f.to_json() for f in sorted(pic.findings.values(), key=lambda f: f.entry)
+                if p in f.parties and (not open or pic.is_open(f, now))]
+
+    # -- the log -----------------------------------------------------------------------------
+
+    @app.get("/v1/log/checkpoint", tags=["log"])
+    def checkpoint(p: Party, s: Svc) -> dict[str, Any]:
+        """The latest signed checkpoint (C2SP signed note) and the log's verifier key."""
+        with s.reader() as store:
+            cp = store.checkpoint()
+        if cp is None:
+            raise NotFound("the log is empty", field="log")
+        return {"size": cp[0], "checkpoint": cp[1], "log_key": s.deployment.verifier_key}
+
+    @app.get("/v1/log/entries", tags=["log"])
+    def entries(p: Party, s: Svc, start: Annotated[int, Query(ge=0)] = 0,
+                end: Annotated[int | None, Query(ge=0)] = None,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        """Entries [start, end): in full where this party may read them, else index and leaf
+        hash only (enough to check proofs)."""
+        with s.reader() as store:
+            stop = min(end if end is not None else store.size(), start + limit)
+            rows = list(store.entries(start, stop))
+        pic = s.picture()
+        senders = {m.id: m.sender for m in pic.messages.values()}
+        return [entry_for(i, d, leaf_hash(d), Entry.decode(d), p, pic.agreement, senders)
+                for i, d in rows]
+
+    @app.get("/v1/log/receipt/{index}", tags=["log"])
+    def receipt(index: int, p: Party, s: Svc,
+                size: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+        """A receipt for entry `index` against the checkpoint of `size` (default: latest)."""
+        with s.reader() as store:
+            cp = store.checkpoint(size)
+            if cp is None:
+                raise NotFound(f"no checkpoint of size {size}", field="size")
+            return make_receipt(store, index, cp).to_json()
+
+    @app.get("/v1/log/consistency", tags=["log"])
+    def consistency(p: Party, s: Svc, size1: Annotated[int, Query(ge=1)],
+                    size2: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+        """RFC 9162 consistency proof between two sizes of the log."""
+        with s.reader() as store:
+            n = store.size()
+            if not size1 <= size2 <= n:
+                raise InvalidInput(f"sizes must satisfy size1 <= size2 <= {n}", field="size2",
+                                   accepted=f"1 <= size1 <= size2 <= {n}")
+            b64 = base64.b64encode
+            return {"size1": size1, "size2": size2,
+                    "root1": b64(root(store, size1)).decode(),
+                    "root2": b64(root(store, size2)).decode(),
+                    "proof": [b64(h).decode() for h in consistency_proof(store, size1, size2)]}
+
+    # -- the live stream ---------------------------------------------------------------------
+
+    @app.get("/v1/stream", tags=["stream"], response_class=StreamingResponse)
+    async def stream(request: Request, p: Party, s: Svc,
+                     last_event_id: Annotated[str | None, Header()] = None,
+                     from_index: Annotated[int | None, Query(alias="from", ge=0)] = None,
+                     ) -> StreamingResponse:
+        """Server-Sent Events: every new entry this party may see, `id` = log index. Resume
+        with Last-Event-ID (or ?from=INDEX) and nothing is missed or repeated."""
+        after = -1
+        if last_event_id:
+            try:
+                after = int(last_event_id)
+            except ValueError:
+                raise InvalidInput("Last-Event-ID must be a log index",
+                                   field="Last-Event-ID", accepted="an integer") from None
+        elif from_index is not None:
+            after = from_index - 1
+        return StreamingResponse(_events(request, s, p, after), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+def _area(bbox: str | None, start: str | None, end: str | None) -> Area | None:
+    if bbox is None and start is None and end is None:
+        return None
+    kw: dict[str, Any] = {}
+    if bbox is not None:
+        try:
+            lon0, lat0, lon1, lat1 = (float(x) for x in bbox.split(","))
+        except ValueError:
+            raise InvalidInput(f"{bbox!r} is not a box", field="bbox",
+                               accepted="lon_min,lat_min,lon_max,lat_max") from None
+        if not (-180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90):
+            raise InvalidInput(f"{bbox!r} is not a box", field="bbox",
+                               accepted="-180 <= lon_min <= lon_max <= 180, likewise latitudes")
+        kw.update(lon_min=lon0, lat_min=lat0, lon_max=lon1, lat_max=lat1)
+    if start is not None:
+        kw["start"] = parse_time(start, "start")
+    if end is not None:
+        kw["end"] = parse_time(end, "end")
+    return Area(**kw)
+
+
+def _sse(index: int, value: dict[str, Any]) -> bytes:
+    kind = value.get("value", {}).get("event", {}).get("type", "hidden")
+    return f"id: {index}\nevent: {kind}\ndata: {json.dumps(value)}\n\n".encode()
+
+
+async def _events(request: Request, s: Service, party: str, after: int) -> AsyncIterator[bytes]:
+    """Replay what this party missed from the store, then follow the writer live."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[list[tuple[int, Entry]]] = asyncio.Queue()
+    def hear(batch: list[tuple[int, Entry]]) -> None:  # on the writer's thread
+        loop.call_soon_threadsafe(queue.put_nowait, batch)
+
+    unsubscribe = s.subscribe(hear)
+    sent = after
+    try:
+        yield b": accord stream\n\n"
+
+        def backlog() -> list[tuple[int, bytes]]:
+            with s.reader() as store:
+                return list(store.entries(sent + 1))
+
+        for index, data in await loop.run_in_executor(None, backlog):
+            item = _visible(s, index, data, Entry.decode(data), party)
+            if item is not None:
+                yield _sse(index, item)
+            sent = index
+        while not await request.is_disconnected():
+            try:
+                batch = await asyncio.wait_for(queue.get(), timeout=15.0)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            for index, entry in batch:
+                if index <= sent:
+                    continue
+                item = _visible(s, index, entry.encode(), entry, party)
+                if item is not None:
+                    yield _sse(index, item)
+                sent = index
+    finally:
+        unsubscribe()
+
+
+def _visible(s: Service, index: int, data: bytes, entry: Entry,
+             party: str) -> dict[str, Any] | None:
+    """What `party` is told of an entry on its stream; nothing at all if it may not read it."""
+    agreement: Agreement | None = s.writer.picture.agreement
+    senders = {k: m.sender for k, m in list(s.writer.picture.messages.items())}
+    item = entry_for(index, data, leaf_hash(data), entry, party, agreement, senders)
+    return None if item.get("hidden") else item
+

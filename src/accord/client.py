@@ -1,0 +1,139 @@
+"""A small client for a running Accord service; the CLI's `--server` mode is built on it.
+
+Every refusal from the service comes back as the same `AccordError` subclass the service
+raised (rebuilt from its RFC 9457 problem), so callers handle local and remote errors alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from accord.errors import AccordError, DeploymentError, from_problem
+from accord.service.writer import Submission
+
+
+class Client:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
+                                 transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise DeploymentError(f"cannot reach {self.base_url}: {exc}",
+                                  accepted="a running `accord serve` at --server") from None
+        if r.status_code >= 400:
+            raise self._error(r)
+        return r.json()
+
+    @staticmethod
+    def _error(r: httpx.Response) -> AccordError:
+        try:
+            problem = r.json()
+        except ValueError:
+            problem = {"status": r.status_code, "detail": r.text[:200] or r.reason_phrase}
+        return from_problem(problem if isinstance(problem, dict) else {"detail": str(problem)})
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def submit(self, sub: Submission) -> dict[str, Any]:
+        """Send a signed event; returns the outcome (index, receipt, findings)."""
+        body: dict[str, Any] = {"event": sub.event}
+        for key in ("sig", "sigs", "private"):
+            value = getattr(sub, key)
+            if value is not None:
+                body[key] = value
+        result: dict[str, Any] = self._call("POST", "/v1/events", json=body)
+        return result
+
+    def check(self, notice: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/check", json={"notice": notice})
+        return result
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/me")
+        return result
+
+    def agreement(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/agreement")
+        return result
+
+    def picture(self, at: str | None = None, geojson: bool = False, bbox: str | None = None,
+                start: str | None = None, end: str | None = None) -> dict[str, Any]:
+        params = {k: v for k, v in {"at": at, "bbox": bbox, "start": start, "end": end,
+                                    "format": "geojson" if geojson else "json"}.items()
+                  if v is not None}
+        result: dict[str, Any] = self._call("GET", "/v1/picture", params=params)
+        return result
+
+    def findings(self, open: bool = False) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/findings",
+                                                  params={"open": str(open).lower()})
+        return result
+
+    def checkpoint(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/log/checkpoint")
+        return result
+
+    def entries(self, start: int = 0, end: int | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"start": start, "limit": limit}
+        if end is not None:
+            params["end"] = end
+        result: list[dict[str, Any]] = self._call("GET", "/v1/log/entries", params=params)
+        return result
+
+    def receipt(self, index: int, size: int | None = None) -> dict[str, Any]:
+        params = {"size": size} if size is not None else {}
+        result: dict[str, Any] = self._call("GET", f"/v1/log/receipt/{index}", params=params)
+        return result
+
+    def consistency(self, size1: int, size2: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/log/consistency",
+                                            params={"size1": size1, "size2": size2})
+        return result
+
+    def stream(self, last_event_id: int | None = None,
+               timeout: float | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """Server-Sent Events as (log index, event type, data), resuming after
+        `last_event_id`. Runs until the server closes the stream or `timeout` passes idle."""
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        try:
+            with self.http.stream("GET", "/v1/stream", headers=headers,
+                                  timeout=httpx.Timeout(10.0, read=timeout)) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise self._error(r)
+                event: dict[str, str] = {}
+                for line in r.iter_lines():
+                    if not line:
+                        if "data" in event:
+                            yield int(event["id"]), event.get("event", ""), \
+                                json.loads(event["data"])
+                        event = {}
+                    elif not line.startswith(":"):
+                        key, _, value = line.partition(":")
+                        event[key] = value.removeprefix(" ")
+        except httpx.ReadTimeout:
+            return
+        except httpx.HTTPError as exc:
+            raise DeploymentError(f"the stream from {self.base_url} failed: {exc}") from None

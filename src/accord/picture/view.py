@@ -1,0 +1,172 @@
+"""What each party may see: the agreement's disclosure rules applied to the picture and the log.
+
+A party sees all of its own statements, the agreement, and what is addressed to it (findings
+naming it, messages to it, escalations about it). Other parties' notices it sees as far as
+their owner's disclosure allows: `full` (everything but the private part, which never leaves
+its owner) or `volumes` (where, when and what kind, without the title). Entries it may not
+read in full are shown as their index and leaf hash only, which is all a party needs to check
+that the log is consistent. Pure: imports only the core.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from accord.geo.box import volume_box
+from accord.geo.volume import footprint_geojson
+from accord.log.event import ALL_PARTIES, OPERATOR, Entry
+from accord.picture.fold import Picture
+from accord.rules.agreement import Agreement
+from accord.rules.notice import Finding, Notice
+from accord.timefmt import format_time
+
+_TITLE_FREE = ("notice.file", "notice.amend")
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A filter on the picture: a lon/lat box and a time window, either optional."""
+
+    lon_min: float = -180.0
+    lat_min: float = -90.0
+    lon_max: float = 180.0
+    lat_max: float = 90.0
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def meets(self, notice: Notice) -> bool:
+        for v in notice.volumes:
+            b = volume_box(v)
+            if (b.lon_min <= self.lon_max and b.lon_max >= self.lon_min
+                    and b.lat_min <= self.lat_max and b.lat_max >= self.lat_min
+                    and (self.end is None or v.start < self.end)
+                    and (self.start is None or v.end > self.start)):
+                return True
+        return False
+
+
+def disclosure(agreement: Agreement | None, owner: str) -> str:
+    return "full" if agreement is None else agreement.disclosed(owner)
+
+
+def notice_for(notice: Notice, party: str | None, picture: Picture,
+               at: datetime) -> dict[str, Any]:
+    """A notice as `party` may see it (None: the operator, who sees all), with its state."""
+    out = notice.to_json()
+    out["state"] = picture.state(notice, at)
+    if (party is not None and notice.party != party
+            and disclosure(picture.agreement, notice.party) == "volumes"):
+        out.pop("title", None)
+        out["redacted"] = ["title"]
+    return out
+
+
+def finding_visible(finding: Finding, party: str | None) -> bool:
+    return party is None or party in finding.parties
+
+
+def message_visible(msg: dict[str, Any], party: str | None) -> bool:
+    return party is None or party == msg["from"] or party in msg["to"]
+
+
+def escalation_visible(esc: dict[str, Any], party: str | None) -> bool:
+    return party is None or party in (esc["party"], esc["from"])
+
+
+def picture_for(picture: Picture, party: str | None, at: datetime,
+                area: Area | None = None) -> dict[str, Any]:
+    """The picture as `party` sees it at `at`: live notices, zones, its open findings, its
+    hotline traffic."""
+    a = picture.agreement
+    notices = [n for n in picture.live_notices(at) if area is None or area.meets(n)]
+    messages = [m.to_json() for m in picture.messages.values()]
+    return {
+        "at": format_time(at, micro=True), "party": party, "entries": picture.size,
+        "agreement": None if a is None else {"id": a.id, "version": a.version},
+        "notices": [notice_for(n, party, picture, at) for n in notices],
+        "zones": [] if a is None else [{"id": z.id, "name": z.name,
+                                        "protects": sorted(z.protects), "action": z.action}
+                                       for z in a.zones],
+        "findings": [f.to_json() for f in picture.open_findings(at)
+                     if finding_visible(f, party)],
+        "messages": [m for m in messages if message_visible(m, party)],
+        "escalations": [e for e in picture.escalations.values()
+                        if escalation_visible(e, party)],
+    }
+
+
+def picture_geojson(picture: Picture, party: str | None, at: datetime,
+                    area: Area | None = None) -> dict[str, Any]:
+    """Live notice volumes and zones as a GeoJSON FeatureCollection (RFC 7946)."""
+    features = []
+    for n in picture.live_notices(at):
+        if area is not None and not area.meets(n):
+            continue
+        seen = notice_for(n, party, picture, at)
+        for i, v in enumerate(n.volumes):
+            props = {"notice": n.id, "party": n.party, "kind": n.kind, "version": n.version,
+                     "volume": i, "state": seen["state"], "lower_m": v.altitude.lower_m,
+                     "upper_m": v.altitude.upper_m, "reference": v.altitude.reference,
+                     "start": format_time(v.start), "end": format_time(v.end)}
+            if "title" in seen:
+                props["title"] = seen["title"]
+            features.append({"type": "Feature", "geometry": footprint_geojson(v.footprint),
+                             "properties": props})
+    if picture.agreement is not None:
+        for z in picture.agreement.zones:
+            for v in z.volumes:
+                features.append({"type": "Feature", "geometry": footprint_geojson(v.footprint),
+                                 "properties": {"zone": z.id, "name": z.name,
+                                                "lower_m": v.altitude.lower_m,
+                                                "upper_m": v.altitude.upper_m}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def entry_audience(entry: Entry, agreement: Agreement | None,
+                   messages: dict[str, Any] | None = None) -> frozenset[str] | None:
+    """The parties that may read `entry` in full; None means every party."""
+    ev = entry.event
+    body = ev.body
+    if ev.party == ALL_PARTIES:
+        return None
+    if ev.party == OPERATOR:
+        if ev.type == "finding":
+            return frozenset(body.get("parties", ()))
+        if ev.type == "escalation":
+            return frozenset(p for p in (body.get("party"), body.get("from"))
+                             if isinstance(p, str))
+        return frozenset()
+    if ev.type == "message":
+        others = agreement.party_ids if agreement is not None else ()
+        to = body.get("to") or [p for p in others if p != ev.party]
+        return frozenset((ev.party, *to))
+    if ev.type == "message.ack":
+        sender = (messages or {}).get(str(body.get("message")))
+        return frozenset((ev.party, sender)) if isinstance(sender, str) else frozenset((ev.party,))
+    return None  # notices, cancellations, acknowledgements: given to every party
+
+
+def entry_for(index: int, data: bytes, leaf: bytes, entry: Entry, party: str,
+              agreement: Agreement | None,
+              messages: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An entry as `party` may read it: in full, with the title withheld, or hidden."""
+    audience = entry_audience(entry, agreement, messages)
+    out: dict[str, Any] = {"index": index,
+                           "leaf_hash": base64.b64encode(leaf).decode("ascii")}
+    if audience is not None and party not in audience:
+        out["hidden"] = True
+        return out
+    obj = entry.to_json()
+    ev = entry.event
+    if (ev.type in _TITLE_FREE and ev.party != party
+            and disclosure(agreement, ev.party) == "volumes" and "title" in ev.body):
+        obj["event"] = dict(obj["event"], body={k: v for k, v in ev.body.items() if k != "title"})
+        out["redacted"] = ["event.body.title"]
+    else:
+        out["entry"] = data.decode("utf-8")  # the exact signed bytes: verifiable as they are
+    out["value"] = obj
+    return out
+

@@ -1,0 +1,209 @@
+"""A running Accord service: the one writer on its thread, the escalation timer, read access
+that never waits for the writer, and the feed of new entries for live streams.
+
+The HTTP API is a thin adapter over this object; tests and the networked demo can drive it
+directly too. Everything here is threads and SQLite, no asyncio: the API bridges to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from accord.errors import DeploymentError, InvalidInput
+from accord.log.event import Entry
+from accord.picture.fold import Picture
+from accord.service.deployment import CONFIG, Deployment, WriterLock
+from accord.service.writer import Outcome, Sequencer, Submission, Writer, load_picture
+from accord.store.sqlite import SqliteStore
+from accord.timefmt import Clock, SystemClock, format_time
+
+log = logging.getLogger("accord.service")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Operator settings from `[service]` in accord.toml (all optional)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8470
+    max_body_bytes: int = 1 << 20
+    rate_per_second: float = 2000.0  # per party, token bucket
+    burst: int = 4000
+    max_batch: int = 512
+    timer_interval_s: float = 0.2
+
+    @staticmethod
+    def load(dir: Path) -> ServiceConfig:
+        try:
+            doc = tomllib.loads((Path(dir) / CONFIG).read_text()).get("service", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise DeploymentError(f"cannot read {Path(dir) / CONFIG}: {exc}") from None
+        known = set(ServiceConfig.__dataclass_fields__)
+        unknown = sorted(set(doc) - known)
+        if unknown:
+            raise DeploymentError(f"unknown [service] settings {unknown}",
+                                  accepted=", ".join(sorted(known)))
+        return ServiceConfig(**doc)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def issue_token(store: SqliteStore, party: str, label: str, clock: Clock) -> str:
+    """A new bearer token bound to `party`; only its SHA-256 is stored."""
+    token = "acc_" + secrets.token_urlsafe(32)
+    with store.transaction():
+        store.add_token(token_hash(token), party, label, format_time(clock.now()))
+    return token
+
+
+class RateLimiter:
+    """A token bucket per party: `rate` requests a second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, party: str) -> float:
+        """0 if allowed now, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(party, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[party] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[party] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+class Service:
+    """Owns the deployment's writer while it runs; reads use their own connections."""
+
+    def __init__(self, dir: Path, clock: Clock | None = None,
+                 config: ServiceConfig | None = None) -> None:
+        self.deployment = Deployment.open(dir)
+        self.config = config or ServiceConfig.load(dir)
+        self.clock = clock or SystemClock()
+        self.lock = WriterLock(self.deployment.dir)
+        self.lock.acquire()
+        try:
+            self.store = self.deployment.store()
+            self.writer = Writer(self.store, self.deployment.signer(), self.clock)
+        except BaseException:
+            self.lock.release()
+            raise
+        self.operator_key = self.writer.operator_key
+        self.sequencer = Sequencer(self.writer, self.config.max_batch)
+        self.limiter = RateLimiter(self.config.rate_per_second, self.config.burst)
+        self._listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
+        self.writer.listeners.append(self._publish)
+        self._reads = threading.local()
+        self._stop = threading.Event()
+        self._timer = threading.Thread(target=self._escalation_timer, name="accord-timer",
+                                       daemon=True)
+        self._timer.start()
+        self.started = format_time(self.clock.now())
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the timer, let the writer finish what is queued, close the store, unlock."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._timer.join()
+        self.sequencer.close()
+        self.store.close()
+        self.lock.release()
+        log.info("service stopped", extra={"event": "stopped"})
+
+    @property
+    def ready(self) -> bool:
+        return not self._stop.is_set() and self._timer.is_alive()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def submit(self, sub: Submission) -> Future[Outcome]:
+        return self.sequencer.submit(sub)
+
+    def call(self, fn: Callable[[Writer], Any]) -> Future[Any]:
+        """Run `fn(writer)` on the writer's thread, between batches (a consistent view)."""
+        return self.sequencer.call(fn)
+
+    def _escalation_timer(self) -> None:
+        """Wake a few times a second; when a deadline has passed, queue an escalation pass.
+
+        The deadlines themselves live in the picture (derived from the log), so after a
+        restart the first pass escalates whatever fell due while the service was down."""
+        while not self._stop.wait(self.config.timer_interval_s):
+            due = self.writer.next_deadline
+            if due is not None and due <= self.clock.now():
+                try:
+                    written = self.sequencer.escalate().result()
+                except Exception:  # keep the timer alive; the writer logs it
+                    log.exception("escalation pass failed")
+                    continue
+                if written:
+                    log.info("escalated", extra={"event": "escalated", "entries": written})
+
+    # -- reads --------------------------------------------------------------------------------
+
+    @contextmanager
+    def reader(self) -> Iterator[SqliteStore]:
+        """A read-only connection for this thread (WAL: it never waits for the writer)."""
+        store = getattr(self._reads, "store", None)
+        if store is None:
+            store = SqliteStore(self.deployment.db_path, readonly=True)
+            self._reads.store = store
+        yield store
+
+    def picture(self, at: datetime | None = None) -> Picture:
+        """The committed picture now (from the projection) or as of `at` (from the log)."""
+        from accord.service.writer import rebuild_picture
+
+        with self.reader() as store:
+            if at is None:
+                return load_picture(store, self.operator_key)
+            return rebuild_picture(store, self.operator_key, before=at)
+
+    def party_for_token(self, token: str) -> str | None:
+        with self.reader() as store:
+            return store.token_party(token_hash(token))
+
+    # -- the live feed ------------------------------------------------------------------------
+
+    def subscribe(self, fn: Callable[[list[tuple[int, Entry]]], None]) -> Callable[[], None]:
+        """Hear of new entries once durable; returns the function that unsubscribes."""
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn) if fn in self._listeners else None
+
+    def _publish(self, entries: list[tuple[int, Entry]]) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(entries)
+            except Exception:  # one broken subscriber must not stop the writer
+                log.exception("a stream subscriber failed")
+
+
+def check_party(picture: Picture, party: str) -> None:
+    """Refuse a token for someone who is not a party to the agreement in force."""
+    agreement = picture.require_agreement()
+    if party not in agreement.party_ids:
+        raise InvalidInput(f"{party!r} is not a party to the agreement", field="party",
+                           accepted=", ".join(agreement.party_ids))
+
