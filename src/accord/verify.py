@@ -60,7 +60,7 @@ def verify_store(store: SqliteStore, verifier_key: str,
     report = Report()
     try:
         _verify(store, verifier_key, progress, report)
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         report.add("database file", f"SQLite cannot read it: {exc}")
     return report
 
