@@ -41,7 +41,7 @@ from accord.log.merkle import Frontier, inclusion_proof, leaf_hash, verify_inclu
 from accord.service.writer import Sequencer, Submission
 from accord.store.sqlite import SqliteStore
 from accord.timefmt import format_time
-from conftest import make_world
+from support import make_world
 
 console = Console(width=140)
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)

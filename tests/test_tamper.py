@@ -13,7 +13,7 @@ import pytest
 from accord.service.deployment import Deployment
 from accord.store.sqlite import SqliteStore
 from accord.verify import verify_store
-from conftest import T0, World, make_world, volume
+from support import T0, World, make_world, volume
 
 
 @pytest.fixture(scope="module")

@@ -671,8 +671,16 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
     deployment = Deployment.open(dir)
     print(f"Accord serving {deployment.dir} (log {deployment.origin}) on "
           f"http://{bound_host}:{bound_port}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(dir), log_config=None, access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=10))
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                # SIGTERM/SIGINT asked for a graceful stop and it is done: exit 0, not -15.
+                self._captured_signals.clear()
+
+    server = Server(uvicorn.Config(create_app(dir), log_config=None, access_log=False,
+                                   lifespan="on", timeout_graceful_shutdown=10))
     server.run(sockets=[sock])
 
 

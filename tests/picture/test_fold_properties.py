@@ -24,7 +24,7 @@ from accord.log.note import Checkpoint, NoteVerifier, open_note
 from accord.log.receipt import Receipt, verify_receipt
 from accord.service.writer import rebuild_picture
 from accord.verify import verify_store
-from conftest import T0, make_world, volume
+from support import T0, make_world, volume
 
 PARTIES = ("A", "B")
 lons = st.floats(34.8, 35.2)

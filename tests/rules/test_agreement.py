@@ -11,7 +11,7 @@ import pytest
 from accord.errors import AccordError, InvalidInput, UnknownKind, UnknownParty
 from accord.keys import PARTY_KEY, KeyFile
 from accord.rules.agreement import Agreement
-from conftest import agreement_doc
+from support import agreement_doc
 
 KEYS = {p: KeyFile.generate(PARTY_KEY, p) for p in ("A", "B")}
 

@@ -10,7 +10,7 @@ import pytest
 from accord import commands
 from accord.errors import BadSignature, StaleVersion
 from accord.keys import PARTY_KEY, KeyFile
-from conftest import World, agreement_doc, volume
+from support import World, agreement_doc, volume
 
 
 def amendment(world: World, doc: dict, signers: list[KeyFile], replaces: str | None = None,

@@ -19,7 +19,7 @@ from accord.log.receipt import Receipt, verify_receipt
 from accord.service.deployment import Deployment
 from accord.timefmt import SystemClock
 from accord.verify import verify_store
-from conftest import make_world
+from support import make_world
 
 CHILD = Path(__file__).with_name("crash_child.py")
 

@@ -10,7 +10,7 @@ from accord.errors import Conflict, InvalidInput, NotFound, UnknownParty
 from accord.service.writer import Writer, rebuild_picture
 from accord.store.sqlite import SqliteStore
 from accord.verify import verify_store
-from conftest import T0, World, volume
+from support import T0, World, volume
 
 
 def send(world: World, party: str, mid: str, **body: object) -> None:
@@ -116,7 +116,7 @@ def test_bad_acknowledgements_are_refused(world: World) -> None:
 
 
 def test_escalation_names_the_contact(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import make_world
+    from support import make_world
 
     w = make_world(tmp_path / "d")
     doc_parties = w.writer.picture.agreement.parties  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ from accord.log.note import NoteVerifier
 from accord.log.receipt import verify_receipt
 from accord.service.writer import Submission, load_picture, rebuild_picture
 from accord.verify import verify_store
-from conftest import T0, World, iso, volume
+from support import T0, World, iso, volume
 
 
 def vkey(w: World) -> str:

@@ -1,0 +1,119 @@
+"""Shared test support: a two-party deployment with an agreement in force, on a manual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accord import commands
+from accord.keys import PARTY_KEY, KeyFile
+from accord.service.deployment import Deployment
+from accord.service.writer import Outcome, Submission, Writer
+from accord.store.sqlite import SqliteStore
+from accord.timefmt import ManualClock, format_time
+
+T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def iso(t: datetime) -> str:
+    return format_time(t)
+
+
+def square(lon: float, lat: float, half: float = 0.05) -> dict[str, Any]:
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+            [lon - half, lat + half], [lon - half, lat - half]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def volume(lon: float = 35.0, lat: float = 35.0, *, half: float = 0.05, lower: float = 0,
+           upper: float = 3000, start: datetime | None = None,
+           minutes: float = 60) -> dict[str, Any]:
+    s = start or T0 + timedelta(hours=2)
+    return {"footprint": square(lon, lat, half),
+            "altitude": {"lower": lower, "upper": upper, "units": "m", "reference": "W84"},
+            "start": iso(s), "end": iso(s + timedelta(minutes=minutes))}
+
+
+def agreement_doc(keys: dict[str, KeyFile], **over: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": "test-agreement",
+        "title": "Test agreement",
+        "parties": [{"id": p, "name": f"Party {p}", "key": k.public_b64}
+                    for p, k in sorted(keys.items())],
+        "separation": {"horizontal_m": 5000, "vertical_m": 300},
+        "kinds": {
+            "strike": {"hazard": True, "lead_time_minutes": 15, "late": "finding",
+                       "ack_required": True, "ack_deadline_minutes": 5},
+            "transit": {},
+            "drill": {"lead_time_minutes": 60, "late": "reject"},
+        },
+        "zones": [
+            {"id": "base", "name": "Protected base",
+             "footprint": {"type": "Circle", "center": [36.0, 36.0],
+                           "radius": {"value": 10, "units": "km"}},
+             "altitude": {"lower": 0, "upper": 10000, "units": "m", "reference": "W84"},
+             "applies_to": {"hazard": True}, "protects": ["B"]},
+            {"id": "no-a", "name": "No activity of A",
+             "footprint": square(37.0, 37.0, 0.1),
+             "altitude": {"lower": 0, "upper": 10000, "units": "m", "reference": "W84"},
+             "applies_to": {"parties": ["A"]}, "protects": ["B"], "action": "reject"},
+        ],
+        "limits": {"max_volumes": 4, "max_vertices": 50, "max_window_hours": 6,
+                   "horizon_days": 7},
+    }
+    doc.update(over)
+    return doc
+
+
+@dataclass
+class World:
+    dir: Path
+    writer: Writer
+    clock: ManualClock
+    keys: dict[str, KeyFile]
+
+    @property
+    def store(self) -> SqliteStore:
+        return self.writer.store
+
+    def sub(self, party: str, type: str, body: dict[str, Any], *, seq: int | None = None,
+            private: dict[str, Any] | None = None) -> Submission:
+        key = self.keys[party]
+        s = seq if seq is not None else self.writer.picture.next_seq(party)
+        return commands.signed(key, type, s, self.clock.now(), body, private)
+
+    def file(self, party: str, doc: dict[str, Any], notice: str | None = None) -> Outcome:
+        body, reveal = commands.notice_body(doc, party, notice=notice)
+        return self.writer.submit(self.sub(party, "notice.file", body, private=reveal))
+
+    def amend(self, party: str, notice: str, replaces: int, doc: dict[str, Any]) -> Outcome:
+        body, reveal = commands.notice_body(doc, party, notice=notice, replaces=replaces)
+        return self.writer.submit(self.sub(party, "notice.amend", body, private=reveal))
+
+    def ref(self, party: str, type: str, notice: str, version: int) -> Outcome:
+        return self.writer.submit(self.sub(party, type, {"notice": notice, "version": version}))
+
+
+def make_world(dir: Path, parties: tuple[str, ...] = ("A", "B"), start: datetime = T0,
+               **over: Any) -> World:
+    clock = ManualClock(start)
+    deployment = Deployment.init(dir, "test.example/log", clock)
+    keys = {p: KeyFile.generate(PARTY_KEY, p) for p in parties}
+    writer = Writer(SqliteStore(deployment.db_path), deployment.signer(), clock)
+    proposal = commands.propose_agreement(agreement_doc(keys, **over), clock.now())
+    for k in keys.values():
+        proposal = commands.sign_proposal(proposal, k)
+    writer.submit(commands.adoption(proposal))
+    return World(dir, writer, clock, keys)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = make_world(tmp_path / "dep")
+    yield w
+    w.writer.store.close()
