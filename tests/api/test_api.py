@@ -213,3 +213,23 @@ def test_cli_talks_to_the_server(server: Server, tmp_path: Any) -> None:
     rc = subprocess.run([*base, "log", "receipt", str(index)], capture_output=True, text=True,
                         timeout=60)
     assert json.loads(rc.stdout)["index"] == index
+
+
+def test_rate_limit_per_party(tmp_path: Any) -> None:
+    from api_support import make_deployment, start, stop
+
+    keys, tokens = make_deployment(tmp_path / "dep", service="rate_per_second = 2\nburst = 3")
+    s = start(tmp_path / "dep", keys, tokens)
+    try:
+        codes = [httpx.get(s.url + "/v1/me",
+                           headers={"Authorization": f"Bearer {tokens['A']}"}).status_code
+                 for _ in range(6)]
+        assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+        r = httpx.get(s.url + "/v1/me", headers={"Authorization": f"Bearer {tokens['A']}"})
+        if r.status_code == 429:
+            assert int(r.headers["Retry-After"]) >= 1
+            assert r.json()["type"].endswith("/rate-limited")
+        other = httpx.get(s.url + "/v1/me", headers={"Authorization": f"Bearer {tokens['B']}"})
+        assert other.status_code == 200  # each party has its own bucket
+    finally:
+        assert stop(s) == 0
