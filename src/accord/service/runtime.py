@@ -113,6 +113,7 @@ class Service:
         self._listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
         self.writer.listeners.append(self._publish)
         self._reads = threading.local()
+        self._tokens: dict[bytes, tuple[str | None, float]] = {}
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._escalation_timer, name="accord-timer",
                                        daemon=True)
@@ -181,9 +182,22 @@ class Service:
                 return load_picture(store, self.operator_key)
             return rebuild_picture(store, self.operator_key, before=at)
 
+    TOKEN_TTL_S = 2.0
+
     def party_for_token(self, token: str) -> str | None:
+        """The party a bearer token belongs to. Remembered for TOKEN_TTL_S, so a revoked
+        token stops working within two seconds, without a store read on every request."""
+        digest = token_hash(token)
+        now = time.monotonic()
+        hit = self._tokens.get(digest)
+        if hit is not None and now - hit[1] < self.TOKEN_TTL_S:
+            return hit[0]
         with self.reader() as store:
-            return store.token_party(token_hash(token))
+            party = store.token_party(digest)
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[digest] = (party, now)
+        return party
 
     # -- the live feed ------------------------------------------------------------------------
 
