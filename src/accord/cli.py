@@ -729,12 +729,18 @@ def party_revoke(party: str, dir: DirOpt = Path("."),
 def demo(dir: Annotated[Path | None, typer.Option(
              "--dir", "-d", help="Keep the demo deployments in this folder "
                                  "(default: a temporary folder, removed afterwards).")] = None,
+         serve: Annotated[bool, typer.Option(
+             "--serve", help="Run it over the network: a live service, the two parties as "
+                             "separate HTTP clients, the hotline and the escalation.")] = False,
          ) -> None:
     """Replay the Latakia scenario of 17 September 2018 (modelled on public reports)."""
+    if serve:
+        from accord.scenarios.served import run as run_served
+
+        raise typer.Exit(run_served(out, dir))
     from accord.scenarios.latakia import run
 
-    code = run(out, dir)
-    raise typer.Exit(code)
+    raise typer.Exit(run(out, dir))
 
 
 def main() -> None:  # pragma: no cover - console entry point

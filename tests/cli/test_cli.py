@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -16,7 +17,8 @@ from accord.timefmt import SystemClock, format_time
 
 def accord(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([sys.executable, "-m", "accord", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, COLUMNS="200"))
     if ok:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -153,3 +155,38 @@ def test_demo_runs_and_verifies(tmp_path: Path) -> None:
     assert "late_notice" in text and "conflict" in text and "Demo complete" in text
     assert "verifies offline" in text
     assert (tmp_path / "demo" / "as-it-happened" / "accord.db").exists()
+
+
+def test_demo_over_the_network(tmp_path: Path) -> None:
+    proc = accord(tmp_path, "demo", "--serve")
+    text = proc.stdout
+    for want in ("files IL-STRIKE-0917 over HTTP", "late_notice", "conflict", "hotline to RU",
+                 "receives the message on its live stream", "unacknowledged", "escalation",
+                 "Hmeimim duty general", "verifies offline", "Demo complete"):
+        assert want in text, want
+
+
+def test_watch_prints_the_stream(tmp_path: Path) -> None:
+    import time
+
+    assert accord(tmp_path, "demo", "--dir", str(tmp_path / "d")).returncode == 0
+    dep = tmp_path / "d" / "as-it-happened"
+    token = js(tmp_path, "party", "token", "RU", "-d", str(dep))["token"]
+    server = subprocess.Popen([sys.executable, "-m", "accord", "serve", str(dep), "--port", "0",
+                               "--log-level", "warning"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip().rsplit(" ", 1)[-1]
+        time.sleep(0.5)
+        watch = subprocess.Popen([sys.executable, "-m", "accord", "--server", url, "--token",
+                                  token, "watch", "--json"], stdout=subprocess.PIPE, text=True)
+        assert watch.stdout is not None
+        lines = [json.loads(watch.stdout.readline()) for _ in range(5)]
+        watch.terminate()
+        assert [x["index"] for x in lines] == [0, 1, 2, 3, 4]
+        assert lines[3]["value"]["event"]["body"]["kind"] == "late_notice"
+        refused = accord(tmp_path, "watch", ok=False)
+        assert refused.returncode == 2 and "--server" in refused.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
