@@ -19,7 +19,7 @@ from accord.log.event import Event
 from accord.log.merkle import consistency_proof, root
 from accord.log.note import NoteVerifier
 from accord.picture.fold import Picture
-from accord.picture.view import picture_for, picture_geojson
+from accord.picture.view import Area, picture_for, picture_geojson
 from accord.service.deployment import Deployment, WriterLock
 from accord.service.writer import Submission, Writer, load_picture, make_receipt, rebuild_picture
 from accord.store.sqlite import SqliteStore
@@ -33,7 +33,10 @@ class Access(Protocol):
     def submit(self, sub: Submission) -> dict[str, Any]: ...
     def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]: ...
     def current_version(self, notice: str) -> int | None: ...
-    def picture(self, at: datetime | None, geojson: bool) -> dict[str, Any]: ...
+    def picture(self, at: datetime | None, geojson: bool,
+                area: Area | None = None) -> dict[str, Any]: ...
+    def findings(self, open: bool) -> list[dict[str, Any]]: ...
+    def entries(self, start: int, end: int | None) -> list[dict[str, Any]]: ...
     def agreement(self) -> dict[str, Any]: ...
     def checkpoint(self) -> dict[str, Any]: ...
     def entry(self, index: int) -> dict[str, Any]: ...
@@ -105,10 +108,22 @@ class Local:
         n = self._picture().notices.get(notice)
         return None if n is None else n.version
 
-    def picture(self, at: datetime | None, geojson: bool) -> dict[str, Any]:
+    def picture(self, at: datetime | None, geojson: bool,
+                area: Area | None = None) -> dict[str, Any]:
         when = at or self.clock.now()
         p = self._picture(at)
-        return picture_geojson(p, None, when) if geojson else picture_for(p, None, when)
+        return (picture_geojson(p, None, when, area) if geojson
+                else picture_for(p, None, when, area))
+
+    def findings(self, open: bool) -> list[dict[str, Any]]:
+        p = self._picture()
+        now = self.clock.now()
+        return [f.to_json() for f in sorted(p.findings.values(), key=lambda f: f.entry)
+                if not open or p.is_open(f, now)]
+
+    def entries(self, start: int, end: int | None) -> list[dict[str, Any]]:
+        with self.reader() as store:
+            return [{"index": i, "entry": d.decode()} for i, d in store.entries(start, end)]
 
     def agreement(self) -> dict[str, Any]:
         with self.reader() as store:
@@ -182,8 +197,26 @@ class Remote:
                 return int(n["version"])
         return None
 
-    def picture(self, at: datetime | None, geojson: bool) -> dict[str, Any]:
-        return self.client.picture(format_time(at) if at else None, geojson)
+    def picture(self, at: datetime | None, geojson: bool,
+                area: Area | None = None) -> dict[str, Any]:
+        box = start = end = None
+        if area is not None:
+            box = f"{area.lon_min},{area.lat_min},{area.lon_max},{area.lat_max}"
+            start = format_time(area.start) if area.start else None
+            end = format_time(area.end) if area.end else None
+        return self.client.picture(format_time(at) if at else None, geojson, box, start, end)
+
+    def findings(self, open: bool) -> list[dict[str, Any]]:
+        return self.client.findings(open)
+
+    def entries(self, start: int, end: int | None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self.client.entries(start, end, 1000)
+            out.extend(page)
+            if len(page) < 1000:
+                return out
+            start = page[-1]["index"] + 1
 
     def agreement(self) -> dict[str, Any]:
         return self.client.agreement()

@@ -26,6 +26,7 @@ from accord.access import Access, Local, Remote, log_key
 from accord.errors import AccordError, DeploymentError, InvalidInput
 from accord.keys import PARTY_KEY, KeyFile
 from accord.log.note import Checkpoint, NoteVerifier, open_note
+from accord.picture.view import Area
 from accord.rules.agreement import Agreement, identifier
 from accord.rules.notice import Finding, duration
 from accord.service.deployment import Deployment
@@ -450,11 +451,17 @@ def picture(dir: DirOpt = Path("."),
                      "2018-09-17T18:45:00Z), rebuilt from the log.")] = None,
             geojson: Annotated[bool, typer.Option(
                 "--geojson", help="Print the volumes and zones as GeoJSON.")] = False,
+            bbox: Annotated[str | None, typer.Option(
+                help="Only notices within lon_min,lat_min,lon_max,lat_max.")] = None,
+            start: Annotated[str | None, typer.Option(
+                help="Only notices active after this UTC time.")] = None,
+            end: Annotated[str | None, typer.Option(
+                help="Only notices active before this UTC time.")] = None,
             as_json: JsonOpt = False) -> None:
     """Live notices, zones, open findings and hotline traffic, now or at any past time."""
     when = parse_time(at, "at") if at else None
     with access(dir) as a:
-        p = a.picture(when, geojson)
+        p = a.picture(when, geojson, Area.parse(bbox, start, end))
     if geojson or as_json:
         dump(p)
         return
@@ -488,6 +495,24 @@ def print_picture(p: dict[str, Any], console: Console = out) -> None:
         console.print(t)
     for e in p.get("escalations", []):
         console.print(f"[bold red]escalation[/] {e['escalation']}: {e['text']}")
+
+
+@app.command()
+@friendly
+def findings(dir: DirOpt = Path("."),
+             open_only: Annotated[bool, typer.Option(
+                 "--open", help="Only findings still open.")] = False,
+             as_json: JsonOpt = False) -> None:
+    """Findings (addressed to your party, with --server), oldest first."""
+    with access(dir) as a:
+        items = a.findings(open_only)
+    if as_json:
+        dump(items)
+        return
+    t = Table("finding", "entry", "kind", "to", "what", title="Findings")
+    for f in items:
+        t.add_row(f["finding"], str(f["entry"]), f["kind"], ",".join(f["parties"]), _summary(f))
+    out.print(t)
 
 
 @app.command()
@@ -543,6 +568,18 @@ def log_entry(index: int, dir: DirOpt = Path("."), as_json: JsonOpt = False) -> 
         dump(json.loads(item["entry"]))
     else:
         sys.stdout.write(item["entry"] + "\n")
+
+
+@log_app.command("entries")
+@friendly
+def log_entries(start: Annotated[int, typer.Argument(help="First index.")] = 0,
+                end: Annotated[int | None, typer.Argument(help="Stop before this index.")]
+                = None,
+                dir: DirOpt = Path(".")) -> None:
+    """Print entries [start, end) as JSON lines (with --server: as your party may read them)."""
+    with access(dir) as a:
+        for item in a.entries(start, end):
+            print(json.dumps(item, ensure_ascii=False))
 
 
 @log_app.command("receipt")

@@ -190,3 +190,15 @@ def test_watch_prints_the_stream(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_findings_entries_and_area_filter(dep: Path) -> None:
+    found = js(dep, "findings", "-d", "dep")
+    assert found and all({"finding", "kind", "parties"} <= set(f) for f in found)
+    lines = accord(dep, "log", "entries", "0", "3", "-d", "dep").stdout.splitlines()
+    assert [json.loads(x)["index"] for x in lines] == [0, 1, 2]
+    everywhere = js(dep, "picture", "-d", "dep")
+    nowhere = js(dep, "picture", "-d", "dep", "--bbox", "-10,-10,-9,-9")
+    assert everywhere["notices"] and nowhere["notices"] == []
+    bad = accord(dep, "picture", "-d", "dep", "--bbox", "1,2,3", ok=False)
+    assert bad.returncode == 2 and "bbox" in bad.stderr

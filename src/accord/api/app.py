@@ -370,7 +370,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         """Live notices, zones, open findings and hotline traffic as this party may see them,
         now or as of `at`, optionally within an area and a time window."""
         when = parse_time(at, "at") if at else s.clock.now()
-        area = _area(bbox, start, end)
+        area = Area.parse(bbox, start, end)
         pic = s.picture(when if at else None)
         if format == "geojson":
             return picture_geojson(pic, p, when, area)
@@ -515,27 +515,6 @@ def _submission(raw: bytes) -> SubmissionIn:
         raise InvalidInput("private must be an object", field="private",
                            accepted='{"salt", "data"}')
     return SubmissionIn.model_construct(event=obj["event"], sig=sig, sigs=sigs, private=private)
-
-
-def _area(bbox: str | None, start: str | None, end: str | None) -> Area | None:
-    if bbox is None and start is None and end is None:
-        return None
-    kw: dict[str, Any] = {}
-    if bbox is not None:
-        try:
-            lon0, lat0, lon1, lat1 = (float(x) for x in bbox.split(","))
-        except ValueError:
-            raise InvalidInput(f"{bbox!r} is not a box", field="bbox",
-                               accepted="lon_min,lat_min,lon_max,lat_max") from None
-        if not (-180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90):
-            raise InvalidInput(f"{bbox!r} is not a box", field="bbox",
-                               accepted="-180 <= lon_min <= lon_max <= 180, likewise latitudes")
-        kw.update(lon_min=lon0, lat_min=lat0, lon_max=lon1, lat_max=lat1)
-    if start is not None:
-        kw["start"] = parse_time(start, "start")
-    if end is not None:
-        kw["end"] = parse_time(end, "end")
-    return Area(**kw)
 
 
 def _sse(index: int, value: dict[str, Any]) -> bytes:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from accord.errors import InvalidInput
 from accord.geo.box import volume_box
 from accord.geo.volume import footprint_geojson
 from accord.log.event import ALL_PARTIES, OPERATOR, Entry
 from accord.picture.fold import Picture
 from accord.rules.agreement import Agreement
 from accord.rules.notice import Finding, Notice
-from accord.timefmt import format_time
+from accord.timefmt import format_time, parse_time
 
 _TITLE_FREE = ("notice.file", "notice.amend")
 
@@ -36,6 +37,29 @@ class Area:
     lat_max: float = 90.0
     start: datetime | None = None
     end: datetime | None = None
+
+    @staticmethod
+    def parse(bbox: str | None, start: str | None, end: str | None) -> Area | None:
+        """The filter from query parameters or CLI options; None when none is given."""
+        if bbox is None and start is None and end is None:
+            return None
+        kw: dict[str, Any] = {}
+        if bbox is not None:
+            try:
+                lon0, lat0, lon1, lat1 = (float(x) for x in bbox.split(","))
+            except ValueError:
+                raise InvalidInput(f"{bbox!r} is not a box", field="bbox",
+                                   accepted="lon_min,lat_min,lon_max,lat_max") from None
+            if not (-180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90):
+                raise InvalidInput(f"{bbox!r} is not a box", field="bbox",
+                                   accepted="-180 <= lon_min <= lon_max <= 180, likewise "
+                                            "latitudes")
+            kw.update(lon_min=lon0, lat_min=lat0, lon_max=lon1, lat_max=lat1)
+        if start is not None:
+            kw["start"] = parse_time(start, "start")
+        if end is not None:
+            kw["end"] = parse_time(end, "end")
+        return Area(**kw)
 
     def meets(self, notice: Notice) -> bool:
         for v in notice.volumes:
