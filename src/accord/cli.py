@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -78,7 +79,7 @@ def friendly(fn: F) -> F:
             if kwargs.get("as_json"):
                 print(json.dumps(exc.problem(), indent=2), file=sys.stdout)
             else:
-                err.print(f"[bold red]error[/] {exc.diagnostics()}", markup=True)
+                err.print(f"[bold red]error[/] {escape(exc.diagnostics())}")
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -239,7 +240,7 @@ def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
         dump(shown["agreement"])
         return
     a = Agreement.from_json(shown["agreement"])
-    out.print(f"[bold]{a.title}[/] ({a.id}, version {a.version}, entry {shown['entry']}, "
+    out.print(f"[bold]{escape(a.title)}[/] ({a.id}, version {a.version}, entry {shown['entry']}, "
               f"signed by {', '.join(sorted(shown['sigs']))})")
     out.print(f"Separation: {a.separation.horizontal_m:.0f} m horizontal, "
               f"{a.separation.vertical_m:.0f} m vertical; conflicts: {a.conflict_action}; "
@@ -490,11 +491,11 @@ def print_picture(p: dict[str, Any], console: Console = out) -> None:
     if p.get("messages"):
         t = Table("message", "from", "to", "text", "deadline", "acks", title="Hotline")
         for m in p["messages"]:
-            t.add_row(m["id"], m["from"], ",".join(m["to"]), m["text"][:60],
+            t.add_row(m["id"], m["from"], ",".join(m["to"]), escape(m["text"][:60]),
                       m["deadline"][11:19], ",".join(m["acks"]))
         console.print(t)
     for e in p.get("escalations", []):
-        console.print(f"[bold red]escalation[/] {e['escalation']}: {e['text']}")
+        console.print(f"[bold red]escalation[/] {e['escalation']}: {escape(e['text'])}")
 
 
 @app.command()
@@ -537,7 +538,7 @@ def watch(last_event_id: Annotated[int | None, typer.Option(
             if ev.get("type") == "finding":
                 what = _summary(body)
             out.print(f"[dim]{index:>6}[/] {data['value']['received_at'][11:19]} "
-                      f"[bold]{kind}[/] {ev.get('party', '')}: {what}")
+                      f"[bold]{kind}[/] {ev.get('party', '')}: {escape(str(what))}")
 
 
 # -- the log ---------------------------------------------------------------------------------
@@ -644,7 +645,7 @@ def verify(dir: DirOpt = Path("."),
     else:
         err.print(f"[bold red]FAILED[/] {len(result.problems)} problem(s):")
         for p in result.problems:
-            err.print(f"  {p}")
+            err.print(f"  {escape(str(p))}")
     if not result.ok:
         raise typer.Exit(1)
 
