@@ -193,6 +193,10 @@ def test_watch_prints_the_stream(tmp_path: Path) -> None:
 
 
 def test_findings_entries_and_area_filter(dep: Path) -> None:
+    (dep / "f1.json").write_text(json.dumps(notice_doc(20.0)))
+    (dep / "f2.json").write_text(json.dumps(notice_doc(20.01)))
+    js(dep, "notice", "file", "f1.json", "--key", "IL.key", "-d", "dep")
+    js(dep, "notice", "file", "f2.json", "--key", "RU.key", "-d", "dep")
     found = js(dep, "findings", "-d", "dep")
     assert found and all({"finding", "kind", "parties"} <= set(f) for f in found)
     lines = accord(dep, "log", "entries", "0", "3", "-d", "dep").stdout.splitlines()
