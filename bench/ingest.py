@@ -65,10 +65,7 @@ def deployment(dir: Path, max_batch: int) -> tuple[dict[str, KeyFile], dict[str,
            "kinds": {"uas": {}}, "limits": {"max_window_hours": 2, "horizon_days": 30}}
     store = SqliteStore(d.db_path)
     writer = Writer(store, d.signer(), clock)
-    proposal = commands.propose_agreement(doc, clock.now())
-    for k in keys.values():
-        proposal = commands.sign_proposal(proposal, k)
-    writer.submit(commands.adoption(proposal))
+    writer.submit(commands.signed_by_all(doc, keys.values(), clock.now()))
     tokens = {p: issue_token(store, p, "bench", clock) for p in PARTIES}
     store.close()
     return keys, tokens

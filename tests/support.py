@@ -105,10 +105,7 @@ def make_world(dir: Path, parties: tuple[str, ...] = ("A", "B"), start: datetime
     deployment = Deployment.init(dir, "test.example/log", clock)
     keys = {p: KeyFile.generate(PARTY_KEY, p) for p in parties}
     writer = Writer(SqliteStore(deployment.db_path), deployment.signer(), clock)
-    proposal = commands.propose_agreement(agreement_doc(keys, **over), clock.now())
-    for k in keys.values():
-        proposal = commands.sign_proposal(proposal, k)
-    writer.submit(commands.adoption(proposal))
+    writer.submit(commands.signed_by_all(agreement_doc(keys, **over), keys.values(), clock.now()))
     return World(dir, writer, clock, keys)
 
 

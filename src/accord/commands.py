@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import tomllib
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,15 @@ def sign_proposal(proposal: Any, key: KeyFile) -> dict[str, Any]:
     sigs = dict(proposal["sigs"])
     sigs[key.name] = key.sign(event)
     return {"event": event.to_json(), "sigs": dict(sorted(sigs.items()))}
+
+
+def signed_by_all(doc: Any, keys: Iterable[KeyFile], issued_at: datetime) -> Submission:
+    """Propose, have every key sign, and adopt: for tests, demos and a single operator who
+    holds every party's key in an exercise (real parties sign on their own machines)."""
+    proposal = propose_agreement(doc, issued_at)
+    for k in keys:
+        proposal = sign_proposal(proposal, k)
+    return adoption(proposal)
 
 
 def adoption(proposal: Any) -> Submission:

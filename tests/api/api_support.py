@@ -76,10 +76,7 @@ def make_deployment(dir: Path, service: str = "", **over: Any) -> tuple[dict[str
     doc.setdefault("disclosure", {"C": "volumes"})
     store = SqliteStore(d.db_path)
     writer = Writer(store, d.signer(), clock)
-    proposal = commands.propose_agreement(doc, clock.now())
-    for k in keys.values():
-        proposal = commands.sign_proposal(proposal, k)
-    writer.submit(commands.adoption(proposal))
+    writer.submit(commands.signed_by_all(doc, keys.values(), clock.now()))
     tokens = {p: issue_token(store, p, "test", clock) for p in PARTIES}
     store.close()
     return keys, tokens

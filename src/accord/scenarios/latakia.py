@@ -11,8 +11,6 @@ earlier. Times are UTC; local time in Syria was UTC+3.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +21,7 @@ from rich.table import Table
 
 from accord import commands
 from accord.keys import PARTY_KEY, KeyFile
+from accord.scenarios import in_folder
 from accord.service.deployment import Deployment
 from accord.service.writer import Outcome, Writer
 from accord.store.sqlite import SqliteStore
@@ -144,11 +143,10 @@ def setup(dir: Path, origin: str) -> Run:
     writer = Writer(store, deployment.signer(), clock)
     run = Run(dir, writer, clock, keys)
     clock.set(at("12:00:00"))
-    proposal = commands.propose_agreement(agreement_doc(keys), clock.now())
-    for k in keys.values():
-        proposal = commands.sign_proposal(proposal, k)
-    (dir / "agreement.json").write_text(json.dumps(proposal, indent=2) + "\n")
-    writer.submit(commands.adoption(proposal))
+    adoption = commands.signed_by_all(agreement_doc(keys), keys.values(), clock.now())
+    (dir / "agreement.json").write_text(json.dumps(
+        {"event": adoption.event, "sigs": adoption.sigs}, indent=2) + "\n")
+    writer.submit(adoption)
     return run
 
 
@@ -157,13 +155,7 @@ def hhmm(t: datetime) -> tuple[str, str]:
 
 
 def run(console: Console, keep: Path | None = None) -> int:
-    base = keep or Path(tempfile.mkdtemp(prefix="accord-demo-"))
-    base.mkdir(parents=True, exist_ok=True)
-    try:
-        return _run(console, base, keep)
-    finally:
-        if keep is None:
-            shutil.rmtree(base, ignore_errors=True)
+    return in_folder(keep, "accord-demo-", lambda base: _run(console, base, keep))
 
 
 def _timeline() -> Table:

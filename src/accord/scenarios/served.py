@@ -9,8 +9,6 @@ API, tokens, streams and escalation timer as `accord serve`.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -22,6 +20,7 @@ from rich.table import Table
 
 from accord import commands
 from accord.client import Client
+from accord.scenarios import in_folder
 from accord.scenarios.latakia import IL20, STRIKE, at, hhmm, setup
 from accord.service.runtime import Service, ServiceConfig, issue_token
 from accord.timefmt import ManualClock, parse_time
@@ -86,13 +85,7 @@ class _Watcher:
 
 
 def run(console: Console, keep: Path | None = None) -> int:
-    base = keep or Path(tempfile.mkdtemp(prefix="accord-demo-serve-"))
-    base.mkdir(parents=True, exist_ok=True)
-    try:
-        return _run(console, base, keep)
-    finally:
-        if keep is None:
-            shutil.rmtree(base, ignore_errors=True)
+    return in_folder(keep, "accord-demo-serve-", lambda base: _run(console, base, keep))
 
 
 def _run(console: Console, base: Path, keep: Path | None) -> int:
