@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from accord.tactical.engine import detect
 from bluesky_ref import load, pairs
 from test_engine import random_fleet
+
+from accord.tactical.engine import detect
 
 NM, FT = 1852.0, 0.3048
 # BlueSky's numpy detector uses np.matrix, which numpy deprecates; not ours to fix.
