@@ -125,7 +125,7 @@ def pair_geometry(f: Fleet, i: I64, j: I64, h: float, v: float,
 
 
 def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = False,
-           chunk: int = 1 << 20) -> Conflicts:
+           chunk: int = 1 << 21) -> Conflicts:
     """Conflicts between aircraft of different parties (all pairs with `all_pairs`)."""
     n = len(f)
     if n < 2:
@@ -157,35 +157,56 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     yhi = np.maximum(y, y2) + reach + 1.0
     zlo = np.minimum(f.alt, z2) - v / 2.0
     zhi = np.maximum(f.alt, z2) + v / 2.0
-    order = np.argsort(xlo, kind="stable")
-    xlo_s, xhi_s = xlo[order], xhi[order]
-    ends = np.searchsorted(xlo_s, xhi_s, side="right")  # boxes starting before i's ends
-    counts = np.maximum(ends - np.arange(n) - 1, 0)
+    # Strips of latitude, each swept along x: an aircraft is entered in every strip its box
+    # spans, and a pair is taken only in the strip holding the lower edge of the two boxes'
+    # overlap in y, so each pair is seen once. Strips half a box high cut the x-overlapping
+    # pairs that the y test would throw away anyway.
+    y0 = float(ylo.min())
+    height = max(float(np.median(yhi - ylo)) / 2.0, 1.0)
+    s_lo = ((ylo - y0) // height).astype(np.int64)
+    s_hi = ((yhi - y0) // height).astype(np.int64)
+    spans = s_hi - s_lo + 1
+    member = np.repeat(np.arange(n), spans)
+    strip = np.repeat(s_lo, spans) + (np.arange(int(spans.sum()))
+                                      - np.repeat(np.cumsum(spans) - spans, spans))
+    width = float(xhi.max() - xlo.min()) * 2.0 + 1.0  # keeps strips apart on one sorted key
+    x0 = float(xlo.min())
+    key_lo = strip * width + (xlo[member] - x0)
+    key_hi = strip * width + (xhi[member] - x0)
+    order = np.argsort(key_lo, kind="stable")
+    key_lo, key_hi, member, strip = key_lo[order], key_hi[order], member[order], strip[order]
+    m = len(member)
+    # Per entry, in sorted order: the tests below read rows a and a+k, nearly in sequence.
+    e_ylo, e_yhi, e_zlo, e_zhi = ylo[member], yhi[member], zlo[member], zhi[member]
+    e_party = f.party[member]
+    ends = np.searchsorted(key_lo, key_hi, side="right")  # boxes starting before this ends
+    counts = np.maximum(ends - np.arange(m) - 1, 0)
     found: list[Conflicts] = []
     candidates = 0
-    start = 0
-    while start < n:  # chunks of sorted rows whose candidate lists fit in `chunk` pairs
-        stop = start + 1
-        total = int(counts[start])
-        while stop < n and total + int(counts[stop]) <= chunk:
-            total += int(counts[stop])
-            stop += 1
-        rows = np.arange(start, stop)
+    total_pairs = int(counts.sum())
+    bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, total_pairs + chunk, chunk),
+                             side="right")
+    edges = np.unique(np.concatenate([[0], np.minimum(bounds, m), [m]]))
+    for start, stop in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
         c = counts[start:stop]
-        a = np.repeat(rows, c)
-        offsets = np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
-        b = a + 1 + offsets
-        i, j = order[a], order[b]
-        keep = ((ylo[i] <= yhi[j]) & (ylo[j] <= yhi[i]) & (zlo[i] <= zhi[j])
-                & (zlo[j] <= zhi[i]))
+        total = int(c.sum())
+        if total == 0:
+            continue
+        a = np.repeat(np.arange(start, stop), c)
+        b = a + 1 + (np.arange(total) - np.repeat(np.cumsum(c) - c, c))
+        ya, yb = e_ylo[a], e_ylo[b]
+        keep = ((ya <= e_yhi[b]) & (yb <= e_yhi[a]) & (e_zlo[a] <= e_zhi[b])
+                & (e_zlo[b] <= e_zhi[a]))
         if not all_pairs:
-            keep &= f.party[i] != f.party[j]
-        i, j = i[keep], j[keep]
+            keep &= e_party[a] != e_party[b]
+        a, b = a[keep], b[keep]
+        ya, yb = ya[keep], yb[keep]
+        once = ((np.maximum(ya, yb) - y0) // height).astype(np.int64) == strip[a]
+        i, j = member[a[once]], member[b[once]]
         lo, hi = np.minimum(i, j), np.maximum(i, j)
         candidates += len(lo)
         if len(lo):
             found.append(pair_geometry(f, lo, hi, h, v, lookahead))
-        start = stop
     if not found:
         return _empty(candidates)
     out = Conflicts(*(np.concatenate([getattr(c, k) for c in found])
