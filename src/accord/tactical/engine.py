@@ -15,6 +15,7 @@ state, no I/O. Pure: imports numpy only.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,7 +126,7 @@ def pair_geometry(f: Fleet, i: I64, j: I64, h: float, v: float,
 
 
 def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = False,
-           chunk: int = 1 << 21) -> Conflicts:
+           chunk: int = 1 << 19, workers: int = 2) -> Conflicts:
     """Conflicts between aircraft of different parties (all pairs with `all_pairs`)."""
     n = len(f)
     if n < 2:
@@ -181,17 +182,15 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     e_party = f.party[member]
     ends = np.searchsorted(key_lo, key_hi, side="right")  # boxes starting before this ends
     counts = np.maximum(ends - np.arange(m) - 1, 0)
-    found: list[Conflicts] = []
-    candidates = 0
     total_pairs = int(counts.sum())
     bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, total_pairs + chunk, chunk),
                              side="right")
     edges = np.unique(np.concatenate([[0], np.minimum(bounds, m), [m]]))
-    for start, stop in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+    def run(start: int, stop: int) -> Conflicts | None:
         c = counts[start:stop]
         total = int(c.sum())
         if total == 0:
-            continue
+            return None
         a = np.repeat(np.arange(start, stop), c)
         b = a + 1 + (np.arange(total) - np.repeat(np.cumsum(c) - c, c))
         ya, yb = e_ylo[a], e_ylo[b]
@@ -203,10 +202,19 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
         ya, yb = ya[keep], yb[keep]
         once = ((np.maximum(ya, yb) - y0) // height).astype(np.int64) == strip[a]
         i, j = member[a[once]], member[b[once]]
-        lo, hi = np.minimum(i, j), np.maximum(i, j)
-        candidates += len(lo)
-        if len(lo):
-            found.append(pair_geometry(f, lo, hi, h, v, lookahead))
+        if not len(i):
+            return None
+        return pair_geometry(f, np.minimum(i, j), np.maximum(i, j), h, v, lookahead)
+
+    spans_ = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+    if workers > 1 and len(spans_) > 1:
+        # numpy releases the GIL in its loops: chunks run side by side on the cores.
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda se: run(*se), spans_))
+    else:
+        results = [run(*se) for se in spans_]
+    found = [r for r in results if r is not None]
+    candidates = sum(r.candidates for r in found)
     if not found:
         return _empty(candidates)
     out = Conflicts(*(np.concatenate([getattr(c, k) for c in found])
