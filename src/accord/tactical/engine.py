@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,11 +55,11 @@ class Fleet:
 
     @property
     def east(self) -> F64:
-        return self.gs * np.sin(np.radians(self.trk))  # type: ignore[no-any-return]
+        return self.gs * np.sin(np.radians(self.trk))
 
     @property
     def north(self) -> F64:
-        return self.gs * np.cos(np.radians(self.trk))  # type: ignore[no-any-return]
+        return self.gs * np.cos(np.radians(self.trk))
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Conflicts:
     @property
     def los(self) -> NDArray[np.bool_]:
         """Separation already lost (both minima infringed now)."""
-        return self.t_in <= 0.0  # type: ignore[no-any-return]
+        return self.t_in <= 0.0
 
 
 def _empty(candidates: int = 0) -> Conflicts:
@@ -217,10 +218,7 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     candidates = sum(r.candidates for r in found)
     if not found:
         return _empty(candidates)
-    out = Conflicts(*(np.concatenate([getattr(c, k) for c in found])
-                      for k in ("i", "j", "t_in", "t_out", "t_cpa", "d_cpa", "distance",
-                                "vertical")), candidates=candidates)
-    return _sorted(out)
+    return _sorted(_concat(found, candidates))
 
 
 def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
@@ -239,10 +237,16 @@ def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
             found.append(pair_geometry(f, i[keep], j[keep], h, v, lookahead))
     if not found:
         return _empty()
-    return _sorted(Conflicts(*(np.concatenate([getattr(c, k) for c in found])
-                               for k in ("i", "j", "t_in", "t_out", "t_cpa", "d_cpa",
-                                         "distance", "vertical")),
-                             candidates=n * (n - 1) // 2))
+    return _sorted(_concat(found, n * (n - 1) // 2))
+
+
+def _concat(parts: list[Conflicts], candidates: int) -> Conflicts:
+    def cat(name: str) -> Any:
+        return np.concatenate([getattr(c, name) for c in parts])
+
+    return Conflicts(i=cat("i"), j=cat("j"), t_in=cat("t_in"), t_out=cat("t_out"),
+                     t_cpa=cat("t_cpa"), d_cpa=cat("d_cpa"), distance=cat("distance"),
+                     vertical=cat("vertical"), candidates=candidates)
 
 
 def _sorted(c: Conflicts) -> Conflicts:

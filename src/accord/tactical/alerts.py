@@ -1,0 +1,368 @@
+"""From position reports to alerts: the track table, the three detections, and the alert book.
+
+- `TrackTable` keeps the latest report of each aircraft (out-of-order and duplicate reports
+  are counted and dropped, stale tracks expire) and extrapolates all of them to one instant.
+- Detections: predicted loss of separation between aircraft of different parties (the
+  vectorised engine), predicted entry into another party's active hazard volume (time to
+  entry along the straight-line prediction, or already inside), and nonconformance (an
+  aircraft outside every active notice of its own party).
+- `AlertBook` turns each cycle's detections into changes with hysteresis: raised once,
+  upgraded at once, downgraded only after the lower level has held, cleared once after the
+  detection has been gone for a while. Only changes are logged, never the tracks themselves.
+
+Levels follow the DAIDALUS idea: the earlier a violation is predicted, the lower the level
+(1 preventive, 2 corrective, 3 warning). Pure: numpy, shapely and the core only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import shapely
+
+from accord.errors import InvalidInput
+from accord.geo.separation import LocalFrame, proximity
+from accord.geo.volume import AltitudeBand, Circle, Volume
+from accord.tactical.engine import Fleet, detect
+from accord.timefmt import format_time
+
+AlertKind = Literal["separation", "hazard", "nonconformance"]
+Change = Literal["raised", "updated", "cleared"]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One position report: metres, metres a second, degrees true; altitude reference kept."""
+
+    party: str
+    aircraft: str
+    time: datetime
+    lat: float
+    lon: float
+    alt_m: float
+    gs: float
+    trk: float
+    vs: float = 0.0
+    callsign: str | None = None
+    reference: Literal["W84", "AMSL"] = "AMSL"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.party, self.aircraft
+
+    def check(self) -> Report:
+        """Refuse what cannot be an aircraft state (the feed counts it and goes on)."""
+        for name, value, lo, hi in (("lat", self.lat, -90, 90), ("lon", self.lon, -180, 180),
+                                    ("alt_m", self.alt_m, -1000, 30000), ("gs", self.gs, 0, 1500),
+                                    ("trk", self.trk, -360, 720), ("vs", self.vs, -300, 300)):
+            if not isinstance(value, int | float) or not math.isfinite(value) \
+                    or not lo <= value <= hi:
+                raise InvalidInput(f"{name} {value!r} is not plausible", field=name,
+                                   accepted=f"a number from {lo} to {hi}")
+        if not self.aircraft or len(self.aircraft) > 64:
+            raise InvalidInput("aircraft id is empty or too long", field="aircraft",
+                               accepted="1 to 64 characters")
+        return self
+
+
+@dataclass
+class TrackTable:
+    """The latest report per aircraft, and what was dropped."""
+
+    max_age: timedelta = timedelta(seconds=30)
+    tracks: dict[tuple[str, str], Report] = field(default_factory=dict)
+    accepted: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    expired: int = 0
+
+    def update(self, r: Report) -> bool:
+        """Keep `r` if it is newer than what we hold for its aircraft."""
+        held = self.tracks.get(r.key)
+        if held is not None:
+            if r.time == held.time:
+                self.duplicates += 1
+                return False
+            if r.time < held.time:
+                self.out_of_order += 1
+                return False
+        self.tracks[r.key] = r
+        self.accepted += 1
+        return True
+
+    def expire(self, now: datetime) -> list[tuple[str, str]]:
+        gone = [k for k, r in self.tracks.items() if now - r.time > self.max_age]
+        for k in gone:
+            del self.tracks[k]
+        self.expired += len(gone)
+        return gone
+
+    def fleet(self, now: datetime) -> tuple[list[Report], Fleet, list[str]]:
+        """Every track extrapolated to `now` along its reported velocity."""
+        reports = list(self.tracks.values())
+        parties = sorted({r.party for r in reports})
+        index = {p: i for i, p in enumerate(parties)}
+        dt = np.array([(now - r.time).total_seconds() for r in reports])
+        lat = np.array([r.lat for r in reports])
+        trk = np.radians([r.trk for r in reports])
+        gs = np.array([r.gs for r in reports])
+        north, east = gs * np.cos(trk) * dt, gs * np.sin(trk) * dt
+        lat2 = lat + np.degrees(north / 6371000.0)
+        lon2 = np.array([r.lon for r in reports]) + np.degrees(
+            east / (6371000.0 * np.maximum(np.cos(np.radians(lat)), 1e-6)))
+        f = Fleet(lat=lat2, lon=(lon2 + 180.0) % 360.0 - 180.0,
+                  alt=np.array([r.alt_m + r.vs * d for r, d in zip(reports, dt, strict=True)]),
+                  gs=gs, trk=np.array([r.trk for r in reports]),
+                  vs=np.array([r.vs for r in reports]),
+                  party=np.array([index[r.party] for r in reports], dtype=np.int64))
+        return reports, f, parties
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """Seconds to violation at or under which each level applies (and the look-ahead)."""
+
+    preventive: float = 300.0
+    corrective: float = 120.0
+    warning: float = 60.0
+
+    def of(self, t: float) -> int:
+        return 3 if t <= self.warning else 2 if t <= self.corrective else 1
+
+
+@dataclass(frozen=True)
+class Detection:
+    key: str
+    kind: AlertKind
+    level: int
+    parties: tuple[str, ...]
+    details: dict[str, Any]
+
+
+def separation(reports: list[Report], f: Fleet, h: float, v: float,
+               levels: Levels) -> list[Detection]:
+    """Predicted losses of separation between aircraft of different parties."""
+    if len(f) < 2:
+        return []
+    c = detect(f, h, v, levels.preventive)
+    out = []
+    for k in range(len(c)):
+        a, b = sorted((reports[int(c.i[k])], reports[int(c.j[k])]), key=lambda r: r.key)
+        t_in = max(0.0, float(c.t_in[k]))
+        out.append(Detection(
+            key=f"separation:{a.party}/{a.aircraft}:{b.party}/{b.aircraft}", kind="separation",
+            level=levels.of(t_in), parties=tuple(sorted({a.party, b.party})),
+            details={"aircraft": [f"{a.party}/{a.aircraft}", f"{b.party}/{b.aircraft}"],
+                     "time_to_loss_s": round(t_in, 1), "t_cpa_s": round(float(c.t_cpa[k]), 1),
+                     "d_cpa_m": round(float(c.d_cpa[k]), 1),
+                     "distance_m": round(float(c.distance[k]), 1),
+                     "vertical_m": round(float(c.vertical[k]), 1)}))
+    return out
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """One volume of an active hazard notice: who declared it, and the space to keep clear of."""
+
+    notice: str
+    version: int
+    party: str
+    volume: Volume
+
+
+def _band_for(report: Report, band: AltitudeBand) -> tuple[float, float]:
+    """The band in the report's altitude reference (widened where references differ)."""
+    if band.reference == report.reference:
+        return band.lower_m, band.upper_m
+    lo, hi = band.w84_bounds()
+    if report.reference == "W84":
+        return lo, hi
+    return lo - 110.0, hi + 110.0  # the report is AMSL and the band W84: widen both ways
+
+
+def entry_time(r: Report, now: datetime, hazard: Hazard, lookahead: float) -> float | None:
+    """Seconds from `now` until the aircraft is inside the hazard volume (0: inside already),
+    along its straight-line prediction, or None within the look-ahead."""
+    vol = hazard.volume
+    t0 = (now - r.time).total_seconds()  # the report is t0 seconds old
+    window = ((vol.start - now).total_seconds(), (vol.end - now).total_seconds())
+    lo, hi = _band_for(r, vol.altitude)
+    if abs(r.vs) < 1e-9:
+        vert = (-math.inf, math.inf) if lo <= r.alt_m <= hi else None
+    else:
+        a, b = (lo - r.alt_m) / r.vs - t0, (hi - r.alt_m) / r.vs - t0
+        vert = (min(a, b), max(a, b))
+    if vert is None:
+        return None
+    frame = LocalFrame.at(r.lon, r.lat)
+    trk = math.radians(r.trk)
+    vx, vy = r.gs * math.sin(trk), r.gs * math.cos(trk)
+    start = (vx * t0, vy * t0)
+    end = (vx * (t0 + lookahead), vy * (t0 + lookahead))
+    if isinstance(vol.footprint, Circle):  # exactly: where the path meets the circle
+        cx, cy = (float(c) for c in frame.forward(vol.footprint.lon, vol.footprint.lat))
+        horiz = _circle_interval(start, (vx, vy), (cx, cy), vol.footprint.radius_m)
+        return _earliest(horiz, vert, window, lookahead)
+    shape = frame.shape(vol.footprint)
+    if r.gs < 1e-6:
+        inside = shape.covers(shapely.Point(start))
+        horiz = [(-math.inf, math.inf)] if inside else []
+    else:
+        path = shapely.LineString([start, end])
+        part = path.intersection(shape)
+        horiz = []
+        for seg in getattr(part, "geoms", [part]):
+            if seg.is_empty:
+                continue
+            xs = shapely.get_coordinates(seg)
+            ts = [(math.hypot(x - start[0], y - start[1]) / r.gs) for x, y in xs]
+            horiz.append((min(ts), max(ts)))
+        if shape.covers(shapely.Point(start)):
+            horiz.append((-math.inf, 0.0))
+    return _earliest(horiz, vert, window, lookahead)
+
+
+def _circle_interval(p: tuple[float, float], v: tuple[float, float], c: tuple[float, float],
+                     radius: float) -> list[tuple[float, float]]:
+    """Times (from now) when p + v t is within `radius` of c: a quadratic."""
+    dx, dy = p[0] - c[0], p[1] - c[1]
+    a = v[0] * v[0] + v[1] * v[1]
+    if a < 1e-12:
+        return [(-math.inf, math.inf)] if dx * dx + dy * dy <= radius * radius else []
+    b = 2 * (dx * v[0] + dy * v[1])
+    disc = b * b - 4 * a * (dx * dx + dy * dy - radius * radius)
+    if disc < 0:
+        return []
+    root = math.sqrt(disc)
+    return [((-b - root) / (2 * a), (-b + root) / (2 * a))]
+
+
+def _earliest(horiz: list[tuple[float, float]], vert: tuple[float, float],
+              window: tuple[float, float], lookahead: float) -> float | None:
+    best: float | None = None
+    for h0, h1 in horiz:
+        t_start = max(h0, vert[0], window[0], 0.0)
+        t_end = min(h1, vert[1], window[1], lookahead)
+        if t_start <= t_end and (best is None or t_start < best):
+            best = t_start
+    return best
+
+
+def hazards(reports: list[Report], now: datetime, active: list[Hazard], lookahead: float,
+            levels: Levels) -> list[Detection]:
+    """Aircraft predicted to enter (or already inside) another party's hazard volume."""
+    out = []
+    reach = max((r.gs for r in reports), default=0.0) * lookahead
+    for hz in active:
+        box = hz.volume
+        for r in reports:
+            if r.party == hz.party or not _near(r, box, reach):
+                continue
+            t = entry_time(r, now, hz, lookahead)
+            if t is None:
+                continue
+            out.append(Detection(
+                key=f"hazard:{r.party}/{r.aircraft}:{hz.notice}", kind="hazard",
+                level=3 if t <= 0.0 else levels.of(t),
+                parties=tuple(sorted({r.party, hz.party})),
+                details={"aircraft": f"{r.party}/{r.aircraft}", "notice": hz.notice,
+                         "version": hz.version, "hazard_party": hz.party,
+                         "inside": t <= 0.0, "time_to_entry_s": round(t, 1)}))
+    return out
+
+
+def _near(r: Report, vol: Volume, reach: float) -> bool:
+    """A cheap box test before the exact entry time (degrees, padded generously)."""
+    from accord.geo.box import volume_box
+
+    b = volume_box(vol)
+    pad_lat = reach / 111_000.0 + 0.01
+    pad_lon = pad_lat / max(math.cos(math.radians(min(89.0, abs(r.lat) + pad_lat))), 1e-3)
+    return (b.lat_min - pad_lat <= r.lat <= b.lat_max + pad_lat
+            and b.lon_min - pad_lon <= r.lon <= b.lon_max + pad_lon)
+
+
+def nonconformance(reports: list[Report], now: datetime,
+                   own: dict[str, list[Volume]]) -> list[Detection]:
+    """Aircraft outside every active notice volume of their own party."""
+    out = []
+    for r in reports:
+        here = Volume(Circle(r.lon, r.lat, 1.0), AltitudeBand(r.alt_m, r.alt_m, r.reference),
+                      now, now + timedelta(microseconds=1))
+        frame = LocalFrame.at(r.lon, r.lat)
+        inside = False
+        for vol in own.get(r.party, []):
+            p = proximity(here, vol, frame)
+            if p is not None and p.horizontal_m <= 0.0 and p.vertical_m <= 0.0:
+                inside = True
+                break
+        if not inside:
+            out.append(Detection(
+                key=f"nonconformance:{r.party}/{r.aircraft}", kind="nonconformance", level=2,
+                parties=(r.party,),
+                details={"aircraft": f"{r.party}/{r.aircraft}", "lat": round(r.lat, 6),
+                         "lon": round(r.lon, 6), "alt_m": round(r.alt_m, 1),
+                         "active_notices": len(own.get(r.party, []))}))
+    return out
+
+
+@dataclass
+class _Open:
+    detection: Detection
+    raised: datetime
+    last_seen: datetime
+    lower_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    change: Change
+    detection: Detection
+    at: datetime
+
+    def body(self, alert_id: str) -> dict[str, Any]:
+        d = self.detection
+        return {"alert": alert_id, "change": self.change, "kind": d.kind, "key": d.key,
+                "level": d.level, "parties": list(d.parties), "details": d.details,
+                "at": format_time(self.at, micro=True)}
+
+
+@dataclass
+class AlertBook:
+    """Open alerts, with the hysteresis that stops a noisy track from flapping."""
+
+    clear_after: timedelta = timedelta(seconds=8)
+    downgrade_after: timedelta = timedelta(seconds=5)
+    open: dict[str, _Open] = field(default_factory=dict)
+
+    def step(self, now: datetime, detections: list[Detection]) -> list[AlertChange]:
+        changes: list[AlertChange] = []
+        seen = {d.key: d for d in detections}
+        for key, d in seen.items():
+            held = self.open.get(key)
+            if held is None:
+                self.open[key] = _Open(d, now, now)
+                changes.append(AlertChange("raised", d, now))
+                continue
+            held.last_seen = now
+            if d.level > held.detection.level:
+                held.detection, held.lower_since = d, None
+                changes.append(AlertChange("updated", d, now))
+            elif d.level < held.detection.level:
+                held.lower_since = held.lower_since or now
+                if now - held.lower_since >= self.downgrade_after:
+                    held.detection, held.lower_since = d, None
+                    changes.append(AlertChange("updated", d, now))
+            else:
+                held.lower_since = None
+                held.detection = replace(held.detection, details=d.details)
+        for key in [k for k, o in self.open.items() if k not in seen]:
+            held = self.open[key]
+            if now - held.last_seen >= self.clear_after:
+                del self.open[key]
+                changes.append(AlertChange("cleared", held.detection, now))
+        return changes

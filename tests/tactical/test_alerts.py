@@ -1,0 +1,143 @@
+"""Tracks to alerts: the track table, hazard entry times, nonconformance, and hysteresis."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from accord.geo.volume import AltitudeBand, Circle, Volume
+from accord.tactical.alerts import (
+    AlertBook,
+    Detection,
+    Hazard,
+    Levels,
+    Report,
+    TrackTable,
+    entry_time,
+    hazards,
+    nonconformance,
+    separation,
+)
+from accord.tactical.engine import EARTH_R
+
+T = datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+
+def east_of(lat: float, metres: float) -> float:
+    return math.degrees(metres / (EARTH_R * math.cos(math.radians(lat))))
+
+
+def rpt(party: str, ac: str, lon: float, *, lat: float = 35.0, alt: float = 5000, gs: float = 100,
+        trk: float = 90, vs: float = 0, t: datetime = T) -> Report:
+    return Report(party, ac, t, lat, lon, alt, gs, trk, vs)
+
+
+def test_track_table_drops_duplicates_and_old_reports_and_expires() -> None:
+    table = TrackTable(max_age=timedelta(seconds=30))
+    assert table.update(rpt("A", "1", 35.0))
+    assert not table.update(rpt("A", "1", 35.1))  # same time: a duplicate
+    assert not table.update(rpt("A", "1", 35.1, t=T - timedelta(seconds=1)))
+    assert table.update(rpt("A", "1", 35.2, t=T + timedelta(seconds=1)))
+    assert (table.accepted, table.duplicates, table.out_of_order) == (2, 1, 1)
+    assert table.expire(T + timedelta(seconds=20)) == []
+    assert table.expire(T + timedelta(seconds=40)) == [("A", "1")] and not table.tracks
+
+
+def test_fleet_is_extrapolated_to_now() -> None:
+    table = TrackTable()
+    table.update(rpt("A", "1", 35.0, gs=100, trk=90, vs=5))
+    _, f, parties = table.fleet(T + timedelta(seconds=10))
+    assert parties == ["A"]
+    assert f.lon[0] == pytest.approx(35.0 + east_of(35.0, 1000), abs=1e-6)
+    assert f.alt[0] == pytest.approx(5050)
+
+
+def test_separation_levels_by_time_to_loss() -> None:
+    levels = Levels()
+    for gap_m, level in ((80000, 1), (40000, 2), (14000, 3)):
+        table = TrackTable()
+        table.update(rpt("A", "1", 35.0, gs=150, trk=90))
+        table.update(rpt("B", "9", 35.0 + east_of(35.0, gap_m), gs=150, trk=270))
+        reports, f, _ = table.fleet(T)
+        [d] = separation(reports, f, 9260, 300, levels)
+        assert d.kind == "separation" and d.parties == ("A", "B") and d.level == level
+        assert d.details["time_to_loss_s"] == pytest.approx((gap_m - 9260) / 300, abs=0.2)
+
+
+def hazard(lon: float, radius: float = 5000, *, lower: float = 0, upper: float = 10000,
+           start: datetime = T - timedelta(hours=1)) -> Hazard:
+    vol = Volume(Circle(lon, 35.0, radius), AltitudeBand(lower, upper, "AMSL"), start,
+                 start + timedelta(hours=3))
+    return Hazard("H-1", 1, "B", vol)
+
+
+def test_hazard_entry_time_by_hand() -> None:
+    centre = 35.0 + east_of(35.0, 20000)
+    r = rpt("A", "1", 35.0, gs=100, trk=90)
+    assert entry_time(r, T, hazard(centre), 300) == pytest.approx(150, abs=0.5)
+    assert entry_time(r, T, hazard(centre), 100) is None  # beyond the look-ahead
+    inside = rpt("A", "2", centre, gs=100, trk=90)
+    assert entry_time(inside, T, hazard(centre), 300) == 0.0
+    above = rpt("A", "3", 35.0, alt=12000, gs=100, trk=90)
+    assert entry_time(above, T, hazard(centre), 300) is None
+    descending = rpt("A", "4", 35.0, alt=11000, gs=100, trk=90, vs=-10)
+    assert entry_time(descending, T, hazard(centre), 300) == pytest.approx(150, abs=0.5)
+    later = hazard(centre, start=T + timedelta(seconds=200))
+    assert entry_time(r, T, later, 300) == pytest.approx(200, abs=0.5)  # when it opens
+    old = rpt("A", "5", 35.0, gs=100, trk=90, t=T - timedelta(seconds=50))  # 50 s old report
+    assert entry_time(old, T, hazard(centre), 300) == pytest.approx(100, abs=0.5)
+
+
+def test_hazards_skip_the_declaring_party_and_level_by_time() -> None:
+    centre = 35.0 + east_of(35.0, 20000)
+    reports = [rpt("A", "1", 35.0, gs=100), rpt("B", "2", 35.0, gs=100)]
+    [d] = hazards(reports, T, [hazard(centre)], 300, Levels())
+    assert d.parties == ("A", "B") and d.details["aircraft"] == "A/1"
+    assert d.level == 1 and not d.details["inside"]
+    [inside] = hazards([rpt("A", "1", centre)], T, [hazard(centre)], 300, Levels())
+    assert inside.level == 3 and inside.details["inside"]
+
+
+def test_nonconformance_outside_every_own_notice() -> None:
+    own = {"A": [hazard(35.0).volume]}
+    assert nonconformance([rpt("A", "1", 35.0)], T, own) == []
+    [d] = nonconformance([rpt("A", "1", 35.0 + east_of(35.0, 8000))], T, own)
+    assert d.kind == "nonconformance" and d.parties == ("A",)
+    assert len(nonconformance([rpt("C", "1", 35.0)], T, own)) == 1  # no notice at all
+
+
+def det(level: int, key: str = "k") -> Detection:
+    return Detection(key, "separation", level, ("A", "B"), {"level": level})
+
+
+def test_alert_book_raises_once_updates_and_clears_once_without_flapping() -> None:
+    book = AlertBook(clear_after=timedelta(seconds=8), downgrade_after=timedelta(seconds=5))
+    s = lambda sec, *d: [c.change for c in book.step(T + timedelta(seconds=sec), list(d))]  # noqa: E731
+    assert s(0, det(1)) == ["raised"]
+    assert s(1, det(1)) == []
+    assert s(2, det(3)) == ["updated"]  # upgrades at once
+    assert s(3, det(2)) == []  # a lower level must hold before a downgrade
+    assert s(4) == []  # a noisy track drops out for a cycle: no clear
+    assert s(5, det(2)) == []
+    assert s(9, det(2)) == ["updated"]  # level 2 held since 3 s: 6 s >= 5 s, so down
+    for sec in range(10, 17):  # flapping in and out: seen at 11, 13 and 15 s
+        assert s(sec, *([det(2)] if sec % 2 else [])) == []
+    assert s(22) == []
+    assert s(23) == ["cleared"]  # last seen at 15 s, gone for 8 s
+    assert s(24) == [] and not book.open
+
+
+def test_hazard_entry_into_a_polygon() -> None:
+    from accord.geo.volume import Polygon
+
+    x0, x1 = 35.0 + east_of(35.0, 15000), 35.0 + east_of(35.0, 25000)
+    d = math.degrees(5000 / EARTH_R)
+    square = Polygon(((x0, 35.0 - d), (x1, 35.0 - d), (x1, 35.0 + d), (x0, 35.0 + d)))
+    vol = Volume(square, AltitudeBand(0, 10000, "AMSL"), T - timedelta(hours=1),
+                 T + timedelta(hours=1))
+    r = rpt("A", "1", 35.0, gs=100, trk=90)
+    assert entry_time(r, T, Hazard("P", 1, "B", vol), 300) == pytest.approx(150, abs=1.0)
+    away = rpt("A", "1", 35.0, gs=100, trk=270)
+    assert entry_time(away, T, Hazard("P", 1, "B", vol), 300) is None
