@@ -208,6 +208,7 @@ def _compare_projection(store: SqliteStore, picture: Picture, report: Report) ->
     _compare_rows("p_seqs", store.raw_rows("p_seqs"), want["seqs"], report)
     _compare_rows("p_messages", store.raw_rows("p_messages"), want["messages"], report)
     _compare_rows("p_escalations", store.raw_rows("p_escalations"), want["escalations"], report)
+    _compare_rows("p_alerts", store.raw_rows("p_alerts"), want["alerts"], report)
     rebuilt_index = sorted(
         (n.id, (b.lon_min, b.lon_max, b.lat_min, b.lat_max, b.alt_min, b.alt_max, b.t_min,
                 b.t_max))

@@ -88,6 +88,14 @@ class SubmissionIn(BaseModel):
                                                              "notice's private_digest")
 
 
+class TracksIn(BaseModel):
+    """A batch of position reports: `{aircraft, time, lat, lon, alt_m, gs_mps, trk_deg,
+    vs_mps?, callsign?, reference?}` each."""
+
+    model_config = ConfigDict(extra="forbid")
+    reports: list[Any] = Field(max_length=10_000)
+
+
 class CheckIn(BaseModel):
     """A notice document to check without filing it."""
 
@@ -413,6 +421,22 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         now = s.clock.now()
         return [f.to_json() for f in sorted(pic.findings.values(), key=lambda f: f.entry)
                 if p in f.parties and (not open or pic.is_open(f, now))]
+
+    @app.post("/v1/tracks", tags=["tracks"])
+    async def post_tracks(body: TracksIn, p: Party, s: Svc) -> dict[str, Any]:
+        """Position reports of this party's own aircraft (SI units). Bad rows are counted
+        and described; the rest are kept. Tracks are not logged; alerts they raise are."""
+        return s.monitor.ingest(p, body.reports)
+
+    @app.get("/v1/alerts", tags=["tracks"])
+    def alerts(p: Party, s: Svc,
+               open: Annotated[bool, Query(description="only alerts still open")] = False,
+               ) -> list[dict[str, Any]]:
+        """Tactical alerts that concern this party, latest state first."""
+        pic = s.picture()
+        items = [a for a in pic.alerts.values() if p in a["parties"]
+                 and (not open or a["state"] == "open")]
+        return sorted(items, key=lambda a: a["entry"], reverse=True)
 
     # -- the log -----------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from accord.rules.notice import (
 from accord.timefmt import format_time
 
 EVENT_TYPES = ("agreement", "notice.file", "notice.amend", "notice.cancel", "notice.ack",
-               "message", "message.ack", "finding", "escalation")
+               "message", "message.ack", "finding", "escalation", "alert")
 
 
 @dataclass(slots=True)
@@ -48,6 +48,7 @@ class Changes:
     findings: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     escalations: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
     seq: tuple[str, int] | None = None
     notice: Notice | None = None
     previous: Notice | None = None
@@ -66,6 +67,8 @@ class Picture:
         self.messages: dict[str, Message] = {}
         self.escalations: dict[str, dict[str, Any]] = {}
         self.pending: dict[str, Due] = {}  # acknowledgements owed, derived from the above
+        self.alerts: dict[str, dict[str, Any]] = {}  # tactical alerts, latest state each
+        self.open_alerts: dict[str, str] = {}  # alert key -> id, while open
         self.seqs: dict[str, int] = {}
         self.size = 0
         self.last_received: datetime | None = None
@@ -309,6 +312,39 @@ class Picture:
         self.pending.pop(key, None)
         return Changes(escalations=[eid])
 
+    def _alert(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        """A tactical alert raised, updated or cleared (operator-made, from tracks)."""
+        if entry.event.party != OPERATOR:
+            raise UnknownParty("only the operator raises alerts", field="event.party",
+                               accepted=OPERATOR)
+        body = entry.event.body
+        try:
+            aid, change, key = body["alert"], body["change"], body["key"]
+        except (KeyError, TypeError) as exc:
+            raise InvalidInput(f"malformed alert: {exc}", field="event.body") from None
+        held = self.alerts.get(aid)
+        if change == "raised":
+            if held is not None or key in self.open_alerts:
+                raise Conflict(f"alert {aid!r} ({key}) is already open",
+                               field="event.body.alert")
+        elif held is None or held["state"] != "open" or self.open_alerts.get(key) != aid:
+            raise Conflict(f"alert {aid!r} is not open", field="event.body.alert",
+                           accepted="an open alert")
+        elif change not in ("updated", "cleared"):
+            raise InvalidInput(f"unknown alert change {change!r}", field="event.body.change",
+                               accepted="raised, updated, cleared")
+        when = format_time(entry.received_at, micro=True)
+        state = dict(body, entry=self.size, updated_at=when,
+                     raised_at=held["raised_at"] if held else when,
+                     changes=(held["changes"] + 1) if held else 1,
+                     state="cleared" if change == "cleared" else "open")
+        self.alerts[aid] = state
+        if change == "cleared":
+            self.open_alerts.pop(key, None)
+        else:
+            self.open_alerts[key] = aid
+        return Changes(alerts=[aid])
+
     # -- acknowledgements owed -------------------------------------------------------------
 
     def notice_dues(self, notice: Notice) -> list[Due]:
@@ -413,5 +449,6 @@ class Picture:
             "findings": {k: v.to_json() for k, v in sorted(self.findings.items())},
             "messages": {k: v.to_json() for k, v in sorted(self.messages.items())},
             "escalations": dict(sorted(self.escalations.items())),
+            "alerts": dict(sorted(self.alerts.items())),
             "seqs": dict(sorted(self.seqs.items())),
         }

@@ -119,6 +119,8 @@ def picture_for(picture: Picture, party: str | None, at: datetime,
         "messages": [m for m in messages if message_visible(m, party)],
         "escalations": [e for e in picture.escalations.values()
                         if escalation_visible(e, party)],
+        "alerts": [a for a in picture.alerts.values()
+                   if a["state"] == "open" and (party is None or party in a["parties"])],
     }
 
 
@@ -159,6 +161,8 @@ def entry_audience(entry: Entry, agreement: Agreement | None,
     if ev.party == OPERATOR:
         if ev.type == "finding":
             return frozenset(body.get("parties", ()))
+        if ev.type == "alert":
+            return frozenset(p for p in body.get("parties", ()) if isinstance(p, str))
         if ev.type == "escalation":
             return frozenset(p for p in (body.get("party"), body.get("from"))
                              if isinstance(p, str))

@@ -60,6 +60,13 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """A batch item: tactical alert changes to log (bodies from the tactical monitor)."""
+
+    bodies: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class _Call:
     fn: Callable[[Writer], Any]
 
@@ -105,6 +112,9 @@ def load_picture(store: SqliteStore, operator_key: bytes) -> Picture:
     picture.findings = {f["finding"]: Finding.from_json(f) for f in store.findings_json()}
     picture.messages = {k: Message.from_json(v) for k, v in store.items("p_messages").items()}
     picture.escalations = store.items("p_escalations")
+    picture.alerts = store.items("p_alerts")
+    picture.open_alerts = {a["key"]: k for k, a in picture.alerts.items()
+                           if a["state"] == "open"}
     picture.seqs = store.seqs()
     picture.rebuild_pending()
     return picture
@@ -160,7 +170,7 @@ class Writer:
             raise result
         return result
 
-    def submit_batch(self, subs: Sequence[Submission | Tick]) -> list[Any]:
+    def submit_batch(self, subs: Sequence[Submission | Tick | Alerts]) -> list[Any]:
         """Append a batch in one durable transaction; each command succeeds or fails alone.
 
         Each result is an Outcome, the command's AccordError, or for a `Tick` the indices of
@@ -174,6 +184,9 @@ class Writer:
                 for sub in subs:
                     if isinstance(sub, Tick):
                         results.append(self._escalate())
+                        continue
+                    if isinstance(sub, Alerts):
+                        results.append(self._alerts(sub.bodies))
                         continue
                     try:
                         results.append(self._one(sub))
@@ -307,6 +320,20 @@ class Writer:
         self._operator("finding", body)
         return self.picture.findings[fid]
 
+    def _alerts(self, bodies: list[dict[str, Any]]) -> list[int]:
+        """Log alert changes; a raised alert gets its id here, later changes reuse it."""
+        indices = []
+        for body in bodies:
+            def make(seq: int, b: dict[str, Any] = body) -> dict[str, Any]:
+                aid = (f"L{seq}" if b["change"] == "raised"
+                       else self.picture.open_alerts.get(b["key"], ""))
+                return dict(b, alert=aid)
+
+            if body["change"] != "raised" and body["key"] not in self.picture.open_alerts:
+                continue  # the book and the log disagree (e.g. after a restart): skip
+            indices.append(self._operator("alert", make))
+        return indices
+
     def _escalate(self) -> list[int]:
         """Every acknowledgement now overdue: an `unacknowledged` finding to the parties
         concerned, and an urgent escalation to the late party's escalation contact."""
@@ -361,6 +388,8 @@ class Writer:
             self.store.save_item("p_messages", mid, self.picture.messages[mid].to_json())
         for eid in changes.escalations:
             self.store.save_item("p_escalations", eid, self.picture.escalations[eid])
+        for aid in changes.alerts:
+            self.store.save_item("p_alerts", aid, self.picture.alerts[aid])
         if changes.seq is not None:
             self.store.save_seq(*changes.seq)
 
@@ -413,8 +442,8 @@ class Sequencer:
     def __init__(self, writer: Writer, max_batch: int = 512) -> None:
         self.writer = writer
         self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[Submission | Tick | _Call, Future[Any]] | None] = \
-            queue.Queue()
+        self._queue: queue.Queue[tuple[Submission | Tick | Alerts | _Call, Future[Any]] | None] \
+            = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="accord-writer", daemon=True)
         self._thread.start()
 
@@ -434,6 +463,12 @@ class Sequencer:
         writer's own picture (the check without filing) without racing its changes."""
         fut: Future[Any] = Future()
         self._queue.put((_Call(fn), fut))
+        return fut
+
+    def alerts(self, bodies: list[dict[str, Any]]) -> Future[list[int]]:
+        """Queue alert changes for the log; resolves to their entry indices."""
+        fut: Future[list[int]] = Future()
+        self._queue.put((Alerts(bodies), fut))
         return fut
 
     def escalate(self) -> Future[list[int]]:

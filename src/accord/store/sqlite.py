@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS p_findings(id TEXT PRIMARY KEY, entry INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS p_seqs(party TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS p_messages(id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS p_escalations(id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS p_alerts(id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS p_volume_index USING rtree(
     id, lon0, lon1, lat0, lat1, alt0, alt1, t0, t1);
 CREATE TABLE IF NOT EXISTS p_volume_ref(id INTEGER PRIMARY KEY, notice TEXT NOT NULL);
@@ -45,7 +46,7 @@ CREATE INDEX IF NOT EXISTS p_volume_ref_notice ON p_volume_ref(notice);
 """
 
 PROJECTION_TABLES = ("p_state", "p_notices", "p_findings", "p_seqs", "p_messages",
-                     "p_escalations", "p_volume_index", "p_volume_ref")
+                     "p_escalations", "p_alerts", "p_volume_index", "p_volume_ref")
 
 
 def dumps(obj: Any) -> str:
@@ -250,12 +251,12 @@ class SqliteStore:
 
     def save_item(self, table: str, key: str, obj: dict[str, Any]) -> None:
         """A row of p_messages or p_escalations: the value's JSON under its id."""
-        assert table in ("p_messages", "p_escalations")
+        assert table in ("p_messages", "p_escalations", "p_alerts")
         self.db.execute(f"INSERT OR REPLACE INTO {table}(id, json) VALUES(?, ?)",
                         (key, dumps(obj)))
 
     def items(self, table: str) -> dict[str, dict[str, Any]]:
-        assert table in ("p_messages", "p_escalations")
+        assert table in ("p_messages", "p_escalations", "p_alerts")
         return {str(k): json.loads(v) for k, v in self.db.execute(f"SELECT id, json FROM {table}")}
 
     def save_seq(self, party: str, seq: int) -> None:
@@ -278,6 +279,7 @@ class SqliteStore:
                    "p_seqs": "SELECT party, seq FROM p_seqs",
                    "p_messages": "SELECT id, json FROM p_messages",
                    "p_escalations": "SELECT id, json FROM p_escalations",
+                   "p_alerts": "SELECT id, json FROM p_alerts",
                    "p_state": "SELECT k, v FROM p_state"}
         return {str(k): str(v) for k, v in self.db.execute(queries[table])}
 
