@@ -50,6 +50,9 @@ log_app = typer.Typer(help="Read the signed log: checkpoints, entries, receipts,
 message_app = typer.Typer(help="The hotline: send and acknowledge messages.",
                           no_args_is_help=True)
 app.add_typer(message_app, name="message")
+tracks_app = typer.Typer(help="Feed position reports of your aircraft to a running service.",
+                         no_args_is_help=True)
+app.add_typer(tracks_app, name="tracks")
 party_app = typer.Typer(help="Credentials for parties to use the HTTP API.",
                         no_args_is_help=True)
 app.add_typer(party_app, name="party")
@@ -513,6 +516,97 @@ def findings(dir: DirOpt = Path("."),
     t = Table("finding", "entry", "kind", "to", "what", title="Findings")
     for f in items:
         t.add_row(f["finding"], str(f["entry"]), f["kind"], ",".join(f["parties"]), _summary(f))
+    out.print(t)
+
+
+@tracks_app.command("feed")
+@friendly
+def tracks_feed(source: Annotated[str, typer.Argument(
+                    help="A file, '-' for standard input, or tcp://HOST:PORT (e.g. a "
+                         "receiver's SBS-1 port 30003).")],
+                format: Annotated[str, typer.Option(
+                    "--format", "-f", help="jsonl (the API's report rows) or sbs "
+                                           "(BaseStation MSG lines).")] = "jsonl",
+                batch: Annotated[int, typer.Option(help="Reports per request.")] = 500,
+                as_json: JsonOpt = False) -> None:
+    """Send a feed's reports to the service in batches, with running counts."""
+    from accord.client import Client
+    from accord.feeds.readers import Counts, SbsAssembler, jsonl_rows, lines_from
+
+    if not Session.server:
+        raise InvalidInput("tracks go to a running service", field="server",
+                           accepted="--server URL --token TOKEN")
+    if format not in ("jsonl", "sbs"):
+        raise InvalidInput(f"unknown format {format!r}", field="format", accepted="jsonl, sbs")
+    counts = Counts()
+    rows = (jsonl_rows(lines_from(source), counts) if format == "jsonl"
+            else SbsAssembler().rows(lines_from(source), counts))
+    totals = {"accepted": 0, "duplicates": 0, "out_of_order": 0, "rejected": 0}
+    problems: list[dict[str, Any]] = []
+    with Client(Session.server, Session.token) as c, Progress(
+            TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+            disable=as_json) as bar:
+        task = bar.add_task("reading", total=None)
+        pending: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            got = c.tracks(pending)
+            for k in totals:
+                totals[k] += got[k]
+            problems.extend(got["problems"][:max(0, 10 - len(problems))])
+            pending.clear()
+            bar.update(task, description=(
+                f"{counts.lines:,} lines, {totals['accepted']:,} kept, "
+                f"{totals['rejected'] + counts.bad:,} bad, {totals['duplicates']:,} duplicate, "
+                f"{totals['out_of_order']:,} late"))
+
+        for row in rows:
+            pending.append(row)
+            if len(pending) >= batch:
+                flush()
+        flush()
+    summary = {"lines": counts.lines, "rows": counts.rows, "bad_lines": counts.bad,
+               "waiting_for_velocity": counts.waiting, **totals, "problems": problems}
+    if as_json:
+        dump(summary)
+        return
+    out.print(f"{counts.lines:,} lines: {totals['accepted']:,} reports kept, "
+              f"{totals['duplicates']:,} duplicates, {totals['out_of_order']:,} out of order, "
+              f"{totals['rejected']:,} refused, {counts.bad:,} unreadable lines"
+              + (f", {counts.waiting:,} positions before any velocity" if format == "sbs"
+                 else ""))
+    for p in problems:
+        out.print(f"  row {p['row']}: {escape(p['detail'])} [{escape(str(p.get('field')))}]")
+
+
+@app.command()
+@friendly
+def alerts(open_only: Annotated[bool, typer.Option(
+               "--open", help="Only alerts still open.")] = False,
+           as_json: JsonOpt = False) -> None:
+    """Tactical alerts that concern your party (needs --server and --token)."""
+    from accord.client import Client
+
+    if not Session.server:
+        raise InvalidInput("alerts come from a running service", field="server",
+                           accepted="--server URL --token TOKEN")
+    with Client(Session.server, Session.token) as c:
+        items = c.alerts(open_only)
+    if as_json:
+        dump(items)
+        return
+    t = Table("alert", "state", "kind", "level", "to", "what", "raised", "updated")
+    for a in items:
+        d = a["details"]
+        what = (f"{' and '.join(d['aircraft'])}: loss in {d['time_to_loss_s']:.0f} s, CPA "
+                f"{d['d_cpa_m'] / 1000:.1f} km" if a["kind"] == "separation" else
+                f"{d['aircraft']} {'inside' if d['inside'] else 'enters'} {d['notice']}"
+                + ("" if d["inside"] else f" in {d['time_to_entry_s']:.0f} s")
+                if a["kind"] == "hazard" else f"{d['aircraft']} outside its notices")
+        t.add_row(a["alert"], a["state"], a["kind"], str(a["level"]), ",".join(a["parties"]),
+                  escape(what), a["raised_at"][11:19], a["updated_at"][11:19])
     out.print(t)
 
 

@@ -67,7 +67,18 @@ class Client:
         result: dict[str, Any] = self._call("POST", "/v1/check", json={"notice": notice})
         return result
 
+    def tracks(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Position reports of your party's aircraft; returns what was kept and what not."""
+        result: dict[str, Any] = self._call("POST", "/v1/tracks", json={"reports": rows})
+        return result
+
     # -- reads -------------------------------------------------------------------------------
+
+    def alerts(self, open: bool = False) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/alerts",
+                                                  params={"open": str(open).lower()})
+        return result
+
 
     def me(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/me")

@@ -1,0 +1,86 @@
+"""Live tracks over HTTP: an SBS-1 feed through the CLI raises a hazard-entry alert that the
+parties concerned see on their streams, and only they."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from api_support import Server
+
+from accord.tactical.engine import EARTH_R
+from accord.timefmt import SystemClock, format_time
+
+
+def sbs(kind: int, icao: str, when: datetime, **f: Any) -> str:
+    d, t = when.strftime("%Y/%m/%d"), when.strftime("%H:%M:%S.%f")[:-3]
+    fields = ["MSG", str(kind), "1", "1", icao, "1", d, t, d, t, f.get("callsign", ""),
+              str(f.get("alt", "")), str(f.get("gs", "")), str(f.get("trk", "")),
+              str(f.get("lat", "")), str(f.get("lon", "")), str(f.get("vr", "")), "", "", "",
+              "", "0"]
+    return ",".join(fields)
+
+
+def test_feed_raises_a_hazard_alert_seen_by_the_parties(server: Server, tmp_path: Any) -> None:
+    now = SystemClock().now()
+    window = {"start": format_time(now - timedelta(minutes=1)),
+              "end": format_time(now + timedelta(hours=1))}
+    hazard = {"footprint": {"type": "Circle", "center": [10.0, 45.0],
+                            "radius": {"value": 5, "units": "km"}},
+              "altitude": {"lower": 0, "upper": 12000, "units": "m", "reference": "AMSL"},
+              **window}
+    server.file("B", {"kind": "strike", "volumes": [hazard]}, notice="B-HZ")
+    own = dict(hazard, footprint={"type": "Circle", "center": [9.6, 45.0],
+                                  "radius": {"value": 30, "units": "km"}})
+    server.file("A", {"kind": "transit", "volumes": [own]}, notice="A-OWN-TRK")
+    # A's aircraft 25 km west of the hazard's edge, heading east at 250 kt
+    lon = 10.0 - math.degrees(30000 / (EARTH_R * math.cos(math.radians(45.0))))
+    now = datetime.now(UTC)
+    lines = [sbs(1, "ABC123", now, callsign="ALPHA1"),
+             sbs(4, "ABC123", now, gs=250, trk=90, vr=0),
+             sbs(3, "ABC123", now + timedelta(milliseconds=100), alt=16000, lat=45.0, lon=lon),
+             "MSG,3,broken line"]
+    (tmp_path / "feed.sbs").write_text("\n".join(lines) + "\n")
+    fed = subprocess.run([sys.executable, "-m", "accord", "--server", server.url, "--token",
+                          server.tokens["A"], "tracks", "feed", str(tmp_path / "feed.sbs"),
+                          "--format", "sbs", "--json"], capture_output=True, text=True,
+                         timeout=60)
+    assert fed.returncode == 0, fed.stderr
+    summary = json.loads(fed.stdout)
+    assert summary["accepted"] == 1 and summary["bad_lines"] == 1
+    deadline = time.monotonic() + 10
+    mine: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not mine:
+        time.sleep(0.3)
+        with server.client("A") as c:
+            mine = [a for a in c.alerts(open=True) if a["kind"] == "hazard"
+                    and a["details"]["notice"] == "B-HZ"]
+    assert mine, "no hazard alert within 10 s"
+    alert = mine[0]
+    assert alert["parties"] == ["A", "B"] and alert["details"]["aircraft"] == "A/ABC123"
+    assert 150 < alert["details"]["time_to_entry_s"] < 260
+    assert alert["samples"][0]["aircraft"] == "A/ABC123"
+    with server.client("B") as c:
+        assert any(a["alert"] == alert["alert"] for a in c.alerts())
+    with server.client("C") as c:
+        assert not any(a["alert"] == alert["alert"] for a in c.alerts())
+        entries = c.entries(alert["entry"], alert["entry"] + 1)
+        assert entries[0].get("hidden") is True
+    cli = subprocess.run([sys.executable, "-m", "accord", "--server", server.url, "--token",
+                          server.tokens["A"], "alerts", "--open"], capture_output=True,
+                         text=True, timeout=60, env={"COLUMNS": "200", "PATH": ""})
+    assert cli.returncode == 0 and alert["alert"] in cli.stdout and "B-HZ" in cli.stdout
+
+
+def test_tracks_need_a_credential_and_bound_the_batch(server: Server) -> None:
+    assert httpx.post(server.url + "/v1/tracks", json={"reports": []}).status_code == 401
+    too_many = {"reports": [{}] * 10_001}
+    r = httpx.post(server.url + "/v1/tracks", json=too_many,
+                   headers={"Authorization": f"Bearer {server.tokens['A']}"})
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
