@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +38,7 @@ from accord.timefmt import parse_time
 
 log = logging.getLogger("accord.api")
 PROBLEM = "application/problem+json"
+MAX_INDEX = 2**53 - 1  # log indices and sizes: beyond this SQLite and JSON numbers give out
 
 
 class Unauthorized(AccordError):
@@ -397,7 +399,8 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
 
     @app.get("/v1/notices/{notice_id}/private", tags=["read"])
     def notice_private(notice_id: str, p: Party, s: Svc,
-                       version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                       version: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None
+                       ) -> dict[str, Any]:
         """The private part of one of this party's own notices (never anyone else's)."""
         pic = s.picture()
         n = pic.notices.get(notice_id)
@@ -450,8 +453,8 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         return {"size": cp[0], "checkpoint": cp[1], "log_key": s.deployment.verifier_key}
 
     @app.get("/v1/log/entries", tags=["log"])
-    def entries(p: Party, s: Svc, start: Annotated[int, Query(ge=0)] = 0,
-                end: Annotated[int | None, Query(ge=0)] = None,
+    def entries(p: Party, s: Svc, start: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
+                end: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         """Entries [start, end): in full where this party may read them, else index and leaf
         hash only (enough to check proofs)."""
@@ -464,8 +467,9 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                 for i, d in rows]
 
     @app.get("/v1/log/receipt/{index}", tags=["log"])
-    def receipt(index: int, p: Party, s: Svc,
-                size: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+    def receipt(index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)], p: Party, s: Svc,
+                size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None
+                ) -> dict[str, Any]:
         """A receipt for entry `index` against the checkpoint of `size` (default: latest)."""
         with s.reader() as store:
             cp = store.checkpoint(size)
@@ -474,8 +478,8 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
             return make_receipt(store, index, cp).to_json()
 
     @app.get("/v1/log/consistency", tags=["log"])
-    def consistency(p: Party, s: Svc, size1: Annotated[int, Query(ge=1)],
-                    size2: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+    def consistency(p: Party, s: Svc, size1: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+                    size2: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> dict[str, Any]:
         """RFC 9162 consistency proof between two sizes of the log."""
         with s.reader() as store:
             n = store.size()
@@ -493,7 +497,8 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     @app.get("/v1/stream", tags=["stream"], response_class=StreamingResponse)
     async def stream(request: Request, p: Party, s: Svc,
                      last_event_id: Annotated[str | None, Header()] = None,
-                     from_index: Annotated[int | None, Query(alias="from", ge=0)] = None,
+                     from_index: Annotated[int | None, Query(alias="from", ge=0, le=MAX_INDEX)]
+                     = None,
                      ) -> StreamingResponse:
         """Server-Sent Events: every new entry this party may see, `id` = log index. Resume
         with Last-Event-ID (or ?from=INDEX) and nothing is missed or repeated."""
@@ -501,6 +506,8 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         if last_event_id:
             try:
                 after = int(last_event_id)
+                if not -1 <= after <= MAX_INDEX:
+                    raise ValueError(after)
             except ValueError:
                 raise InvalidInput("Last-Event-ID must be a log index",
                                    field="Last-Event-ID", accepted="an integer") from None

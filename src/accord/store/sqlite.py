@@ -114,6 +114,9 @@ class SqliteStore:
         self.db.executemany("INSERT INTO nodes(level, idx, hash) VALUES(?, ?, ?)", rows)
 
     def entry(self, index: int) -> bytes:
+        if not 0 <= index < 2**63:  # SQLite integers are 64-bit
+            raise NotFound(f"no entry {index}", field="index",
+                           accepted=f"0 to {self.size() - 1}")
         row = self.db.execute("SELECT entry FROM entries WHERE idx = ?", (index,)).fetchone()
         if row is None:
             raise NotFound(f"no entry {index}", field="index",
@@ -121,7 +124,8 @@ class SqliteStore:
         return bytes(row[0])
 
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
-        stop = self.size() if end is None else end
+        stop = self.size() if end is None else min(end, self.size())
+        start = max(0, min(start, stop))
         cur = self.db.execute("SELECT idx, entry FROM entries WHERE idx >= ? AND idx < ? "
                               "ORDER BY idx", (start, stop))
         for idx, data in cur:
@@ -154,6 +158,8 @@ class SqliteStore:
                         (size, note))
 
     def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
+        if size is not None and not 0 <= size < 2**63:
+            return None
         if size is None:
             row = self.db.execute("SELECT size, note FROM checkpoints "
                                   "ORDER BY size DESC LIMIT 1").fetchone()
