@@ -153,6 +153,7 @@ def test_demo_runs_and_verifies(tmp_path: Path) -> None:
     proc = accord(tmp_path, "demo", "--dir", str(tmp_path / "demo"))
     text = proc.stdout
     assert "late_notice" in text and "conflict" in text and "Demo complete" in text
+    assert "hazard level 1" in text and "hazard-entry alert fired at 18:44:00" in text
     assert "verifies offline" in text
     assert (tmp_path / "demo" / "as-it-happened" / "accord.db").exists()
 

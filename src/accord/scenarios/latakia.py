@@ -21,6 +21,7 @@ from rich.table import Table
 
 from accord import commands
 from accord.keys import PARTY_KEY, KeyFile
+from accord.rules.notice import duration
 from accord.scenarios import in_folder
 from accord.service.deployment import Deployment
 from accord.service.writer import Outcome, Writer
@@ -158,6 +159,91 @@ def run(console: Console, keep: Path | None = None) -> int:
     return in_folder(keep, "accord-demo-", lambda base: _run(console, base, keep))
 
 
+@dataclass
+class _Flight:
+    party: str
+    aircraft: str
+    callsign: str
+    lon: float
+    lat: float
+    alt: float
+    gs: float
+    trk: float
+    vs: float
+
+    def step(self, dt: float) -> None:
+        import math
+
+        r = 6371000.0
+        self.lat += math.degrees(self.gs * math.cos(math.radians(self.trk)) * dt / r)
+        self.lon += math.degrees(self.gs * math.sin(math.radians(self.trk)) * dt
+                                 / (r * math.cos(math.radians(self.lat))))
+        self.alt += self.vs * dt
+
+    def report(self, when: datetime) -> dict[str, Any]:
+        return {"aircraft": self.aircraft, "callsign": self.callsign, "time": format_time(when),
+                "lat": round(self.lat, 6), "lon": round(self.lon, 6), "alt_m": round(self.alt, 1),
+                "gs_mps": self.gs, "trk_deg": self.trk, "vs_mps": self.vs}
+
+
+def _tracks(console: Console, r: Run) -> bool:
+    """18:44-18:50: the Il-20 turning for Hmeimim along its notified return corridor, which
+    crosses the declared strike area, one of the strike package's jets inside that area, and
+    the alerts the tactical monitor logs."""
+    from accord.service.tactical import TacticalMonitor
+    from accord.service.writer import Alerts
+    from accord.tactical.alerts import Hazard, Report, entry_time
+
+    il20 = _Flight("RU", "RF-93610", "IL20", 35.30, 35.53, 6000.0, 140.0, 102.7, -2.0)
+    f16 = _Flight("IL", "IAF-1", "HAWK1", 35.85, 35.64, 5800.0, 80.0, 250.0, 0.0)
+    monitor = TacticalMonitor(r.clock, lookahead_s=300.0)
+    start = at("18:44:00")
+    strike = r.writer.picture.notices["IL-STRIKE-0917"]
+    first = Report("RU", il20.aircraft, start, il20.lat, il20.lon, il20.alt, il20.gs, il20.trk,
+                   il20.vs)
+    entry_s = entry_time(first, start, Hazard(strike.id, strike.version, "IL",
+                                              strike.volumes[0]), 900.0)
+    rows: list[tuple[datetime, str, str, str]] = []
+    for k in range(0, 6 * 60 + 1, 10):
+        now = start + timedelta(seconds=k)
+        r.clock.set(now)
+        for fl in (il20, f16):
+            monitor.ingest(fl.party, [fl.report(now)])
+        bodies = monitor.cycle(r.writer.picture)
+        if bodies:
+            [indices] = r.writer.submit_batch([Alerts(bodies)])
+            for body, index in zip(bodies, indices, strict=True):
+                d = body["details"]
+                what = (f"{d['aircraft']} no longer predicted in {d.get('notice', 'conflict')}"
+                        if body["change"] == "cleared" else
+                        f"{d['aircraft']} enters {d['notice']} in {d['time_to_entry_s']:.0f} s"
+                        if body["kind"] == "hazard" and not d["inside"] else
+                        f"{d['aircraft']} inside {d['notice']}" if body["kind"] == "hazard" else
+                        f"{' and '.join(d['aircraft'])}: loss of separation in "
+                        f"{d['time_to_loss_s']:.0f} s (CPA {d['d_cpa_m'] / 1000:.1f} km)"
+                        if body["kind"] == "separation" else f"{d['aircraft']} outside its notices")
+                rows.append((now, body["change"], f"{body['kind']} level {body['level']}",
+                             f"{what} [entry {index}]"))
+        for fl in (il20, f16):
+            fl.step(10.0)
+    t = Table("UTC", "local", "alert", "level", "what", title="Live tracks, 18:44-18:50 UTC: "
+              "alerts logged by the tactical monitor (each an operator entry)")
+    for when, change, kind, what in rows:
+        utc, local = hhmm(when)
+        t.add_row(utc, local, change, kind, what)
+    console.print(t)
+    hazard_raised = [w for w, c, k, _ in rows if c == "raised" and k.startswith("hazard")]
+    if entry_s is None or not hazard_raised:
+        console.print("[red]the Il-20's hazard-entry alert did not fire[/]")
+        return False
+    entry_at = start + timedelta(seconds=entry_s)
+    lead = entry_at - hazard_raised[0]
+    console.print(f"The Il-20 entered the declared strike area at {hhmm(entry_at)[0]} UTC; the "
+                  f"hazard-entry alert fired at {hhmm(hazard_raised[0])[0]} (its first reported "
+                  f"position), {duration(lead.total_seconds())} before, to both parties.\n")
+    return lead.total_seconds() > 0
+
+
 def _timeline() -> Table:
     t = Table("UTC", "local", "who", "what", "entry", show_lines=False, expand=False)
     return t
@@ -195,6 +281,7 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
     _row(t, at("19:03:00"), "", "[dim]Il-20 lost to Syrian air-defence fire on its return "
                                 "(reported ~22:03 local)[/]", "")
     console.print(t)
+    tracks_ok = _tracks(console, r)
     late = next(f for f, _ in strike.findings if f.kind == "late_notice")
     conflict = next(f for f, _ in strike.findings if f.kind == "conflict")
     console.print(f"\n[bold]What the record proves[/]: IL's strike notice was received at "
@@ -242,7 +329,7 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
     report2 = verify_store(c.writer.store, (c.dir / "log.pub").read_text().strip())
     c.writer.store.close()
     ok = (report.ok and report2.ok and early_conflict is not None and not early_late
-          and conflict is not None)
+          and conflict is not None and tracks_ok)
     if early_conflict is not None:
         lead = at("18:45:00") - early.entry.received_at
         console.print(f"\nFiled at 18:24, the notice is on time (no late_notice), and the conflict "
