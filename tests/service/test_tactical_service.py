@@ -109,3 +109,18 @@ def test_bad_rows_are_counted_not_fatal(svc: Any) -> None:
     fields = {p["field"] for p in got["problems"]}
     assert {"reports[1].lon", "reports[2].lat", "reports[3]", "reports[4]",
             "reports[5].time"} <= fields
+
+
+def test_an_alert_open_in_the_log_is_updated_after_a_restart(svc: Any) -> None:
+    from accord.service.tactical import TacticalMonitor
+
+    lon = 36.0 - east(35.0, 5000 + 25000)
+    svc.monitor.ingest("A", [report(svc, "IL20", lon)])
+    [raised] = cycle(svc)
+    svc.monitor = TacticalMonitor(svc.clock)  # a fresh book, as after a restart
+    svc.clock.advance(timedelta(seconds=1))
+    svc.monitor.ingest("A", [report(svc, "IL20", lon + east(35.0, 100))])
+    cycle(svc)
+    [alert] = svc.writer.picture.alerts.values()
+    assert alert["changes"] == 2 and alert["change"] == "updated"
+    assert raised["key"] == alert["key"]

@@ -324,6 +324,9 @@ class Writer:
         """Log alert changes; a raised alert gets its id here, later changes reuse it."""
         indices = []
         for body in bodies:
+            if body["change"] == "raised" and body["key"] in self.picture.open_alerts:
+                body = dict(body, change="updated")  # still open in the log (a restart)
+
             def make(seq: int, b: dict[str, Any] = body) -> dict[str, Any]:
                 aid = (f"L{seq}" if b["change"] == "raised"
                        else self.picture.open_alerts.get(b["key"], ""))
