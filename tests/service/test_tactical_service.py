@@ -72,8 +72,8 @@ def test_hazard_entry_alert_raised_updated_cleared(svc: Any) -> None:
     svc.clock.advance(timedelta(seconds=1))
     svc.monitor.ingest("A", [report(svc, "IL20", lon + east(35.0, 14100), trk=270)])  # turns
     assert cycle(svc) == []  # not yet: the alert holds while the detection may come back
-    svc.clock.advance(timedelta(seconds=9))
-    svc.monitor.ingest("A", [report(svc, "IL20", lon + east(35.0, 13200), trk=270)])
+    svc.clock.advance(timedelta(seconds=31))
+    svc.monitor.ingest("A", [report(svc, "IL20", lon + east(35.0, 12000), trk=270)])
     [cleared] = cycle(svc)
     assert cleared["change"] == "cleared"
     p = svc.writer.picture

@@ -335,8 +335,10 @@ class AlertChange:
 class AlertBook:
     """Open alerts, with the hysteresis that stops a noisy track from flapping."""
 
-    clear_after: timedelta = timedelta(seconds=8)
-    downgrade_after: timedelta = timedelta(seconds=5)
+    # Long enough for real, manoeuvring tracks (tests/tactical/test_real_trajectories.py: with
+    # 8 s, and with 20 s, a turning pair was cleared and raised again within seconds).
+    clear_after: timedelta = timedelta(seconds=30)
+    downgrade_after: timedelta = timedelta(seconds=10)
     open: dict[str, _Open] = field(default_factory=dict)
 
     def step(self, now: datetime, detections: list[Detection]) -> list[AlertChange]:
