@@ -88,6 +88,68 @@ def main() -> None:
     console.print(t)
     console.print(f"Times are the best of {args.repeat} runs (BlueSky C: of "
                   f"{max(1, args.repeat // 2)}, numpy: one).")
+    cycles(args.sizes)
+
+
+def cycles(sizes: list[int]) -> None:
+    """The service's whole detection cycle (tracks extrapolated, separation, hazard entry,
+    nonconformance, the alert book), against the same cycle with the brute-force engine."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    import accord.tactical.alerts as alerts_mod
+    from accord.geo.volume import AltitudeBand, Circle, Volume
+    from accord.picture.fold import Picture
+    from accord.rules.agreement import Agreement
+    from accord.rules.notice import Notice
+    from accord.service.tactical import TacticalMonitor
+    from accord.tactical.engine import detect_brute
+    from accord.timefmt import ManualClock, format_time
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    pic = Picture(b"")
+    pic.agreement = Agreement.from_json({
+        "id": "b", "parties": [{"id": "A", "key": "A" * 43 + "="},
+                               {"id": "B", "key": "B" * 43 + "="}],
+        "separation": {"horizontal_m": 5 * NM, "vertical_m": 1000 * FT},
+        "kinds": {"transit": {}, "strike": {"hazard": True}}})
+    for i in range(10):  # ten notices: five hazards of B, five transits of A
+        vol = Volume(Circle(3 + i * 0.8, 51.0, 60000), AltitudeBand(0, 12000, "AMSL"),
+                     now - timedelta(hours=1), now + timedelta(hours=2))
+        party, kind = ("B", "strike") if i % 2 else ("A", "transit")
+        pic.notices[f"N{i}"] = Notice(f"N{i}", party, 1, kind, (vol,), now, now, 0)
+    t = Table("tracks", "alerts raised", "cycle (pruned engine)", "cycle (brute force)",
+              "x", title="The tactical monitor's whole cycle (10 notices, 5 hazards)")
+    for n in sizes:
+        rnd = random.Random(n)
+        rows: dict[str, list[dict[str, object]]] = {"A": [], "B": []}
+        for i in range(n):
+            rows["A" if i % 2 else "B"].append({
+                "aircraft": f"X{i}", "time": format_time(now), "lat": rnd.uniform(48, 54),
+                "lon": rnd.uniform(2, 12), "alt_m": rnd.uniform(0, 12000),
+                "gs_mps": rnd.uniform(0, 300), "trk_deg": rnd.uniform(0, 360), "vs_mps": 0})
+        timings = []
+        for brute in (False, True):
+            if brute and n > 5000:
+                timings.append(None)
+                continue
+            monitor = TacticalMonitor(ManualClock(now))
+            for party, r in rows.items():
+                monitor.ingest(party, r)
+            original = alerts_mod.detect
+            if brute:
+                alerts_mod.detect = lambda f, h, v, la, **kw: detect_brute(f, h, v, la)
+            try:
+                start = time.perf_counter()
+                bodies = monitor.cycle(pic)
+                timings.append(time.perf_counter() - start)
+            finally:
+                alerts_mod.detect = original
+        fast, slow = timings
+        t.add_row(f"{n:,}", f"{len(bodies):,}", f"{fast * 1e3:.0f} ms",
+                  f"{slow * 1e3:.0f} ms" if slow else "(skipped)",
+                  f"{slow / fast:.1f}x" if slow else "")
+    console.print(t)
 
 
 if __name__ == "__main__":

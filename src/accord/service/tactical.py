@@ -128,16 +128,26 @@ class TacticalMonitor:
                       + nonconformance(reports, now, own))
         changes = self.book.step(now, detections)
         by_ac = {f"{r.party}/{r.aircraft}": r for r in reports}
-        return [self._body(c, by_ac) for c in changes]
+        samples: dict[str, dict[str, Any]] = {}
+        return [self._body(c, by_ac, samples) for c in changes]
 
     @staticmethod
-    def _body(c: AlertChange, by_ac: dict[str, Report]) -> dict[str, Any]:
+    def _body(c: AlertChange, by_ac: dict[str, Report],
+              samples: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The change, with each aircraft's last reported position (made once a cycle)."""
         body = c.body("")
         ac = c.detection.details.get("aircraft")
         names = ac if isinstance(ac, list) else [ac] if ac else []
-        body["samples"] = [
-            {"aircraft": name, "time": format_time(r.time, micro=True), "lat": round(r.lat, 6),
-             "lon": round(r.lon, 6), "alt_m": round(r.alt_m, 1), "gs_mps": round(r.gs, 1),
-             "trk_deg": round(r.trk, 1), "vs_mps": round(r.vs, 2)}
-            for name in names if (r := by_ac.get(name)) is not None]
+        out = []
+        for name in names:
+            s = samples.get(name)
+            if s is None and (r := by_ac.get(name)) is not None:
+                s = samples[name] = {
+                    "aircraft": name, "time": format_time(r.time, micro=True),
+                    "lat": round(r.lat, 6), "lon": round(r.lon, 6), "alt_m": round(r.alt_m, 1),
+                    "gs_mps": round(r.gs, 1), "trk_deg": round(r.trk, 1),
+                    "vs_mps": round(r.vs, 2)}
+            if s is not None:
+                out.append(s)
+        body["samples"] = out
         return body

@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from accord.errors import InvalidInput
+from accord.geo.box import volume_box
 from accord.geo.separation import LocalFrame, proximity
 from accord.geo.volume import AltitudeBand, Circle, Volume
 from accord.tactical.engine import Fleet, detect
@@ -198,11 +200,14 @@ def entry_time(r: Report, now: datetime, hazard: Hazard, lookahead: float) -> fl
         vert = (min(a, b), max(a, b))
     if vert is None:
         return None
-    frame = LocalFrame.at(r.lon, r.lat)
+    # A frame on a 0.1 degree grid (cached): the aircraft is within ~6 km of its centre,
+    # where the azimuthal equidistant projection keeps distances and bearings.
+    frame = LocalFrame.at(round(r.lon, 1), round(r.lat, 1))
+    ox, oy = (float(c) for c in frame.forward(r.lon, r.lat))
     trk = math.radians(r.trk)
     vx, vy = r.gs * math.sin(trk), r.gs * math.cos(trk)
-    start = (vx * t0, vy * t0)
-    end = (vx * (t0 + lookahead), vy * (t0 + lookahead))
+    start = (ox + vx * t0, oy + vy * t0)
+    end = (ox + vx * (t0 + lookahead), oy + vy * (t0 + lookahead))
     if isinstance(vol.footprint, Circle):  # exactly: where the path meets the circle
         cx, cy = (float(c) for c in frame.forward(vol.footprint.lon, vol.footprint.lat))
         horiz = _circle_interval(start, (vx, vy), (cx, cy), vol.footprint.radius_m)
@@ -255,13 +260,18 @@ def _earliest(horiz: list[tuple[float, float]], vert: tuple[float, float],
 def hazards(reports: list[Report], now: datetime, active: list[Hazard], lookahead: float,
             levels: Levels) -> list[Detection]:
     """Aircraft predicted to enter (or already inside) another party's hazard volume."""
-    out = []
-    reach = max((r.gs for r in reports), default=0.0) * lookahead
+    out: list[Detection] = []
+    if not reports or not active:
+        return out
+    lat = np.array([r.lat for r in reports])
+    lon = np.array([r.lon for r in reports])
+    party = np.array([r.party for r in reports])
+    age = np.array([max(0.0, (now - r.time).total_seconds()) for r in reports])
+    reach = np.array([r.gs for r in reports]) * (lookahead + age)  # from the reported position
     for hz in active:
-        box = hz.volume
-        for r in reports:
-            if r.party == hz.party or not _near(r, box, reach):
-                continue
+        near = _near(lat, lon, reach, hz.volume) & (party != hz.party)
+        for k in np.flatnonzero(near):
+            r = reports[int(k)]
             t = entry_time(r, now, hz, lookahead)
             if t is None:
                 continue
@@ -275,22 +285,34 @@ def hazards(reports: list[Report], now: datetime, active: list[Hazard], lookahea
     return out
 
 
-def _near(r: Report, vol: Volume, reach: float) -> bool:
-    """A cheap box test before the exact entry time (degrees, padded generously)."""
-    from accord.geo.box import volume_box
-
+def _near(lat: NDArray[np.float64], lon: NDArray[np.float64], reach: NDArray[np.float64],
+          vol: Volume) -> NDArray[np.bool_]:
+    """Aircraft that could reach the volume's box within `reach` metres (degrees, padded
+    generously): the exact entry time is computed only for these."""
     b = volume_box(vol)
-    pad_lat = reach / 111_000.0 + 0.01
-    pad_lon = pad_lat / max(math.cos(math.radians(min(89.0, abs(r.lat) + pad_lat))), 1e-3)
-    return (b.lat_min - pad_lat <= r.lat <= b.lat_max + pad_lat
-            and b.lon_min - pad_lon <= r.lon <= b.lon_max + pad_lon)
+    pad_lat = reach / 110_000.0 + 0.01
+    cos = np.maximum(np.cos(np.radians(np.minimum(89.0, np.abs(lat) + pad_lat))), 1e-3)
+    pad_lon = pad_lat / cos
+    mask: NDArray[np.bool_] = ((lat >= b.lat_min - pad_lat) & (lat <= b.lat_max + pad_lat)
+                               & (lon >= b.lon_min - pad_lon) & (lon <= b.lon_max + pad_lon))
+    return mask
 
 
 def nonconformance(reports: list[Report], now: datetime,
                    own: dict[str, list[Volume]]) -> list[Detection]:
     """Aircraft outside every active notice volume of their own party."""
-    out = []
-    for r in reports:
+    out: list[Detection] = []
+    lat = np.array([r.lat for r in reports])
+    lon = np.array([r.lon for r in reports])
+    maybe = np.zeros(len(reports), dtype=bool)
+    for party, vols in own.items():  # inside some own box: worth the exact test
+        mine = np.array([r.party == party for r in reports])
+        for vol in vols:
+            maybe |= mine & _near(lat, lon, np.zeros(len(reports)), vol)
+    for k, r in enumerate(reports):
+        if not maybe[k]:
+            out.append(_nonconforming(r, own))
+            continue
         here = Volume(Circle(r.lon, r.lat, 1.0), AltitudeBand(r.alt_m, r.alt_m, r.reference),
                       now, now + timedelta(microseconds=1))
         frame = LocalFrame.at(r.lon, r.lat)
@@ -301,13 +323,17 @@ def nonconformance(reports: list[Report], now: datetime,
                 inside = True
                 break
         if not inside:
-            out.append(Detection(
-                key=f"nonconformance:{r.party}/{r.aircraft}", kind="nonconformance", level=2,
-                parties=(r.party,),
-                details={"aircraft": f"{r.party}/{r.aircraft}", "lat": round(r.lat, 6),
-                         "lon": round(r.lon, 6), "alt_m": round(r.alt_m, 1),
-                         "active_notices": len(own.get(r.party, []))}))
+            out.append(_nonconforming(r, own))
     return out
+
+
+def _nonconforming(r: Report, own: dict[str, list[Volume]]) -> Detection:
+    return Detection(
+        key=f"nonconformance:{r.party}/{r.aircraft}", kind="nonconformance", level=2,
+        parties=(r.party,),
+        details={"aircraft": f"{r.party}/{r.aircraft}", "lat": round(r.lat, 6),
+                 "lon": round(r.lon, 6), "alt_m": round(r.alt_m, 1),
+                 "active_notices": len(own.get(r.party, []))})
 
 
 @dataclass
