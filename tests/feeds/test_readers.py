@@ -51,3 +51,31 @@ def test_jsonl_skips_unreadable_lines() -> None:
             "gs_mps": 4, "trk_deg": 5}
     rows = list(jsonl_rows([json.dumps(good), "{bad", "[1,2]", "", json.dumps(good)], counts))
     assert rows == [good, good] and counts.bad == 2 and counts.lines == 5
+
+
+def test_lines_from_a_tcp_feed() -> None:
+    """A receiver's port-30003 style socket: lines as they come, until it closes."""
+    import socket
+    import threading
+
+    from accord.feeds.readers import lines_from
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    lines = [msg(4, "ABC123", "18:00:00.000", gs="200", trk="90", vr="0"),
+             msg(3, "ABC123", "18:00:00.500", alt="10000", lat="35.0", lon="35.0")]
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(("\r\n".join(lines) + "\r\n").encode())
+
+    t = threading.Thread(target=serve)
+    t.start()
+    counts = Counts()
+    rows = list(SbsAssembler().rows(lines_from(f"tcp://127.0.0.1:{port}"), counts))
+    t.join()
+    server.close()
+    assert len(rows) == 1 and rows[0]["aircraft"] == "ABC123" and counts.lines == 2
