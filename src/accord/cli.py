@@ -118,6 +118,16 @@ def access(dir: Path) -> Iterator[Access]:
         a.close()
 
 
+def server_client(what: str) -> Any:
+    """The HTTP client for commands that only make sense against a running service."""
+    if not Session.server:
+        raise InvalidInput(f"{what} needs a running service", field="server",
+                           accepted="--server URL --token TOKEN")
+    from accord.client import Client
+
+    return Client(Session.server, Session.token)
+
+
 def local_only(what: str) -> None:
     if Session.server:
         raise InvalidInput(f"{what} works on the deployment's own folder, not over --server",
@@ -530,12 +540,9 @@ def tracks_feed(source: Annotated[str, typer.Argument(
                 batch: Annotated[int, typer.Option(help="Reports per request.")] = 500,
                 as_json: JsonOpt = False) -> None:
     """Send a feed's reports to the service in batches, with running counts."""
-    from accord.client import Client
     from accord.feeds.readers import Counts, SbsAssembler, jsonl_rows, lines_from
 
-    if not Session.server:
-        raise InvalidInput("tracks go to a running service", field="server",
-                           accepted="--server URL --token TOKEN")
+    client = server_client("feeding tracks")
     if format not in ("jsonl", "sbs"):
         raise InvalidInput(f"unknown format {format!r}", field="format", accepted="jsonl, sbs")
     counts = Counts()
@@ -543,7 +550,7 @@ def tracks_feed(source: Annotated[str, typer.Argument(
             else SbsAssembler().rows(lines_from(source), counts))
     totals = {"accepted": 0, "duplicates": 0, "out_of_order": 0, "rejected": 0}
     problems: list[dict[str, Any]] = []
-    with Client(Session.server, Session.token) as c, Progress(
+    with client as c, Progress(
             TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
             disable=as_json) as bar:
         task = bar.add_task("reading", total=None)
@@ -587,24 +594,16 @@ def alerts(open_only: Annotated[bool, typer.Option(
                "--open", help="Only alerts still open.")] = False,
            as_json: JsonOpt = False) -> None:
     """Tactical alerts that concern your party (needs --server and --token)."""
-    from accord.client import Client
-
-    if not Session.server:
-        raise InvalidInput("alerts come from a running service", field="server",
-                           accepted="--server URL --token TOKEN")
-    with Client(Session.server, Session.token) as c:
+    with server_client("listing alerts") as c:
         items = c.alerts(open_only)
     if as_json:
         dump(items)
         return
+    from accord.tactical.alerts import describe
+
     t = Table("alert", "state", "kind", "level", "to", "what", "raised", "updated")
     for a in items:
-        d = a["details"]
-        what = (f"{' and '.join(d['aircraft'])}: loss in {d['time_to_loss_s']:.0f} s, CPA "
-                f"{d['d_cpa_m'] / 1000:.1f} km" if a["kind"] == "separation" else
-                f"{d['aircraft']} {'inside' if d['inside'] else 'enters'} {d['notice']}"
-                + ("" if d["inside"] else f" in {d['time_to_entry_s']:.0f} s")
-                if a["kind"] == "hazard" else f"{d['aircraft']} outside its notices")
+        what = describe(a["kind"], a["change"], a["details"])
         t.add_row(a["alert"], a["state"], a["kind"], str(a["level"]), ",".join(a["parties"]),
                   escape(what), a["raised_at"][11:19], a["updated_at"][11:19])
     out.print(t)
@@ -616,12 +615,7 @@ def watch(last_event_id: Annotated[int | None, typer.Option(
               "--from", help="Resume after this log index (as SSE Last-Event-ID).")] = None,
           as_json: JsonOpt = False) -> None:
     """Print your party's live stream from a running service (needs --server and --token)."""
-    if not Session.server:
-        raise InvalidInput("watch follows a running service", field="server",
-                           accepted="--server URL --token TOKEN")
-    from accord.client import Client
-
-    with Client(Session.server, Session.token) as c:
+    with server_client("watching the stream") as c:
         for index, kind, data in c.stream(last_event_id):
             if as_json:
                 print(json.dumps(data), flush=True)

@@ -192,7 +192,7 @@ def _tracks(console: Console, r: Run) -> bool:
     the alerts the tactical monitor logs."""
     from accord.service.tactical import TacticalMonitor
     from accord.service.writer import Alerts
-    from accord.tactical.alerts import Hazard, Report, entry_time
+    from accord.tactical.alerts import Hazard, Report, describe, entry_time
 
     il20 = _Flight("RU", "RF-93610", "IL20", 35.30, 35.53, 6000.0, 140.0, 102.7, -2.0)
     f16 = _Flight("IL", "IAF-1", "HAWK1", 35.85, 35.64, 5800.0, 80.0, 250.0, 0.0)
@@ -213,15 +213,7 @@ def _tracks(console: Console, r: Run) -> bool:
         if bodies:
             [indices] = r.writer.submit_batch([Alerts(bodies)])
             for body, index in zip(bodies, indices, strict=True):
-                d = body["details"]
-                what = (f"{d['aircraft']} no longer predicted in {d.get('notice', 'conflict')}"
-                        if body["change"] == "cleared" else
-                        f"{d['aircraft']} enters {d['notice']} in {d['time_to_entry_s']:.0f} s"
-                        if body["kind"] == "hazard" and not d["inside"] else
-                        f"{d['aircraft']} inside {d['notice']}" if body["kind"] == "hazard" else
-                        f"{' and '.join(d['aircraft'])}: loss of separation in "
-                        f"{d['time_to_loss_s']:.0f} s (CPA {d['d_cpa_m'] / 1000:.1f} km)"
-                        if body["kind"] == "separation" else f"{d['aircraft']} outside its notices")
+                what = describe(body["kind"], body["change"], body["details"])
                 rows.append((now, body["change"], f"{body['kind']} level {body['level']}",
                              f"{what} [entry {index}]"))
         for fl in (il20, f16):

@@ -336,6 +336,21 @@ def _nonconforming(r: Report, own: dict[str, list[Volume]]) -> Detection:
                  "active_notices": len(own.get(r.party, []))})
 
 
+def describe(kind: str, change: str, details: dict[str, Any]) -> str:
+    """One line for an officer: what an alert (or its change) is about."""
+    if change == "cleared":
+        return f"{details['aircraft']} no longer predicted in {details.get('notice', 'conflict')}"
+    if kind == "separation":
+        return (f"{' and '.join(details['aircraft'])}: loss of separation in "
+                f"{details['time_to_loss_s']:.0f} s (CPA {details['d_cpa_m'] / 1000:.1f} km)")
+    if kind == "hazard":
+        if details["inside"]:
+            return f"{details['aircraft']} inside {details['notice']}"
+        return (f"{details['aircraft']} enters {details['notice']} in "
+                f"{details['time_to_entry_s']:.0f} s")
+    return f"{details['aircraft']} outside its notices"
+
+
 @dataclass
 class _Open:
     detection: Detection
