@@ -51,7 +51,6 @@ class Changes:
     alerts: list[str] = field(default_factory=list)
     seq: tuple[str, int] | None = None
     notice: Notice | None = None
-    previous: Notice | None = None
 
 
 class Picture:
@@ -237,7 +236,7 @@ class Picture:
         if prev is not None:
             self._forget_dues(notice=prev.id)
         self._owe(self.notice_dues(notice))
-        return Changes(notices=[notice.id], notice=notice, previous=prev)
+        return Changes(notices=[notice.id], notice=notice)
 
     _notice_amend = _notice_file
 

@@ -45,9 +45,6 @@ CREATE TABLE IF NOT EXISTS p_volume_ref(id INTEGER PRIMARY KEY, notice TEXT NOT 
 CREATE INDEX IF NOT EXISTS p_volume_ref_notice ON p_volume_ref(notice);
 """
 
-PROJECTION_TABLES = ("p_state", "p_notices", "p_findings", "p_seqs", "p_messages",
-                     "p_escalations", "p_alerts", "p_volume_index", "p_volume_ref")
-
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -142,16 +139,6 @@ class SqliteStore:
         for level, idx, h in self.db.execute("SELECT level, idx, hash FROM nodes "
                                              "ORDER BY level, idx"):
             yield int(level), int(idx), bytes(h)
-
-    def frontier_nodes(self, size: int) -> list[bytes]:
-        """The perfect subtrees that make up a tree of `size` leaves, largest first."""
-        out = []
-        start = 0
-        for level in range(size.bit_length() - 1, -1, -1):
-            if size >> level & 1:
-                out.append(self.node(level, start >> level))
-                start += 1 << level
-        return out
 
     def add_checkpoint(self, size: int, note: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO checkpoints(size, note) VALUES(?, ?)",
@@ -288,10 +275,6 @@ class SqliteStore:
                    "p_alerts": "SELECT id, json FROM p_alerts",
                    "p_state": "SELECT k, v FROM p_state"}
         return {str(k): str(v) for k, v in self.db.execute(queries[table])}
-
-    def clear_projection(self) -> None:
-        for table in PROJECTION_TABLES:
-            self.db.execute(f"DELETE FROM {table}")
 
     def integrity(self) -> list[str]:
         """SQLite's own check of the file's structure: [] when sound."""
