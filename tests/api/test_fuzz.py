@@ -27,7 +27,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Any) -> None:
              "-H", f"Authorization: Bearer {tokens['A']}",
              "--checks", "not_a_server_error", "--exclude-path", "/v1/stream",
              "--max-examples", "60", "--seed", "20261123", "--workers", "1"],
-            capture_output=True, text=True, timeout=600)
+            capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache stays there
         summary = proc.stdout[-3000:]
         assert proc.returncode == 0, summary + proc.stderr[-2000:]
         cases = re.search(r"(\d+) generated, (\d+) passed", summary)
