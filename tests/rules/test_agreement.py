@@ -94,3 +94,17 @@ def test_refusals_name_the_field(name: str) -> None:
     assert isinstance(exc.value, InvalidInput | UnknownParty)
     assert exc.value.field == field, exc.value.field
     assert exc.value.detail
+
+
+def test_tactical_rules_default_to_the_separation_and_can_be_set() -> None:
+    a = Agreement.from_json(doc())
+    t = a.tactical_rules()
+    assert (t.horizontal_m, t.vertical_m, t.lookahead_s, t.corrective_s, t.warning_s) == (
+        5000, 300, 300, 120, 60)
+    b = Agreement.from_json(doc(tactical={"horizontal_m": 1852, "lookahead_s": 120}))
+    t = b.tactical_rules()
+    assert (t.horizontal_m, t.vertical_m, t.lookahead_s, t.corrective_s, t.warning_s) == (
+        1852, 300, 120, 120, 60)
+    with pytest.raises(InvalidInput) as exc:
+        Agreement.from_json(doc(tactical={"lookahead_s": 60, "warning_s": 90}))
+    assert exc.value.field == "agreement.tactical"

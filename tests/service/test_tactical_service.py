@@ -124,3 +124,29 @@ def test_an_alert_open_in_the_log_is_updated_after_a_restart(svc: Any) -> None:
     [alert] = svc.writer.picture.alerts.values()
     assert alert["changes"] == 2 and alert["change"] == "updated"
     assert raised["key"] == alert["key"]
+
+
+def test_the_agreement_sets_the_tactical_minima(tmp_path: Path) -> None:
+    from accord.service.tactical import TacticalMonitor
+    from accord.timefmt import ManualClock
+
+    w = make_world(tmp_path / "d", tactical={"horizontal_m": 500, "vertical_m": 100,
+                                             "lookahead_s": 60})
+    clock = ManualClock(w.clock.now())
+    m = TacticalMonitor(clock)
+    now = format_time(clock.now())
+    base = {"time": now, "lat": 35.0, "alt_m": 5000, "gs_mps": 100, "vs_mps": 0}
+    assert m.ingest("A", [dict(base, aircraft="a", lon=35.0, trk_deg=90)])["accepted"] == 1
+    assert m.ingest("B", [dict(base, aircraft="b", lon=35.0 + east(35.0, 15000),
+                               trk_deg=270)])["accepted"] == 1
+    # closing at 200 m/s from 15 km: inside 500 m at 72.5 s, beyond the 60 s look-ahead
+    assert [b for b in m.cycle(w.writer.picture) if b["kind"] == "separation"] == []
+    clock.advance(timedelta(seconds=20))
+    m.ingest("A", [dict(base, aircraft="a", lon=35.0 + east(35.0, 2000), trk_deg=90,
+                        time=format_time(clock.now()))])
+    m.ingest("B", [dict(base, aircraft="b", lon=35.0 + east(35.0, 13000), trk_deg=270,
+                        time=format_time(clock.now()))])
+    [sep] = [b for b in m.cycle(w.writer.picture) if b["kind"] == "separation"]
+    assert sep["details"]["time_to_loss_s"] == pytest.approx(52.5, abs=0.5)
+    assert sep["level"] == 3  # within the agreement's 60 s warning time
+    w.writer.store.close()

@@ -85,6 +85,18 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Tactical:
+    """Live-track alerting: minima between aircraft (default: the strategic separation),
+    the look-ahead, and the times to violation that make an alert corrective or a warning."""
+
+    horizontal_m: float
+    vertical_m: float
+    lookahead_s: float = 300.0
+    corrective_s: float = 120.0
+    warning_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Hotline:
     """How long a party has to acknowledge a hotline message, unless the sender says."""
 
@@ -105,6 +117,11 @@ class Agreement:
     disclosure: tuple[tuple[str, Disclosure], ...]
     replaces: str | None = None
     hotline: Hotline = Hotline()
+    tactical: Tactical | None = None  # None: the separation minima, 300 s, 120 s, 60 s
+
+    def tactical_rules(self) -> Tactical:
+        return self.tactical or Tactical(self.separation.horizontal_m,
+                                         self.separation.vertical_m)
 
     def party(self, party_id: str, field: str = "party") -> Party:
         for p in self.parties:
@@ -130,7 +147,8 @@ class Agreement:
     @staticmethod
     def from_json(obj: Any, field: str = "agreement") -> Agreement:
         o = _obj(obj, field, {"id", "title", "version", "replaces", "parties", "separation",
-                              "kinds", "conflicts", "zones", "limits", "disclosure", "hotline"})
+                              "kinds", "conflicts", "zones", "limits", "disclosure", "hotline",
+                              "tactical"})
         agreement_id = identifier(o.get("id"), f"{field}.id")
         version = _int(o.get("version", 1), f"{field}.version", 1)
         replaces = o.get("replaces")
@@ -170,6 +188,23 @@ class Agreement:
         hl = _obj(o.get("hotline", {}), f"{field}.hotline", {"ack_deadline_minutes"})
         ack_deadline = _positive_minutes(hl.get("ack_deadline_minutes", 5),
                                          f"{field}.hotline.ack_deadline_minutes")
+        tactical = None
+        if "tactical" in o:
+            tf = f"{field}.tactical"
+            t = _obj(o["tactical"], tf, {"horizontal_m", "vertical_m", "lookahead_s",
+                                         "corrective_s", "warning_s"})
+            look = _num(t.get("lookahead_s", 300), f"{tf}.lookahead_s")
+            corrective = _num(t.get("corrective_s", min(120.0, look)), f"{tf}.corrective_s")
+            warning = _num(t.get("warning_s", min(60.0, corrective)), f"{tf}.warning_s")
+            if not 0 < warning <= corrective <= look <= 3600:
+                raise InvalidInput("tactical times must satisfy 0 < warning_s <= corrective_s "
+                                   "<= lookahead_s <= 3600", field=tf,
+                                   accepted="e.g. lookahead_s = 300, corrective_s = 120, "
+                                            "warning_s = 60")
+            tactical = Tactical(
+                _num(t.get("horizontal_m", separation.horizontal_m), f"{tf}.horizontal_m"),
+                _num(t.get("vertical_m", separation.vertical_m), f"{tf}.vertical_m"),
+                look, corrective, warning)
         title = o.get("title", agreement_id)
         if not isinstance(title, str):
             raise InvalidInput("title must be a string", field=f"{field}.title")
@@ -177,7 +212,7 @@ class Agreement:
                          kinds=kinds, separation=separation, conflict_action=conflict_action,
                          zones=zones, limits=limits, disclosure=tuple(disclosure),
                          replaces=replaces if isinstance(replaces, str) else None,
-                         hotline=Hotline(ack_deadline))
+                         hotline=Hotline(ack_deadline), tactical=tactical)
 
 
 def _obj(value: Any, field: str, allowed: set[str] | None) -> dict[str, Any]:

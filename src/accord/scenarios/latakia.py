@@ -196,7 +196,7 @@ def _tracks(console: Console, r: Run) -> bool:
 
     il20 = _Flight("RU", "RF-93610", "IL20", 35.30, 35.53, 6000.0, 140.0, 102.7, -2.0)
     f16 = _Flight("IL", "IAF-1", "HAWK1", 35.85, 35.64, 5800.0, 80.0, 250.0, 0.0)
-    monitor = TacticalMonitor(r.clock, lookahead_s=300.0)
+    monitor = TacticalMonitor(r.clock)
     start = at("18:44:00")
     strike = r.writer.picture.notices["IL-STRIKE-0917"]
     first = Report("RU", il20.aircraft, start, il20.lat, il20.lon, il20.alt, il20.gs, il20.trk,

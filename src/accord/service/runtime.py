@@ -47,7 +47,6 @@ class ServiceConfig:
     max_batch: int = 512
     timer_interval_s: float = 0.2
     tactical_interval_s: float = 1.0  # detection cycles (the issue asks for >= 1 per second)
-    lookahead_s: float = 300.0
     track_max_age_s: float = 30.0
 
     @staticmethod
@@ -124,7 +123,7 @@ class Service:
         self._timer = threading.Thread(target=self._escalation_timer, name="accord-timer",
                                        daemon=True)
         self._timer.start()
-        self.monitor = TacticalMonitor(self.clock, self.config.lookahead_s,
+        self.monitor = TacticalMonitor(self.clock,
                                        timedelta(seconds=self.config.track_max_age_s))
         self._tactical = threading.Thread(target=self._tactical_loop, name="accord-tactical",
                                           daemon=True)

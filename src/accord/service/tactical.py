@@ -62,12 +62,10 @@ def parse_report(party: str, row: Any, field: str) -> Report:
 class TacticalMonitor:
     """Owns the track table and the alert book; `cycle()` is one pass of detection."""
 
-    def __init__(self, clock: Clock, lookahead_s: float = 300.0,
-                 max_age: timedelta = timedelta(seconds=30), levels: Levels | None = None,
+    def __init__(self, clock: Clock, max_age: timedelta = timedelta(seconds=30),
                  max_future: timedelta = timedelta(seconds=5)) -> None:
+        """Minima, look-ahead and levels come from the agreement in force at each cycle."""
         self.clock = clock
-        self.lookahead = lookahead_s
-        self.levels = levels or Levels(preventive=lookahead_s)
         self.table = TrackTable(max_age=max_age)
         self.book = AlertBook()
         self.max_future = max_future
@@ -114,17 +112,19 @@ class TacticalMonitor:
         if agreement is None or not reports:
             changes = self.book.step(now, [])
             return [self._body(c, {}) for c in changes]
+        rules = agreement.tactical_rules()
+        lookahead = rules.lookahead_s
+        levels = Levels(rules.lookahead_s, rules.corrective_s, rules.warning_s)
         notices = [n for n in list(picture.notices.values()) if n.live(now)]
-        horizon = now + timedelta(seconds=self.lookahead)
+        horizon = now + timedelta(seconds=lookahead)
         active_hazards = [Hazard(n.id, n.version, n.party, v) for n in notices
                           if agreement.kind(n.kind).hazard
                           for v in n.volumes if v.start < horizon and v.end > now]
         own: dict[str, list[Any]] = {}
         for n in notices:
             own.setdefault(n.party, []).extend(v for v in n.volumes if v.start <= now < v.end)
-        sep = agreement.separation
-        detections = (separation(reports, fleet, sep.horizontal_m, sep.vertical_m, self.levels)
-                      + hazards(reports, now, active_hazards, self.lookahead, self.levels)
+        detections = (separation(reports, fleet, rules.horizontal_m, rules.vertical_m, levels)
+                      + hazards(reports, now, active_hazards, lookahead, levels)
                       + nonconformance(reports, now, own))
         changes = self.book.step(now, detections)
         by_ac = {f"{r.party}/{r.aircraft}": r for r in reports}
