@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 from accord import commands
 from accord.errors import InvalidInput, NoAgreement
-from accord.log.event import Event
 from accord.log.merkle import consistency_proof, root
 from accord.log.note import NoteVerifier
 from accord.picture.fold import Picture
@@ -95,14 +94,7 @@ class Local:
         return self.writer.submit(sub).to_json()
 
     def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]:
-        notice_body, _ = commands.notice_body(doc, party)
-        notice_body.pop("private_digest", None)
-        w = self.writer
-        w.picture.require_agreement().party(party, "party")
-        event = Event(type="notice.file", party=party, seq=1,
-                      issued_at=format_time(w.clock.now()), body=notice_body)
-        notice, findings = w.preview(event)
-        return {"notice": notice.to_json(), "findings": [f.to_body() for f in findings]}
+        return self.writer.preview(party, commands.notice_body(doc, party)[0])
 
     def current_version(self, notice: str) -> int | None:
         n = self._picture().notices.get(notice)

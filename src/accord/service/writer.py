@@ -210,11 +210,18 @@ class Writer:
         result: list[int] = self.submit_batch([Tick()])[0]
         return result
 
-    def preview(self, event: Event) -> tuple[Notice, list[Finding]]:
-        """The findings a file or amend event would raise now, without appending anything."""
-        entry = Entry(event=event, received_at=self.clock.now(), sig="")
+    def preview(self, party: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The findings a `notice.file` body of `party` would raise now; nothing is appended.
+
+        The check needs no private reveal, so a private digest in the body is ignored."""
+        self.picture.require_agreement().party(party, "party")
+        now = self.clock.now()
+        event = Event(type="notice.file", party=party, seq=1, issued_at=format_time(now),
+                      body={k: v for k, v in body.items() if k != "private_digest"})
+        entry = Entry(event=event, received_at=now, sig="")
         notice, previous = self.picture.prospective(entry)
-        return notice, self._check(notice, entry.received_at, previous)
+        findings = self._check(notice, entry.received_at, previous)
+        return {"notice": notice.to_json(), "findings": [f.to_body() for f in findings]}
 
     # -- one command ------------------------------------------------------------------------
 
