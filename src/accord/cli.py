@@ -797,7 +797,13 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
     deployment = Deployment.open(dir)
     print(f"Accord serving {deployment.dir} (log {deployment.origin}) on "
           f"http://{bound_host}:{bound_port}", flush=True)
+    app_ = create_app(dir)
+
     class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            app_.state.draining.set()  # live streams end, so the graceful stop is quick
+            super().handle_exit(sig, frame)
+
         @contextmanager
         def capture_signals(self) -> Iterator[None]:
             with super().capture_signals():
@@ -805,7 +811,7 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
                 # SIGTERM/SIGINT asked for a graceful stop and it is done: exit 0, not -15.
                 self._captured_signals.clear()
 
-    server = Server(uvicorn.Config(create_app(dir), log_config=None, access_log=False,
+    server = Server(uvicorn.Config(app_, log_config=None, access_log=False,
                                    lifespan="on", timeout_graceful_shutdown=10))
     server.run(sockets=[sock])
 

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -252,6 +253,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     app = FastAPI(title="Accord", version=__version__, lifespan=lifespan,
                   description="Deconfliction for parties that share airspace but not a command:"
                               " signed notices, checks, the hotline and a verifiable log.")
+    app.state.draining = threading.Event()  # set by whoever stops the server: streams end
     config = service.config if service is not None else ServiceConfig.load(Path(dir or "."))
     app.add_middleware(Guard, limit=config.max_body_bytes, service=lambda: state.get("svc"))
 
@@ -333,18 +335,10 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     async def post_check(body: CheckIn, p: Party, s: Svc) -> dict[str, Any]:
         """The strategic check of a notice document as `p` would file it; nothing is written."""
         from accord import commands
-        from accord.timefmt import format_time
 
         notice_body, _ = commands.notice_body(body.notice, p)
-        notice_body.pop("private_digest", None)
-
-        def preview(w: Any) -> dict[str, Any]:
-            event = Event(type="notice.file", party=p, seq=1,
-                          issued_at=format_time(w.clock.now()), body=notice_body)
-            notice, findings = w.preview(event)
-            return {"notice": notice.to_json(), "findings": [f.to_body() for f in findings]}
-
-        result: dict[str, Any] = await asyncio.wrap_future(s.call(preview))
+        result: dict[str, Any] = await asyncio.wrap_future(
+            s.call(lambda w: w.preview(p, notice_body)))
         return result
 
     # -- reads -------------------------------------------------------------------------------
@@ -574,11 +568,17 @@ async def _events(request: Request, s: Service, party: str, after: int) -> Async
             if item is not None:
                 yield _sse(index, item)
             sent = index
-        while not await request.is_disconnected():
+        draining: threading.Event = request.app.state.draining
+        quiet = 0
+        # Wake every second: a gone client or a server shutting down ends the stream at once
+        # (uvicorn waits for open responses before it stops the application).
+        while not draining.is_set() and not await request.is_disconnected():
             try:
-                batch = await asyncio.wait_for(queue.get(), timeout=15.0)
+                batch = await asyncio.wait_for(queue.get(), timeout=1.0)
             except TimeoutError:
-                yield b": keep-alive\n\n"
+                quiet += 1
+                if quiet % 15 == 0:
+                    yield b": keep-alive\n\n"
                 continue
             for index, entry in batch:
                 if index <= sent:

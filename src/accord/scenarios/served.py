@@ -40,8 +40,9 @@ class _Server:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(service=service), log_config=None, lifespan="on",
-                                log_level="warning")
+        self.app = create_app(service=service)
+        config = uvicorn.Config(self.app, log_config=None, lifespan="on", log_level="warning",
+                                timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [self.sock]}, daemon=True)
@@ -51,8 +52,11 @@ class _Server:
             time.sleep(0.02)
 
     def stop(self) -> None:
+        self.app.state.draining.set()  # the live streams end within a second
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=15)
+        if self.thread.is_alive():
+            raise RuntimeError("the demo's server did not stop")
 
 
 class _Watcher:
@@ -81,7 +85,10 @@ class _Watcher:
         return None
 
     def close(self) -> None:
+        """Close the stream under the reader and wait for it: no thread may outlive the demo
+        (a daemon thread still inside httpx at interpreter exit can crash the process)."""
         self._client.close()
+        self._thread.join(timeout=10)
 
 
 def run(console: Console, keep: Path | None = None) -> int:
@@ -174,11 +181,11 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
             console.print(f"  {party}'s receipt for entry {result['index']} verifies offline "
                           f"(checkpoint size {checked.size})")
     finally:
-        for w in watch.values():
-            w.close()
         for c in clients.values():
             c.close()
-        server.stop()
+        server.stop()  # ends the live streams, so the watchers' threads finish
+        for w in watch.values():
+            w.close()
         service.close()
     store = service.deployment.store(readonly=True)
     report = verify_store(store, service.deployment.verifier_key)
