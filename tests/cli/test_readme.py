@@ -20,6 +20,11 @@ def walkthrough() -> str:
     return "\n".join(blocks)
 
 
+def test_readme_walkthrough_needs_no_gnu_date() -> None:
+    """BSD and GNU `date` differ in every option that does arithmetic: the walkthrough uses none."""
+    assert not re.search(r"(^|[\s;(`$])date\s", walkthrough(), re.M)
+
+
 def test_readme_walkthrough_runs(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     bindir = tmp_path / "bin"
