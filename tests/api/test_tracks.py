@@ -78,9 +78,63 @@ def test_feed_raises_a_hazard_alert_seen_by_the_parties(server: Server, tmp_path
     assert cli.returncode == 0 and alert["alert"] in cli.stdout and "B-HZ" in cli.stdout
 
 
+def full_row(aircraft: str, when: datetime) -> dict[str, Any]:
+    """A row as large as the feeds make them: every field, times to the microsecond."""
+    return {"aircraft": aircraft, "time": format_time(when, micro=True), "lat": -35.123456,
+            "lon": -179.654321, "alt_m": 10668.25, "gs_mps": 257.22, "trk_deg": 359.99,
+            "vs_mps": -12.345, "callsign": "SWR123AB", "reference": "AMSL"}
+
+
 def test_tracks_need_a_credential_and_bound_the_batch(server: Server) -> None:
+    from accord.service.runtime import ServiceConfig
+    from accord.service.tactical import MAX_REPORTS
+
     assert httpx.post(server.url + "/v1/tracks", json={"reports": []}).status_code == 401
-    too_many = {"reports": [{}] * 10_001}
-    r = httpx.post(server.url + "/v1/tracks", json=too_many,
-                   headers={"Authorization": f"Bearer {server.tokens['A']}"})
-    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    auth = {"Authorization": f"Bearer {server.tokens['A']}",
+            "Content-Type": "application/json"}
+    limit = ServiceConfig().max_body_bytes
+    # The row cap is reachable within the body limit: MAX_REPORTS full rows fit, with room
+    now = SystemClock().now()
+    rows = [full_row(f"{i:08X}", now) for i in range(MAX_REPORTS)]
+    body = json.dumps({"reports": rows}).encode()
+    assert len(body) <= limit and len(body) / MAX_REPORTS > 220
+    r = httpx.post(server.url + "/v1/tracks", content=body, headers=auth, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == MAX_REPORTS and r.json()["rejected"] == 0
+    # one row more is refused whole, with a problem that says the cap
+    over = json.dumps({"reports": [{}] * (MAX_REPORTS + 1)}).encode()
+    r = httpx.post(server.url + "/v1/tracks", content=over, headers=auth)
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "reports" and str(MAX_REPORTS) in r.json()["detail"]
+    # and a body over the limit is refused before it is parsed
+    padded = body[:-2] + b"," + json.dumps([full_row("PAD", now)] * 600).encode()[1:] + b"}"
+    assert len(padded) > limit
+    r = httpx.post(server.url + "/v1/tracks", content=padded, headers=auth)
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_bad_numbers_in_rows_are_refused_per_row_never_fatal(server: Server) -> None:
+    auth = {"Authorization": f"Bearer {server.tokens['A']}",
+            "Content-Type": "application/json"}
+    now = SystemClock().now()
+    ok = json.dumps(full_row("OK1", now))
+    rows = [ok,
+            ok.replace('"lat": -35.123456', '"lat": ' + "9" * 400).replace("OK1", "BIG"),
+            ok.replace('"alt_m": 10668.25', '"alt_m": true').replace("OK1", "TRUE"),
+            ok.replace('"gs_mps": 257.22', '"gs_mps": 1e999').replace("OK1", "INF"),
+            ok.replace('"trk_deg": 359.99', '"trk_deg": NaN').replace("OK1", "NAN"),
+            ok.replace("OK1", "OK2")]
+    r = httpx.post(server.url + "/v1/tracks", headers=auth,
+                   content="{" + '"reports": [' + ",".join(rows) + "]}")
+    assert r.status_code in (200, 400), r.text  # a parser may refuse NaN for the whole body
+    if r.status_code == 400:  # then without the NaN row, the rest must be taken per row
+        assert r.headers["content-type"] == "application/problem+json"
+        del rows[4]
+        r = httpx.post(server.url + "/v1/tracks", headers=auth,
+                       content="{" + '"reports": [' + ",".join(rows) + "]}")
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["accepted"] == 2 and got["rejected"] == len(rows) - 2
+    fields = [p["field"] for p in got["problems"]]
+    assert fields[:3] == ["reports[1].lat", "reports[2].alt_m", "reports[3].gs_mps"]
+    assert all(p["status"] == 400 for p in got["problems"])

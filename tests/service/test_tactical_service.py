@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import timedelta
 from pathlib import Path
@@ -50,10 +51,16 @@ def report(s: Any, aircraft: str, lon: float, trk: float = 90, gs: float = 100,
 
 
 def cycle(s: Any) -> list[dict[str, Any]]:
+    """One detection cycle, written as the service loop does: the alert states it logged."""
     bodies = s.monitor.cycle(s.writer.picture)
-    if bodies:
-        s.sequencer.alerts(bodies).result()
-    return bodies
+    if not bodies:
+        return []
+    indices = s.sequencer.alerts(bodies).result()
+    assert len(indices) == len(bodies)
+    by_entry = {a["entry"]: a for a in s.writer.picture.alerts.values()}
+    logged = [dict(by_entry[i]) for i in indices]
+    assert [a["key"] for a in logged] == [b["key"] for b in bodies]
+    return logged
 
 
 def test_hazard_entry_alert_raised_updated_cleared(svc: Any) -> None:
@@ -111,7 +118,7 @@ def test_bad_rows_are_counted_not_fatal(svc: Any) -> None:
             "reports[5].time"} <= fields
 
 
-def test_an_alert_open_in_the_log_is_updated_after_a_restart(svc: Any) -> None:
+def test_an_alert_open_in_the_log_is_kept_then_cleared_after_a_restart(svc: Any) -> None:
     from accord.service.tactical import TacticalMonitor
 
     lon = 36.0 - east(35.0, 5000 + 25000)
@@ -120,10 +127,19 @@ def test_an_alert_open_in_the_log_is_updated_after_a_restart(svc: Any) -> None:
     svc.monitor = TacticalMonitor(svc.clock)  # a fresh book, as after a restart
     svc.clock.advance(timedelta(seconds=1))
     svc.monitor.ingest("A", [report(svc, "IL20", lon + east(35.0, 100))])
-    cycle(svc)
-    [alert] = svc.writer.picture.alerts.values()
-    assert alert["changes"] == 2 and alert["change"] == "updated"
-    assert raised["key"] == alert["key"]
+    assert cycle(svc) == []  # the book took the open alert from the log: no second raise
+    svc.clock.advance(timedelta(seconds=140))  # now corrective: the same alert is updated
+    svc.monitor.ingest("A", [report(svc, "IL20", lon + east(35.0, 14000))])
+    [updated] = cycle(svc)
+    assert updated["change"] == "updated" and updated["alert"] == raised["alert"]
+    # restarted again, and the aircraft is gone: the alert the log holds open is cleared
+    svc.monitor = TacticalMonitor(svc.clock)
+    svc.clock.advance(timedelta(seconds=31))
+    assert cycle(svc) == []  # held for the clear delay from the restart
+    svc.clock.advance(timedelta(seconds=31))
+    [cleared] = cycle(svc)
+    assert cleared["change"] == "cleared" and cleared["alert"] == raised["alert"]
+    assert not svc.writer.picture.open_alerts
 
 
 def test_the_agreement_sets_the_tactical_minima(tmp_path: Path) -> None:
@@ -150,3 +166,220 @@ def test_the_agreement_sets_the_tactical_minima(tmp_path: Path) -> None:
     assert sep["details"]["time_to_loss_s"] == pytest.approx(52.5, abs=0.5)
     assert sep["level"] == 3  # within the agreement's 60 s warning time
     w.writer.store.close()
+
+
+def open_alerts(s: Any) -> list[dict[str, Any]]:
+    return [a for a in s.writer.picture.alerts.values() if a["state"] == "open"]
+
+
+def test_alerts_clear_when_the_last_track_goes(svc: Any) -> None:
+    lon = 36.0 - east(35.0, 5000 + 25000)
+    svc.monitor.ingest("A", [report(svc, "IL20", lon), report(svc, "IL21", lon, alt=6000)])
+    svc.monitor.ingest("B", [report(svc, "B9", 35.0)])  # no notice of its own
+    raised = cycle(svc)
+    assert sorted(b["kind"] for b in raised) == ["hazard", "hazard", "nonconformance"]
+    assert len(open_alerts(svc)) == 3
+    svc.clock.advance(timedelta(seconds=20))
+    assert cycle(svc) == []  # tracks 20 s old: still there, still detected
+    svc.clock.advance(timedelta(seconds=11))  # every track expires (30 s), none is left
+    assert cycle(svc) == [] and not svc.monitor.table.tracks  # held: last seen 11 s ago
+    svc.clock.advance(timedelta(seconds=20))
+    cleared = cycle(svc)  # last seen 31 s ago, past the 30 s hold
+    assert sorted(b["change"] for b in cleared) == ["cleared"] * 3
+    assert {b["alert"] for b in cleared} == {b["alert"] for b in raised}
+    assert open_alerts(svc) == [] and svc.writer.picture.open_alerts == {}
+    assert not svc.monitor.table.tracks and not svc.monitor.book.open
+    with svc.reader() as store:
+        snapshot = rebuild_picture(store, svc.writer.operator_key, verify=True).snapshot()
+    assert snapshot == svc.writer.picture.snapshot()
+    assert verify_store(svc.store, svc.deployment.verifier_key).ok
+
+
+def test_the_service_loop_clears_alerts_when_no_track_is_left(tmp_path: Path) -> None:
+    """End to end: the service's own cycle thread raises and clears, on a manual clock."""
+    import time
+
+    w: World = make_world(tmp_path / "dep")
+    w.writer.store.close()
+    s = Service(w.dir, clock=w.clock, config=ServiceConfig(tactical_interval_s=0.02,
+                                                            timer_interval_s=3600))
+    try:
+        s.monitor.ingest("B", [report(s, "B9", 35.0)])  # no notice: nonconformance
+
+        def wait(pred: Any) -> None:
+            deadline = time.monotonic() + 20
+            while not pred():
+                assert time.monotonic() < deadline, "the service loop did not get there"
+                time.sleep(0.02)
+
+        wait(lambda: len(open_alerts(s)) == 1)
+        s.clock.advance(timedelta(seconds=61))  # the track expires and the hold passes
+        wait(lambda: not open_alerts(s))
+        [alert] = s.writer.picture.alerts.values()
+        assert alert["state"] == "cleared" and alert["change"] == "cleared"
+        assert s.writer.picture.open_alerts == {}
+    finally:
+        s.close()
+
+
+def test_a_failed_write_leaves_the_book_and_the_log_in_step(svc: Any, monkeypatch: Any) -> None:
+    from accord.service.writer import Writer
+
+    real = Writer._operator
+    failing = {"on": False}
+
+    def operator(self: Writer, type: str, make_body: Any) -> int:
+        if failing["on"] and type == "alert":
+            raise RuntimeError("injected: the disk is full")
+        return real(self, type, make_body)
+
+    monkeypatch.setattr(Writer, "_operator", operator)
+
+    def write(bodies: list[dict[str, Any]]) -> None:  # as the service loop does
+        with contextlib.suppress(RuntimeError):
+            svc.sequencer.alerts(bodies).result()
+
+    lon = 36.0 - east(35.0, 5000 + 25000)
+    svc.monitor.ingest("A", [report(svc, "IL20", lon)])
+    failing["on"] = True
+    first = svc.monitor.cycle(svc.writer.picture)
+    assert [b["change"] for b in first] == ["raised"]
+    write(first)  # the raise is lost
+    assert open_alerts(svc) == []
+    failing["on"] = False
+    svc.clock.advance(timedelta(seconds=1))
+    again = svc.monitor.cycle(svc.writer.picture)
+    assert [b["change"] for b in again] == ["raised"]  # raised again, not forgotten
+    write(again)
+    [alert] = open_alerts(svc)
+    # now the clear fails
+    svc.clock.advance(timedelta(seconds=61))
+    failing["on"] = True
+    gone = svc.monitor.cycle(svc.writer.picture)
+    assert [b["change"] for b in gone] == ["cleared"]
+    write(gone)
+    assert [a["alert"] for a in open_alerts(svc)] == [alert["alert"]]  # still open in the log
+    failing["on"] = False
+    svc.clock.advance(timedelta(seconds=1))
+    retry = svc.monitor.cycle(svc.writer.picture)
+    assert [(b["change"], b["key"]) for b in retry] == [("cleared", alert["key"])]
+    write(retry)
+    assert open_alerts(svc) == [] and not svc.monitor.book.open
+    assert svc.writer.picture.alerts[alert["alert"]]["state"] == "cleared"
+    assert cycle(svc) == []
+
+
+def test_a_level_change_lost_in_a_failed_write_is_logged_later(svc: Any,
+                                                               monkeypatch: Any) -> None:
+    from accord.service.writer import Writer
+
+    lon = 36.0 - east(35.0, 5000 + 25000)
+    svc.monitor.ingest("A", [report(svc, "IL20", lon)])
+    [raised] = cycle(svc)
+    svc.clock.advance(timedelta(seconds=140))
+    svc.monitor.ingest("A", [report(svc, "IL20", lon + east(35.0, 14000))])
+    up = svc.monitor.cycle(svc.writer.picture)
+    assert [(b["change"], b["level"]) for b in up] == [("updated", 2)]
+    with monkeypatch.context() as m:
+        m.setattr(Writer, "_operator", lambda *a: (_ for _ in ()).throw(OSError("injected")))
+        with pytest.raises(OSError):
+            svc.sequencer.alerts(up).result()
+    assert svc.writer.picture.alerts[raised["alert"]]["level"] == 1
+    svc.clock.advance(timedelta(seconds=1))
+    svc.monitor.ingest("A", [report(svc, "IL20", lon + east(35.0, 14100))])
+    [again] = cycle(svc)
+    assert (again["change"], again["level"], again["alert"]) == ("updated", 2, raised["alert"])
+    assert svc.writer.picture.alerts[raised["alert"]]["level"] == 2
+
+
+def test_bad_values_in_rows_are_refused_per_row(svc: Any) -> None:
+    ok = report(svc, "ok", 35.0)
+    bad = {
+        "huge": dict(ok, aircraft="huge", lat=10**400),  # an int no float can hold
+        "big": dict(ok, aircraft="big", alt_m=10**30),
+        "bool": dict(ok, aircraft="bool", alt_m=True),
+        "false": dict(ok, aircraft="false", vs_mps=False),
+        "inf": dict(ok, aircraft="inf", gs_mps=float("inf")),
+        "ninf": dict(ok, aircraft="ninf", trk_deg=float("-inf")),
+        "str": dict(ok, aircraft="str", lon="35.0"),
+        "null": dict(ok, aircraft="null", alt_m=None),
+        "id-num": dict(ok, aircraft=12345),
+        "id-esc": dict(ok, aircraft="X\x1b[2J"),
+        "id-bidi": dict(ok, aircraft="X\u202eY"),
+        "id-long": dict(ok, aircraft="X" * 65),
+        "callsign": dict(ok, aircraft="cs", callsign={"a": 1}),
+        "time-long": dict(ok, aircraft="tl", time="2" * 100_000),
+        "time-num": dict(ok, aircraft="tn", time=1.5e9),
+        "ref": dict(ok, aircraft="ref", reference="QNH"),
+        "keys": {**ok, **{f"k{i}": 1 for i in range(1000)}},
+    }
+    rows = [ok, *bad.values(), report(svc, "ok2", 35.1)]
+    got = svc.monitor.ingest("A", rows)
+    assert (got["received"], got["accepted"], got["rejected"]) == (len(rows), 2, len(bad))
+    fields = [p["field"] for p in got["problems"]]
+    assert fields == ["reports[1].lat", "reports[2].alt_m", "reports[3].alt_m",
+                      "reports[4].vs_mps", "reports[5].gs_mps", "reports[6].trk_deg",
+                      "reports[7].lon", "reports[8].alt_m", "reports[9].aircraft",
+                      "reports[10].aircraft", "reports[11].aircraft", "reports[12].aircraft",
+                      "reports[13].callsign", "reports[14].time", "reports[15].time",
+                      "reports[16].reference", "reports[17]"]
+    for p in got["problems"]:  # one short line each, never the whole input
+        assert len(p["detail"]) < 120 and "\n" not in p["detail"] and "\x1b" not in p["detail"]
+    assert got["problems"][0]["detail"] == ("lat must be a number from -90 to 90, got an "
+                                             "integer of 401 digits")
+    assert sorted(k[1] for k in svc.monitor.table.tracks) == ["ok", "ok2"]
+
+
+def test_a_batch_over_the_row_cap_is_refused_whole(svc: Any) -> None:
+    from accord.errors import LimitExceeded
+    from accord.service.tactical import MAX_REPORTS
+
+    rows = [report(svc, f"X{i}", 35.0) for i in range(MAX_REPORTS + 1)]
+    with pytest.raises(LimitExceeded, match=f"at most {MAX_REPORTS}"):
+        svc.monitor.ingest("A", rows)
+    assert not svc.monitor.table.tracks
+    got = svc.monitor.ingest("A", rows[:MAX_REPORTS])
+    assert got["accepted"] == MAX_REPORTS
+
+
+def test_a_flood_of_tracks_raises_a_bounded_number_of_alerts(tmp_path: Path) -> None:
+    """Thousands of conflicting tracks in one batch: each party sees at most the cap of
+    alerts and one overflow alert, in one cycle and in the next ones."""
+    w: World = make_world(tmp_path / "dep")
+    w.writer.store.close()
+    s = Service(w.dir, clock=w.clock, config=ServiceConfig(
+        tactical_interval_s=3600, timer_interval_s=3600, max_open_alerts=20))
+    try:
+        # 60 of A's and 60 of B's aircraft on one spot, none under a notice: 3,600
+        # predicted losses of separation and 120 nonconformances
+        s.monitor.ingest("A", [report(s, f"A{i}", 35.0) for i in range(60)])
+        s.monitor.ingest("B", [report(s, f"B{i}", 35.0, alt=5100) for i in range(60)])
+        size = s.writer.picture.size
+        first = cycle(s)
+        for _ in range(3):
+            s.clock.advance(timedelta(seconds=1))
+            assert cycle(s) == []
+        for party in ("A", "B"):
+            mine = [a for a in open_alerts(s) if party in a["parties"]]
+            assert len(mine) <= 21
+            [over] = [a for a in mine if a["kind"] == "overflow"]
+            assert over["parties"] == [party] and over["level"] == 3
+            assert over["details"]["count"] >= 3600 - 20
+        assert s.writer.picture.size - size == len(first) <= 2 * 21
+        assert verify_store(s.store, s.deployment.verifier_key).ok
+    finally:
+        s.close()
+
+
+def test_the_alert_cap_is_a_service_setting(tmp_path: Path) -> None:
+    from accord.errors import DeploymentError
+
+    assert ServiceConfig().max_open_alerts == 50
+    for bad in (0, -1, True, 2.5, "50"):
+        with pytest.raises(DeploymentError, match="max_open_alerts"):
+            ServiceConfig(max_open_alerts=bad)  # type: ignore[arg-type]
+    w: World = make_world(tmp_path / "dep")
+    w.writer.store.close()
+    (w.dir / "accord.toml").write_text((w.dir / "accord.toml").read_text()
+                                       + "\n[service]\nmax_open_alerts = 7\n")
+    assert ServiceConfig.load(w.dir).max_open_alerts == 7

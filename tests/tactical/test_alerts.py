@@ -141,3 +141,93 @@ def test_hazard_entry_into_a_polygon() -> None:
     assert entry_time(r, T, Hazard("P", 1, "B", vol), 300) == pytest.approx(150, abs=1.0)
     away = rpt("A", "1", 35.0, gs=100, trk=270)
     assert entry_time(away, T, Hazard("P", 1, "B", vol), 300) is None
+
+
+def sep(key: str, parties: tuple[str, ...], level: int = 1, soon: float = 200.0) -> Detection:
+    return Detection(key, "separation", level, parties,
+                     {"aircraft": [f"{p}/{key}" for p in parties], "time_to_loss_s": soon})
+
+
+def test_the_cap_raises_the_most_urgent_and_one_overflow_alert_per_party() -> None:
+    book = AlertBook(max_open=3)
+    flood = [sep(f"k{i:02}", ("A", "B"), level=1, soon=100.0 + i) for i in range(20)]
+    urgent = sep("z-urgent", ("A", "B"), level=3, soon=30.0)
+    changes = book.step(T, [*flood, urgent])
+    raised = [c.detection for c in changes if c.change == "raised"]
+    singles = [d.key for d in raised if d.kind != "overflow"]
+    assert singles == ["z-urgent", "k00", "k01"]  # most urgent first, then the soonest
+    over = {d.key: d for d in raised if d.kind == "overflow"}
+    assert set(over) == {"overflow:A", "overflow:B"}
+    a = over["overflow:A"]
+    assert a.parties == ("A",) and a.level == 1
+    assert a.details["count"] == 18 and a.details["max_open"] == 3
+    assert a.details["kinds"] == {"separation": 18}
+    assert [m["key"] for m in a.details["most_urgent"]] == ["k02", "k03", "k04", "k05", "k06"]
+    # the next cycle: nothing new to log, however many are held back
+    assert book.step(T + timedelta(seconds=1), [*flood, urgent]) == []
+    # a held-back warning raises the overflow alert's level at once
+    worse = [*flood, urgent, sep("y-new", ("A", "B"), level=3, soon=10.0)]
+    [up_a, up_b] = book.step(T + timedelta(seconds=2), worse)
+    assert {(c.change, c.detection.key, c.detection.level) for c in (up_a, up_b)} == {
+        ("updated", "overflow:A", 3), ("updated", "overflow:B", 3)}
+
+
+def test_the_cap_counts_every_party_concerned_and_room_frees_as_alerts_clear() -> None:
+    book = AlertBook(max_open=2, clear_after=timedelta(seconds=5))
+    ab = [sep(f"ab{i}", ("A", "B")) for i in range(3)]
+    c_only = Detection("non-C", "nonconformance", 2, ("C",), {"aircraft": "C/1"})
+    changes = book.step(T, [*ab, c_only])
+    keys = sorted(c.detection.key for c in changes)
+    assert keys == ["ab0", "ab1", "non-C", "overflow:A", "overflow:B"]  # C has room
+    # ab0 and ab1 go away; once cleared, ab2 gets its own alert and the overflows clear
+    assert book.step(T + timedelta(seconds=1), [ab[2], c_only]) == []
+    changes = book.step(T + timedelta(seconds=6), [ab[2], c_only])
+    got = sorted((c.change, c.detection.key) for c in changes)
+    assert got == [("cleared", "ab0"), ("cleared", "ab1")]
+    changes = book.step(T + timedelta(seconds=7), [ab[2], c_only])
+    assert [(c.change, c.detection.key) for c in changes] == [("raised", "ab2")]
+    changes = book.step(T + timedelta(seconds=12), [ab[2], c_only])
+    assert sorted((c.change, c.detection.key) for c in changes) == [
+        ("cleared", "overflow:A"), ("cleared", "overflow:B")]
+    assert sorted(book.open) == ["ab2", "non-C"]
+
+
+def test_one_cycle_raises_at_most_the_cap_plus_one_per_party_whatever_the_flood() -> None:
+    book = AlertBook(max_open=50)
+    flood = [sep(f"{i}-{j}", ("A", "B")) for i in range(100) for j in range(90)]
+    flood += [Detection(f"non{i}", "nonconformance", 2, ("A",), {"aircraft": f"A/{i}"})
+              for i in range(500)]
+    changes = book.step(T, flood)
+    for party in ("A", "B"):
+        mine = [c for c in changes if party in c.detection.parties]
+        assert len(mine) <= 51, party
+    # A's nonconformance (level 2) is more urgent than the level-1 conflicts: A's room goes
+    # to it, and every A-B conflict waits in both parties' overflow alerts.
+    assert len(changes) == 50 + 2
+    over = {c.detection.key: c.detection.details for c in changes
+            if c.detection.kind == "overflow"}
+    assert over["overflow:A"]["count"] == 450 + 9000
+    assert over["overflow:B"]["count"] == 9000
+
+
+def test_sync_puts_back_what_the_log_did_not_take() -> None:
+    book = AlertBook(clear_after=timedelta(seconds=5))
+    assert [c.change for c in book.step(T, [det(1)])] == ["raised"]
+    book.sync(T, {})  # the raise never reached the log
+    assert not book.open
+    [again] = book.step(T + timedelta(seconds=1), [det(1)])
+    assert again.change == "raised"
+    logged = {"k": again.body("L1")}
+    book.sync(T + timedelta(seconds=1), logged)
+    [cleared] = book.step(T + timedelta(seconds=7), [])
+    assert cleared.change == "cleared"
+    book.sync(T + timedelta(seconds=7), logged)  # the clear never reached the log
+    [cleared2] = book.step(T + timedelta(seconds=8), [])  # cleared again at once
+    assert cleared2.change == "cleared" and cleared2.detection.key == "k"
+    book.sync(T + timedelta(seconds=8), {})
+    assert book.step(T + timedelta(seconds=9), []) == [] and not book.open
+    # an alert the log holds open but this book never knew (a restart): a full hold
+    book.sync(T + timedelta(seconds=10), logged)
+    assert book.step(T + timedelta(seconds=14), []) == []
+    [gone] = book.step(T + timedelta(seconds=15), [])
+    assert gone.change == "cleared" and gone.detection.level == 1

@@ -78,9 +78,23 @@ def replay(rows: list[tuple[str, dict[str, Any]]], pic: Picture) -> list[dict[st
         got = monitor.ingest(party, [r])
         assert got["rejected"] == 0, got["problems"]
         if last_cycle is None or when - last_cycle >= timedelta(seconds=1):
-            changes += monitor.cycle(pic)
+            bodies = monitor.cycle(pic)
+            log_alerts(pic, bodies)
+            changes += bodies
             last_cycle = when
     return changes
+
+
+def log_alerts(pic: Picture, bodies: list[dict[str, Any]]) -> None:
+    """What the writer does with a cycle's alert changes, for a picture with no log."""
+    for b in bodies:
+        aid = pic.open_alerts.get(b["key"], f"L{len(pic.alerts)}")
+        pic.alerts[aid] = dict(b, alert=aid, state="cleared" if b["change"] == "cleared"
+                               else "open")
+        if b["change"] == "cleared":
+            del pic.open_alerts[b["key"]]
+        else:
+            pic.open_alerts[b["key"]] = aid
 
 
 def around(rows: list[dict[str, Any]], margin_m: float = 20000) -> Volume:

@@ -96,7 +96,7 @@ class TracksIn(BaseModel):
     vs_mps?, callsign?, reference?}` each."""
 
     model_config = ConfigDict(extra="forbid")
-    reports: list[Any] = Field(max_length=10_000)
+    reports: list[Any]  # rows are parsed, and their number capped, by the tactical monitor
 
 
 class CheckIn(BaseModel):

@@ -48,6 +48,13 @@ class ServiceConfig:
     timer_interval_s: float = 0.2
     tactical_interval_s: float = 1.0  # detection cycles (the issue asks for >= 1 per second)
     track_max_age_s: float = 30.0
+    max_open_alerts: int = 50  # per party; beyond it one overflow alert (AlertBook)
+
+    def __post_init__(self) -> None:
+        n = self.max_open_alerts
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise DeploymentError(f"[service] max_open_alerts = {n!r} is not usable",
+                                  accepted="an integer >= 1")
 
     @staticmethod
     def load(dir: Path) -> ServiceConfig:
@@ -124,7 +131,8 @@ class Service:
                                        daemon=True)
         self._timer.start()
         self.monitor = TacticalMonitor(self.clock,
-                                       timedelta(seconds=self.config.track_max_age_s))
+                                       timedelta(seconds=self.config.track_max_age_s),
+                                       max_open_alerts=self.config.max_open_alerts)
         self._tactical = threading.Thread(target=self._tactical_loop, name="accord-tactical",
                                           daemon=True)
         self._tactical.start()

@@ -4,16 +4,23 @@ Reports are kept in memory only (the track table); each cycle extrapolates every
 now, runs the three detections against the picture's active notices, and passes the alert
 book's changes to the writer, which logs each as an operator `alert` entry carrying the
 sampled positions of the aircraft involved. Tracks themselves are never logged one by one.
+
+The log is the truth for alerts: each cycle first aligns the alert book with the alerts the
+log holds open (`AlertBook.sync`), so a cycle whose write failed is made good by the next one,
+and alerts left open by an earlier run are cleared once they are no longer detected.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import unicodedata
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
-from accord.errors import AccordError, InvalidInput
+from accord.errors import AccordError, InvalidInput, LimitExceeded
+from accord.geo.volume import Volume
 from accord.picture.fold import Picture
 from accord.tactical.alerts import (
     AlertBook,
@@ -29,53 +36,124 @@ from accord.tactical.alerts import (
 from accord.timefmt import Clock, format_time, parse_time
 
 log = logging.getLogger("accord.tactical")
-_REPORT_KEYS = {"aircraft", "time", "lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps",
-                "callsign", "reference"}
+
+# One batch: at most this many rows. With the default body limit (1 MiB) that leaves 256 bytes
+# a row, and a full row as the feeds send it (every field, times to the microsecond, an id
+# and a callsign of 8 characters) takes about 200: the row cap is what bounds a batch, and
+# it can be reached (tests/api/test_tracks.py sends exactly this many at the body limit).
+MAX_REPORTS: Final = 4096
+MAX_AIRCRAFT_CHARS: Final = 64
+MAX_CALLSIGN_CHARS: Final = 16
+MAX_PROBLEMS: Final = 50  # rows described in an answer; every refused row is counted
+
+_REQUIRED: Final = ("aircraft", "time", "lat", "lon", "alt_m", "gs_mps", "trk_deg")
+_OPTIONAL: Final = ("vs_mps", "callsign", "reference")
+_ACCEPTED_ROW: Final = ("{aircraft, time, lat, lon, alt_m, gs_mps, trk_deg} and optionally "
+                        "{vs_mps, callsign, reference}")
+# Plausible aircraft states: field, lower, upper (metres, metres a second, degrees).
+_RANGES: Final = (("lat", -90.0, 90.0), ("lon", -180.0, 180.0), ("alt_m", -1000.0, 30000.0),
+                  ("gs_mps", 0.0, 1500.0), ("trk_deg", -360.0, 720.0),
+                  ("vs_mps", -300.0, 300.0))
+
+
+def _short(value: Any) -> str:
+    """A value for a message, never the whole of a huge input."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**20 \
+        else f"an integer of {len(str(abs(value)))} digits"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number(value: Any, field: str, lo: float, hi: float) -> float:
+    """A finite JSON number within [lo, hi]; booleans, huge integers and NaN are refused."""
+    name = field.rsplit(".", 1)[-1]
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            v = float(value)
+        except OverflowError:  # an integer no float can hold
+            v = math.inf
+        if math.isfinite(v) and lo <= v <= hi:
+            return v
+    raise InvalidInput(f"{name} must be a number from {lo:g} to {hi:g}, got {_short(value)}",
+                       field=field, accepted=f"a number from {lo:g} to {hi:g}")
+
+
+def _text(value: Any, field: str, most: int) -> str:
+    """An identifier: 1 to `most` characters, no control, format (bidi) or line characters."""
+    accepted = f"1 to {most} printable characters"
+    if not isinstance(value, str) or not 1 <= len(value) <= most:
+        what = f"{len(value)} characters" if isinstance(value, str) else _short(value)
+        raise InvalidInput(f"{field.rsplit('.', 1)[-1]} must be a string of 1 to {most} "
+                           f"characters, got {what}", field=field, accepted=accepted)
+    for ch in value:
+        if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
+            raise InvalidInput(f"{field.rsplit('.', 1)[-1]} contains the control or format "
+                               f"character U+{ord(ch):04X}", field=field, accepted=accepted)
+    return value
 
 
 def parse_report(party: str, row: Any, field: str) -> Report:
-    """One row of a track batch: SI units, RFC 3339 UTC time."""
+    """One row of a track batch: SI units, RFC 3339 UTC time. Refuses with an InvalidInput
+    naming the field at fault, whatever the row holds."""
     if not isinstance(row, dict):
-        raise InvalidInput("a report is an object", field=field,
-                           accepted="{aircraft, time, lat, lon, alt_m, gs_mps, trk_deg, ...}")
-    unknown = sorted(set(row) - _REPORT_KEYS)
-    missing = sorted({"aircraft", "time", "lat", "lon", "alt_m", "gs_mps", "trk_deg"} - set(row))
-    if unknown or missing:
-        raise InvalidInput(f"unknown {unknown}" if unknown else f"missing {missing}",
-                           field=field, accepted=", ".join(sorted(_REPORT_KEYS)))
+        raise InvalidInput(f"a report is an object, got {_short(row)}", field=field,
+                           accepted=_ACCEPTED_ROW)
+    unknown = [k for k in row if k not in _REQUIRED and k not in _OPTIONAL]
+    if unknown:
+        raise InvalidInput(f"unknown key {_short(unknown[0])}"
+                           + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""),
+                           field=field, accepted=_ACCEPTED_ROW)
+    missing = [k for k in _REQUIRED if k not in row]
+    if missing:
+        raise InvalidInput(f"missing {', '.join(missing)}", field=field, accepted=_ACCEPTED_ROW)
     ref = row.get("reference", "AMSL")
     if ref not in ("AMSL", "W84"):
-        raise InvalidInput(f"unknown reference {ref!r}", field=f"{field}.reference",
-                           accepted="AMSL, W84")
-    try:
-        r = Report(party=party, aircraft=str(row["aircraft"]),
-                   time=parse_time(row["time"], f"{field}.time"), lat=row["lat"],
-                   lon=row["lon"], alt_m=row["alt_m"], gs=row["gs_mps"], trk=row["trk_deg"],
-                   vs=row.get("vs_mps", 0.0), callsign=row.get("callsign"), reference=ref)
-        return r.check()
-    except AccordError as exc:
-        exc.field = f"{field}.{exc.field}" if exc.field and not exc.field.startswith(field) \
-            else exc.field
-        raise
+        raise InvalidInput(f"unknown reference {_short(ref)}", field=f"{field}.reference",
+                           accepted="AMSL (mean sea level, barometric) or W84 (ellipsoid)")
+    aircraft = _text(row["aircraft"], f"{field}.aircraft", MAX_AIRCRAFT_CHARS)
+    callsign = row.get("callsign")
+    if callsign is not None:
+        callsign = _text(callsign, f"{field}.callsign", MAX_CALLSIGN_CHARS)
+    t = row["time"]
+    if isinstance(t, str) and len(t) > 40:
+        raise InvalidInput(f"time is {len(t)} characters long", field=f"{field}.time",
+                           accepted="an RFC 3339 UTC time")
+    time = parse_time(t, f"{field}.time")
+    n = {k: _number(row.get(k, 0.0), f"{field}.{k}", lo, hi) for k, lo, hi in _RANGES}
+    return Report(party=party, aircraft=aircraft, time=time, lat=n["lat"], lon=n["lon"],
+                  alt_m=n["alt_m"], gs=n["gs_mps"], trk=n["trk_deg"], vs=n["vs_mps"],
+                  callsign=callsign, reference="W84" if ref == "W84" else "AMSL")
 
 
 class TacticalMonitor:
     """Owns the track table and the alert book; `cycle()` is one pass of detection."""
 
     def __init__(self, clock: Clock, max_age: timedelta = timedelta(seconds=30),
-                 max_future: timedelta = timedelta(seconds=5)) -> None:
-        """Minima, look-ahead and levels come from the agreement in force at each cycle."""
+                 max_future: timedelta = timedelta(seconds=5), max_open_alerts: int = 50) -> None:
+        """Minima, look-ahead and levels come from the agreement in force at each cycle;
+        `max_open_alerts` caps the alerts open at once per party (see `AlertBook`)."""
+        if isinstance(max_open_alerts, bool) or not isinstance(max_open_alerts, int) \
+                or max_open_alerts < 1:
+            raise InvalidInput(f"max_open_alerts {max_open_alerts!r} is not usable",
+                               field="max_open_alerts", accepted="an integer >= 1")
         self.clock = clock
         self.table = TrackTable(max_age=max_age)
-        self.book = AlertBook()
+        self.book = AlertBook(max_open=max_open_alerts)
         self.max_future = max_future
         self.rejected = 0
         self._lock = threading.Lock()
 
-    def ingest(self, party: str, rows: list[Any]) -> dict[str, Any]:
+    def ingest(self, party: str, rows: Any) -> dict[str, Any]:
         """Validate and keep a batch; bad rows are counted and described, never fatal."""
-        problems = []
-        accepted = dup0 = ooo0 = 0
+        if not isinstance(rows, list):
+            raise InvalidInput("reports must be an array", field="reports",
+                               accepted=f"an array of at most {MAX_REPORTS} reports")
+        if len(rows) > MAX_REPORTS:
+            raise LimitExceeded(f"{len(rows)} reports in one batch; at most {MAX_REPORTS}",
+                                field="reports",
+                                accepted=f"at most {MAX_REPORTS} reports a batch; send more "
+                                         "in several batches")
+        problems: list[dict[str, Any]] = []
+        accepted = 0
         now = self.clock.now()
         with self._lock:
             dup0, ooo0 = self.table.duplicates, self.table.out_of_order
@@ -92,26 +170,30 @@ class TacticalMonitor:
                                            accepted=f"within {self.table.max_age} of now")
                 except AccordError as exc:
                     self.rejected += 1
-                    if len(problems) < 50:
+                    if len(problems) < MAX_PROBLEMS:
                         problems.append({"row": k, **exc.problem()})
                     continue
                 accepted += self.table.update(r)
             dups = self.table.duplicates - dup0
             ooo = self.table.out_of_order - ooo0
+            tracks = len(self.table.tracks)
         return {"received": len(rows), "accepted": accepted, "duplicates": dups,
                 "out_of_order": ooo, "rejected": len(rows) - accepted - dups - ooo,
-                "problems": problems, "tracks": len(self.table.tracks)}
+                "problems": problems, "tracks": tracks}
 
     def cycle(self, picture: Picture) -> list[dict[str, Any]]:
-        """One detection pass; returns the alert bodies to log (ids filled by the writer)."""
+        """One detection pass; returns the alert bodies to log (ids filled by the writer).
+
+        The book is first aligned with the alerts the log holds open, so if the caller's
+        write of an earlier cycle failed, its changes are made again now."""
         agreement = picture.agreement
         now = self.clock.now()
         with self._lock:
             self.table.expire(now)
             reports, fleet, _ = self.table.fleet(now)
+        self.book.sync(now, _open_in_log(picture))
         if agreement is None or not reports:
-            changes = self.book.step(now, [])
-            return [self._body(c, {}) for c in changes]
+            return [self._body(c, {}, {}) for c in self.book.step(now, [])]
         rules = agreement.tactical_rules()
         lookahead = rules.lookahead_s
         levels = Levels(rules.lookahead_s, rules.corrective_s, rules.warning_s)
@@ -120,7 +202,7 @@ class TacticalMonitor:
         active_hazards = [Hazard(n.id, n.version, n.party, v) for n in notices
                           if agreement.kind(n.kind).hazard
                           for v in n.volumes if v.start < horizon and v.end > now]
-        own: dict[str, list[Any]] = {}
+        own: dict[str, list[Volume]] = {}
         for n in notices:
             own.setdefault(n.party, []).extend(v for v in n.volumes if v.start <= now < v.end)
         detections = (separation(reports, fleet, rules.horizontal_m, rules.vertical_m, levels)
@@ -137,7 +219,7 @@ class TacticalMonitor:
         """The change, with each aircraft's last reported position (made once a cycle)."""
         body = c.body("")
         ac = c.detection.details.get("aircraft")
-        names = ac if isinstance(ac, list) else [ac] if ac else []
+        names = ac if isinstance(ac, list) else [ac] if isinstance(ac, str) else []
         out = []
         for name in names:
             s = samples.get(name)
@@ -146,8 +228,21 @@ class TacticalMonitor:
                     "aircraft": name, "time": format_time(r.time, micro=True),
                     "lat": round(r.lat, 6), "lon": round(r.lon, 6), "alt_m": round(r.alt_m, 1),
                     "gs_mps": round(r.gs, 1), "trk_deg": round(r.trk, 1),
-                    "vs_mps": round(r.vs, 2)}
+                    "vs_mps": round(r.vs, 2), "reference": r.reference}
             if s is not None:
                 out.append(s)
         body["samples"] = out
         return body
+
+
+def _open_in_log(picture: Picture) -> dict[str, dict[str, Any]]:
+    """The alerts the log holds open, by key: their latest logged state. Read from the
+    monitor's thread while the writer runs: copies taken whole (atomic under the GIL), and
+    the only entries that change them are the ones this monitor asked for."""
+    alerts = picture.alerts
+    out: dict[str, dict[str, Any]] = {}
+    for key, aid in dict(picture.open_alerts).items():
+        state = alerts.get(aid)
+        if state is not None:
+            out[key] = state
+    return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import shapely
@@ -28,11 +28,11 @@ from numpy.typing import NDArray
 from accord.errors import InvalidInput
 from accord.geo.box import volume_box
 from accord.geo.separation import LocalFrame, proximity
-from accord.geo.volume import AltitudeBand, Circle, Volume
+from accord.geo.volume import GEOID_MAX_M, GEOID_MIN_M, AltitudeBand, Circle, Reference, Volume
 from accord.tactical.engine import Fleet, detect
 from accord.timefmt import format_time
 
-AlertKind = Literal["separation", "hazard", "nonconformance"]
+AlertKind = Literal["separation", "hazard", "nonconformance", "overflow"]
 Change = Literal["raised", "updated", "cleared"]
 
 
@@ -50,7 +50,7 @@ class Report:
     trk: float
     vs: float = 0.0
     callsign: str | None = None
-    reference: Literal["W84", "AMSL"] = "AMSL"
+    reference: Reference = "AMSL"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -120,7 +120,8 @@ class TrackTable:
                   alt=np.array([r.alt_m + r.vs * d for r, d in zip(reports, dt, strict=True)]),
                   gs=gs, trk=np.array([r.trk for r in reports]),
                   vs=np.array([r.vs for r in reports]),
-                  party=np.array([index[r.party] for r in reports], dtype=np.int64))
+                  party=np.array([index[r.party] for r in reports], dtype=np.int64),
+                  amsl=np.array([r.reference == "AMSL" for r in reports], dtype=np.bool_))
         return reports, f, parties
 
 
@@ -176,14 +177,21 @@ class Hazard:
     volume: Volume
 
 
-def _band_for(report: Report, band: AltitudeBand) -> tuple[float, float]:
-    """The band in the report's altitude reference (widened where references differ)."""
-    if band.reference == report.reference:
+def band_in(band: AltitudeBand, reference: Reference, *, widen: bool) -> tuple[float, float]:
+    """The band in `reference`, exact when the references agree. Otherwise the geoid
+    undulation N = W84 - AMSL is only known to lie in [GEOID_MIN_M, GEOID_MAX_M]:
+    `widen` gives every altitude the band may cover (for "could it be inside": hazard entry),
+    not `widen` only the altitudes it surely covers (for "is it surely inside": conformance;
+    empty, lower > upper, when the band is thinner than the geoid range)."""
+    if band.reference == reference:
         return band.lower_m, band.upper_m
-    lo, hi = band.w84_bounds()
-    if report.reference == "W84":
-        return lo, hi
-    return lo - 110.0, hi + 110.0  # the report is AMSL and the band W84: widen both ways
+    if reference == "W84":  # an AMSL band in W84: [lower + N, upper + N]
+        if widen:
+            return band.lower_m + GEOID_MIN_M, band.upper_m + GEOID_MAX_M
+        return band.lower_m + GEOID_MAX_M, band.upper_m + GEOID_MIN_M
+    if widen:  # a W84 band in AMSL: [lower - N, upper - N]
+        return band.lower_m - GEOID_MAX_M, band.upper_m - GEOID_MIN_M
+    return band.lower_m - GEOID_MIN_M, band.upper_m - GEOID_MAX_M
 
 
 def entry_time(r: Report, now: datetime, hazard: Hazard, lookahead: float) -> float | None:
@@ -192,7 +200,7 @@ def entry_time(r: Report, now: datetime, hazard: Hazard, lookahead: float) -> fl
     vol = hazard.volume
     t0 = (now - r.time).total_seconds()  # the report is t0 seconds old
     window = ((vol.start - now).total_seconds(), (vol.end - now).total_seconds())
-    lo, hi = _band_for(r, vol.altitude)
+    lo, hi = band_in(vol.altitude, r.reference, widen=True)  # alert early, never late
     if abs(r.vs) < 1e-9:
         vert = (-math.inf, math.inf) if lo <= r.alt_m <= hi else None
     else:
@@ -318,8 +326,11 @@ def nonconformance(reports: list[Report], now: datetime,
         frame = LocalFrame.at(r.lon, r.lat)
         inside = False
         for vol in own.get(r.party, []):
+            lo, hi = band_in(vol.altitude, r.reference, widen=False)  # surely inside
+            if not lo <= r.alt_m <= hi:
+                continue
             p = proximity(here, vol, frame)
-            if p is not None and p.horizontal_m <= 0.0 and p.vertical_m <= 0.0:
+            if p is not None and p.horizontal_m <= 0.0:
                 inside = True
                 break
         if not inside:
@@ -338,6 +349,10 @@ def _nonconforming(r: Report, own: dict[str, list[Volume]]) -> Detection:
 
 def describe(kind: str, change: str, details: dict[str, Any]) -> str:
     """One line for an officer: what an alert (or its change) is about."""
+    if kind == "overflow":
+        what = (f"{details['count']} more alerts for {details['party']} not raised one by one "
+                f"(at most {details['max_open']} open)")
+        return f"no longer: {what}" if change == "cleared" else what
     if change == "cleared":
         return f"{details['aircraft']} no longer predicted in {details.get('notice', 'conflict')}"
     if kind == "separation":
@@ -372,19 +387,87 @@ class AlertChange:
                 "at": format_time(self.at, micro=True)}
 
 
+def urgency(d: Detection) -> tuple[float, float, str]:
+    """Sort key, most urgent first: the higher level, then the sooner event, then the key."""
+    soon = d.details.get("time_to_loss_s", d.details.get("time_to_entry_s", 0.0))
+    return -d.level, float(soon) if isinstance(soon, int | float) else 0.0, d.key
+
+
+OVERFLOW_SHOWN: Final = 5  # the most urgent detections an overflow alert names
+
+
 @dataclass
 class AlertBook:
-    """Open alerts, with the hysteresis that stops a noisy track from flapping."""
+    """Open alerts, with the hysteresis that stops a noisy track from flapping, and a cap.
+
+    The cap: at most `max_open` alerts open at once that concern a party. New detections are
+    raised most urgent first while every party concerned is under the cap; the rest are not
+    dropped but held back, and each party they concern gets one `overflow` alert instead
+    (key `overflow:<party>`, at the highest level held back, naming the count and the most
+    urgent few). A held-back detection is raised as soon as room opens (an alert clears).
+    So one cycle raises at most `max_open` + 1 alerts per party, whatever a batch holds.
+
+    The log is the truth: `sync` aligns the book with the alerts the log holds open before
+    each step, so a change the log never took (a failed write) is made again, and an alert
+    left open by an earlier run is cleared when it is no longer detected.
+    """
 
     # Long enough for real, manoeuvring tracks (tests/tactical/test_real_trajectories.py: with
     # 8 s, and with 20 s, a turning pair was cleared and raised again within seconds).
     clear_after: timedelta = timedelta(seconds=30)
     downgrade_after: timedelta = timedelta(seconds=10)
+    max_open: int = 50
     open: dict[str, _Open] = field(default_factory=dict)
+    # What the last step cleared: if the log did not take a clear, `sync` puts it back as it
+    # was (so it is cleared again at once, not after a new hold).
+    _cleared: dict[str, _Open] = field(default_factory=dict)
+
+    def sync(self, now: datetime, logged: dict[str, dict[str, Any]]) -> None:
+        """Align the book with the log: `logged` maps each key the log holds open to that
+        alert's latest state (its body as logged)."""
+        for key in [k for k in self.open if k not in logged]:
+            del self.open[key]  # never logged (a failed raise), or closed in the log
+        for key, state in logged.items():
+            held = self.open.get(key)
+            if held is None:
+                held = self._cleared.get(key)
+                if held is None:  # unknown to this book (a restart): a full hold from now
+                    held = _Open(_from_log(state), now, now)
+                self.open[key] = held
+            level = state.get("level")
+            if isinstance(level, int) and level != held.detection.level:
+                # a level change the log did not take: step() will make it again
+                held.detection = replace(held.detection, level=level)
+                held.lower_since = None
+        self._cleared = {}
 
     def step(self, now: datetime, detections: list[Detection]) -> list[AlertChange]:
         changes: list[AlertChange] = []
-        seen = {d.key: d for d in detections}
+        seen: dict[str, Detection] = {}
+        fresh: list[Detection] = []
+        for d in detections:
+            if d.key in self.open:
+                seen[d.key] = d
+            elif d.key not in seen:
+                fresh.append(d)
+        # New detections, most urgent first, while every party concerned has room.
+        count: dict[str, int] = {}
+        for o in self.open.values():
+            if o.detection.kind != "overflow":
+                for p in o.detection.parties:
+                    count[p] = count.get(p, 0) + 1
+        held_back: dict[str, list[Detection]] = {}
+        for d in sorted({d.key: d for d in fresh}.values(), key=urgency):
+            if all(count.get(p, 0) < self.max_open for p in d.parties):
+                seen[d.key] = d
+                for p in d.parties:
+                    count[p] = count.get(p, 0) + 1
+            else:
+                for p in d.parties:
+                    held_back.setdefault(p, []).append(d)
+        for party, ds in held_back.items():
+            summary = self._overflow(party, ds)
+            seen[summary.key] = summary
         for key, d in seen.items():
             held = self.open.get(key)
             if held is None:
@@ -403,9 +486,38 @@ class AlertBook:
             else:
                 held.lower_since = None
                 held.detection = replace(held.detection, details=d.details)
-        for key in [k for k, o in self.open.items() if k not in seen]:
+        self._cleared = {}
+        for key in [k for k in self.open if k not in seen]:
             held = self.open[key]
             if now - held.last_seen >= self.clear_after:
-                del self.open[key]
+                self._cleared[key] = self.open.pop(key)
                 changes.append(AlertChange("cleared", held.detection, now))
         return changes
+
+    def _overflow(self, party: str, held_back: list[Detection]) -> Detection:
+        kinds: dict[str, int] = {}
+        for d in held_back:
+            kinds[d.kind] = kinds.get(d.kind, 0) + 1
+        return Detection(
+            key=f"overflow:{party}", kind="overflow", level=max(d.level for d in held_back),
+            parties=(party,),
+            details={"party": party, "count": len(held_back), "max_open": self.max_open,
+                     "kinds": dict(sorted(kinds.items())),
+                     "most_urgent": [{"key": d.key, "kind": d.kind, "level": d.level,
+                                      "aircraft": d.details.get("aircraft")}
+                                     for d in held_back[:OVERFLOW_SHOWN]]})
+
+
+def _from_log(state: dict[str, Any]) -> Detection:
+    """An open alert as the log holds it, back as the detection it was raised for."""
+    parties = state.get("parties")
+    details = state.get("details")
+    level = state.get("level")
+    kind = state.get("kind")
+    return Detection(key=str(state.get("key")),
+                     kind=kind if kind in ("hazard", "nonconformance", "overflow")
+                     else "separation",
+                     level=level if isinstance(level, int) else 1,
+                     parties=tuple(str(p) for p in parties) if isinstance(parties, list)
+                     else (),
+                     details=details if isinstance(details, dict) else {})

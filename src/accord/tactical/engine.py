@@ -10,7 +10,13 @@ for pair with BlueSky's detector.
 Never O(N^2): each aircraft's position swept over the look-ahead gives a box (x, y, altitude);
 boxes are sorted on x and swept (sort-and-sweep), so only pairs whose boxes meet in all three
 dimensions reach the exact arithmetic, in chunks that bound memory. Arrays in, arrays out; no
-state, no I/O. Pure: imports numpy only.
+state, no I/O.
+
+Altitude references: each aircraft's altitude is AMSL or W84 (`Fleet.amsl`). Within one
+reference the vertical test is exact. Between references the geoid undulation N = W84 - AMSL
+is only known to lie in the geo core's bounds [GEOID_MIN_M, GEOID_MAX_M], so the pair is taken
+at the smallest vertical gap any such N gives: more conflicts, never fewer. Pure: numpy and
+the geo core's constants only.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from accord.geo.volume import GEOID_MAX_M, GEOID_MIN_M
+
 EARTH_R = 6371000.0  # metres, BlueSky's flat-earth radius
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -32,7 +40,8 @@ class Fleet:
     """Aircraft states, one row each: degrees, metres, metres a second, degrees true.
 
     `party` is an integer per aircraft; pairs of the same party are not conflicts unless the
-    caller asks for all pairs."""
+    caller asks for all pairs. `amsl` is True where the altitude is above mean sea level and
+    False where it is above the WGS 84 ellipsoid (default: all in one reference)."""
 
     lat: F64
     lon: F64
@@ -41,11 +50,14 @@ class Fleet:
     trk: F64
     vs: F64
     party: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    amsl: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
 
     def __post_init__(self) -> None:
         n = len(self.lat)
         if len(self.party) != n:
             object.__setattr__(self, "party", np.arange(n, dtype=np.int64))
+        if len(self.amsl) != n:
+            object.__setattr__(self, "amsl", np.zeros(n, dtype=np.bool_))
         for name in ("lon", "alt", "gs", "trk", "vs"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} rows, lat has {n}")
@@ -73,7 +85,7 @@ class Conflicts:
     t_cpa: F64  # time of closest horizontal approach
     d_cpa: F64  # horizontal distance at that time, metres
     distance: F64  # horizontal distance now, metres
-    vertical: F64  # vertical distance now, metres
+    vertical: F64  # vertical distance now, metres (the smallest possible across references)
     candidates: int = 0  # pairs that reached the exact test (after pruning)
 
     def __len__(self) -> int:
@@ -96,7 +108,12 @@ def _empty(candidates: int = 0) -> Conflicts:
 
 def pair_geometry(f: Fleet, i: I64, j: I64, h: float, v: float,
                   lookahead: float) -> Conflicts:
-    """The exact state-based test on the given pairs (BlueSky's geometry and criteria)."""
+    """The exact state-based test on the given pairs (BlueSky's geometry and criteria).
+
+    Vertically the pair conflicts while dz = alt_j - alt_i lies in (lo - v, hi + v), where
+    [lo, hi] is the range of the reference offset: [0, 0] within one reference; with i AMSL
+    and j W84 the true gap is dz - N, so [GEOID_MIN_M, GEOID_MAX_M]; with i W84 and j AMSL it
+    is dz + N, so [-GEOID_MAX_M, -GEOID_MIN_M]."""
     lat_i, lat_j = f.lat[i], f.lat[j]
     dlat = np.radians(lat_j - lat_i)
     dlon = np.radians((f.lon[j] - f.lon[i] + 180.0) % 360.0 - 180.0)
@@ -117,13 +134,19 @@ def pair_geometry(f: Fleet, i: I64, j: I64, h: float, v: float,
     dz = f.alt[j] - f.alt[i]
     vz = f.vs[j] - f.vs[i]
     vz = np.where(np.abs(vz) < 1e-6, 1e-6, vz)
-    cross_hi = (dz + v) / -vz
-    cross_lo = (dz - v) / -vz
+    amsl_i, amsl_j = f.amsl[i], f.amsl[j]
+    up = amsl_i & ~amsl_j  # i AMSL, j W84
+    down = ~amsl_i & amsl_j  # i W84, j AMSL
+    lo = np.where(up, GEOID_MIN_M, np.where(down, -GEOID_MAX_M, 0.0))
+    hi = np.where(up, GEOID_MAX_M, np.where(down, -GEOID_MIN_M, 0.0))
+    cross_hi = (dz - lo + v) / -vz  # dz(t) = lo - v
+    cross_lo = (dz - hi - v) / -vz  # dz(t) = hi + v
     t_in = np.maximum(np.minimum(cross_hi, cross_lo), t_in_h)
     t_out = np.minimum(np.maximum(cross_hi, cross_lo), t_out_h)
     hit = hor & (t_in <= t_out) & (t_out > 0.0) & (t_in < lookahead)
+    gap = np.maximum(np.maximum(dz - hi, lo - dz), 0.0)
     return Conflicts(i[hit], j[hit], t_in[hit], t_out[hit], t_cpa[hit],
-                     np.sqrt(d_cpa2[hit]), np.sqrt(dist2[hit]), np.abs(dz[hit]), len(i))
+                     np.sqrt(d_cpa2[hit]), np.sqrt(dist2[hit]), gap[hit], len(i))
 
 
 def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = False,
@@ -159,6 +182,9 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     yhi = np.maximum(y, y2) + reach + 1.0
     zlo = np.minimum(f.alt, z2) - v / 2.0
     zhi = np.maximum(f.alt, z2) + v / 2.0
+    if f.amsl.any() and not f.amsl.all():  # mixed references: AMSL boxes in W84, widened
+        zlo = np.where(f.amsl, zlo + GEOID_MIN_M, zlo)
+        zhi = np.where(f.amsl, zhi + GEOID_MAX_M, zhi)
     # Strips of latitude, each swept along x: an aircraft is entered in every strip its box
     # spans, and a pair is taken only in the strip holding the lower edge of the two boxes'
     # overlap in y, so each pair is seen once. Strips half a box high cut the x-overlapping
