@@ -1,0 +1,62 @@
+"""Each benchmark runs at tiny size and prints its ratio against its baseline.
+
+Smoke tests, not timings: they assert that the benchmark runs to the end (the benchmarks
+themselves refuse to print figures when the engines disagree or a command fails) and that it
+prints the ratio line(s) it promises. The figures are taken by running bench/*.py in full.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RATIO = re.compile(r"^ratio .*: .*\d+(\.\d+)?x", re.MULTILINE)
+
+
+def run(name: str) -> str:
+    env = dict(os.environ, COLUMNS="200")
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / name), "--quick"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    return proc.stdout
+
+
+def test_log_bench_runs_and_prints_its_ratios() -> None:
+    out = run("log.py")
+    assert "ratio group commit / max_batch=1, same threads and commands:" in out
+    assert "ratio appender" in out
+    assert "ratio proof by rebuilding / from stored nodes" in out
+    assert len(RATIO.findall(out)) == 3
+
+
+def test_strategic_bench_runs_and_prints_its_ratio() -> None:
+    out = run("strategic.py")
+    assert re.search(r"^ratio at 2,000 volumes, means over the same 20 checks: linear scan / "
+                     r"indexed \d+\.\dx, numpy scan / indexed \d+\.\dx", out, re.MULTILINE)
+
+
+def test_tactical_bench_runs_and_prints_its_ratios() -> None:
+    out = run("tactical.py")
+    assert "Every engine: the best of 2 runs" in out
+    assert re.search(r"^ratio at 400 aircraft, best of 2 each: BlueSky C / Accord \d+\.\dx",
+                     out, re.MULTILINE)
+    assert re.search(r"^ratio at 400 tracks, best of 2 cycles each: brute force / pruned "
+                     r"\d+\.\dx", out, re.MULTILINE)
+
+
+def test_ingest_bench_runs_and_prints_its_ratios() -> None:
+    out = run("ingest.py")
+    assert re.search(r"^ratio closed loop, group commit / max_batch=1, the same 60 filings: "
+                     r"\d+\.\dx", out, re.MULTILINE)
+    assert re.search(r"^ratio open loop at 40/s, the same filings: p99 max_batch=1 / group "
+                     r"commit \d+\.\dx, achieved group commit / max_batch=1 \d+\.\dx", out,
+                     re.MULTILINE)
+    # At this load every filing is answered 200 in both modes, and both logs agree.
+    assert "errors in all runs: 0" in out
+    logged = re.findall(r"^(?:group commit|max_batch = 1): ([\d,]+) log entries, ([\d,]+) "
+                        r"findings$", out, re.MULTILINE)
+    assert len(logged) == 2 and logged[0] == logged[1]
