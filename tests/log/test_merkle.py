@@ -1,4 +1,5 @@
-"""RFC 9162 tree math: every shared vector, plus properties against a naive MTH."""
+"""RFC 9162 tree math: every vendored vector (tests/data/merkle), plus properties against a
+naive MTH."""
 
 from __future__ import annotations
 
@@ -28,12 +29,13 @@ from accord.log.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "merkle"
+# transparency-dev/merkle's testdata, vendored with its licence: see tests/data/merkle/SOURCE.md.
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "merkle"
 
 # The one vector we deliberately disagree with: it expects two equal 12-byte "roots" at equal
-# sizes to be accepted. Accord rejects every hash that is not 32 bytes (README beside the
-# vectors: "a hash that is not 32 bytes (must be rejected)"); the 32-byte form of the same case
-# is accepted in test_equal_sizes_equal_roots_accepted.
+# sizes to be accepted. Accord rejects every hash that is not 32 bytes (docs/design.md,
+# "Merkle edge cases"; tests/data/merkle/SOURCE.md); the 32-byte form of the same case is
+# accepted in test_equal_sizes_equal_roots_accepted.
 REJECTED_BY_POLICY = {"consistency/additional/sizes-are-equal-one-and-proof-is-empty.json"}
 
 # The eight leaves the vectors were built from (RFC 6962 / transparency-dev test data).
@@ -54,7 +56,7 @@ RFC_LEAVES = [
 
 def _vector_files() -> list[Path]:
     if not VECTORS.is_dir():
-        raise RuntimeError(f"Merkle test vectors missing: {VECTORS} (shared/ must sit beside repo)")
+        raise RuntimeError(f"Merkle test vectors missing: {VECTORS}")
     files = sorted(VECTORS.rglob("*.json"))
     if not files:
         raise RuntimeError(f"no Merkle test vectors under {VECTORS}")
