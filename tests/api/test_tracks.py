@@ -138,3 +138,7 @@ def test_bad_numbers_in_rows_are_refused_per_row_never_fatal(server: Server) -> 
     fields = [p["field"] for p in got["problems"]]
     assert fields[:3] == ["reports[1].lat", "reports[2].alt_m", "reports[3].gs_mps"]
     assert all(p["status"] == 400 for p in got["problems"])
+    # past Python's 4,300-digit limit the body cannot be parsed at all: a clear 400, no 500
+    r = httpx.post(server.url + "/v1/tracks", headers=auth,
+                   content='{"reports": [' + rows[1].replace("9" * 400, "9" * 5000) + "]}")
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"

@@ -307,6 +307,7 @@ def test_bad_values_in_rows_are_refused_per_row(svc: Any) -> None:
         "id-esc": dict(ok, aircraft="X\x1b[2J"),
         "id-bidi": dict(ok, aircraft="X\u202eY"),
         "id-long": dict(ok, aircraft="X" * 65),
+        "id-colon": dict(ok, aircraft="X:B/Y"),  # ':' separates the parts of an alert key
         "callsign": dict(ok, aircraft="cs", callsign={"a": 1}),
         "time-long": dict(ok, aircraft="tl", time="2" * 100_000),
         "time-num": dict(ok, aircraft="tn", time=1.5e9),
@@ -321,8 +322,8 @@ def test_bad_values_in_rows_are_refused_per_row(svc: Any) -> None:
                       "reports[4].vs_mps", "reports[5].gs_mps", "reports[6].trk_deg",
                       "reports[7].lon", "reports[8].alt_m", "reports[9].aircraft",
                       "reports[10].aircraft", "reports[11].aircraft", "reports[12].aircraft",
-                      "reports[13].callsign", "reports[14].time", "reports[15].time",
-                      "reports[16].reference", "reports[17]"]
+                      "reports[13].aircraft", "reports[14].callsign", "reports[15].time",
+                      "reports[16].time", "reports[17].reference", "reports[18]"]
     for p in got["problems"]:  # one short line each, never the whole input
         assert len(p["detail"]) < 120 and "\n" not in p["detail"] and "\x1b" not in p["detail"]
     assert got["problems"][0]["detail"] == ("lat must be a number from -90 to 90, got an "
@@ -383,3 +384,22 @@ def test_the_alert_cap_is_a_service_setting(tmp_path: Path) -> None:
     (w.dir / "accord.toml").write_text((w.dir / "accord.toml").read_text()
                                        + "\n[service]\nmax_open_alerts = 7\n")
     assert ServiceConfig.load(w.dir).max_open_alerts == 7
+
+
+def test_one_party_holds_a_bounded_number_of_tracks(svc: Any, monkeypatch: Any) -> None:
+    import accord.service.tactical as tactical
+
+    monkeypatch.setattr(tactical, "MAX_TRACKS_PER_PARTY", 5)
+    got = svc.monitor.ingest("A", [report(svc, f"A{i}", 35.0) for i in range(8)])
+    assert (got["accepted"], got["rejected"]) == (5, 3)
+    assert [p["field"] for p in got["problems"]] == [f"reports[{k}].aircraft" for k in (5, 6, 7)]
+    assert got["problems"][0]["status"] == 413
+    svc.clock.advance(timedelta(seconds=1))  # the held aircraft still report; B is not limited
+    again = svc.monitor.ingest("A", [report(svc, f"A{i}", 35.0) for i in range(5)])
+    assert again["accepted"] == 5
+    assert svc.monitor.ingest("B", [report(svc, f"B{i}", 35.0) for i in range(5)])[
+        "accepted"] == 5
+    svc.clock.advance(timedelta(seconds=31))  # all expire: room again
+    svc.monitor.cycle(svc.writer.picture)
+    assert svc.monitor.table.per_party == {}
+    assert svc.monitor.ingest("A", [report(svc, "A9", 35.0)])["accepted"] == 1

@@ -231,3 +231,18 @@ def test_sync_puts_back_what_the_log_did_not_take() -> None:
     assert book.step(T + timedelta(seconds=14), []) == []
     [gone] = book.step(T + timedelta(seconds=15), [])
     assert gone.change == "cleared" and gone.detection.level == 1
+
+
+def test_the_overflow_alert_is_updated_when_what_it_holds_back_doubles() -> None:
+    book = AlertBook(max_open=1)
+    flood = lambda n: [sep(f"k{i:03}", ("A", "B"), soon=100.0 + i) for i in range(n)]  # noqa: E731
+    changes = book.step(T, flood(4))  # one raised, three held back
+    [a] = [c for c in changes if c.detection.key == "overflow:A"]
+    assert a.detection.details["count"] == 3
+    assert book.step(T + timedelta(seconds=1), flood(6)) == []  # 5 held back: < 2 x 3
+    changes = book.step(T + timedelta(seconds=2), flood(7))  # 6 held back: twice as many
+    assert sorted((c.change, c.detection.key, c.detection.details["count"]) for c in changes) \
+        == [("updated", "overflow:A", 6), ("updated", "overflow:B", 6)]
+    assert book.step(T + timedelta(seconds=3), flood(2)) == []  # fewer: no entry for that
+    changes = book.step(T + timedelta(seconds=4), flood(13))  # 12: twice the 6 logged
+    assert {c.detection.details["count"] for c in changes} == {12}

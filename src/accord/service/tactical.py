@@ -42,6 +42,10 @@ log = logging.getLogger("accord.tactical")
 # and a callsign of 8 characters) takes about 200: the row cap is what bounds a batch, and
 # it can be reached (tests/api/test_tracks.py sends exactly this many at the body limit).
 MAX_REPORTS: Final = 4096
+# Tracks one party may hold at once: a cycle's cost grows with the tracks held, so one party
+# naming a new aircraft in every row cannot slow every party's alerts down. Rows for more
+# aircraft are refused one by one (described) until tracks expire.
+MAX_TRACKS_PER_PARTY: Final = 10_000
 MAX_AIRCRAFT_CHARS: Final = 64
 MAX_CALLSIGN_CHARS: Final = 16
 MAX_PROBLEMS: Final = 50  # rows described in an answer; every refused row is counted
@@ -58,8 +62,12 @@ _RANGES: Final = (("lat", -90.0, 90.0), ("lon", -180.0, 180.0), ("alt_m", -1000.
 
 def _short(value: Any) -> str:
     """A value for a message, never the whole of a huge input."""
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**20 \
-        else f"an integer of {len(str(abs(value)))} digits"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        try:
+            return f"an integer of {len(str(abs(value)))} digits"
+        except ValueError:  # past Python's limit on converting integers to text
+            return "an integer of thousands of digits"
+    text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -77,9 +85,10 @@ def _number(value: Any, field: str, lo: float, hi: float) -> float:
                        field=field, accepted=f"a number from {lo:g} to {hi:g}")
 
 
-def _text(value: Any, field: str, most: int) -> str:
-    """An identifier: 1 to `most` characters, no control, format (bidi) or line characters."""
-    accepted = f"1 to {most} printable characters"
+def _text(value: Any, field: str, most: int, refused: str = "") -> str:
+    """An identifier: 1 to `most` characters, no control, format (bidi) or line characters,
+    none of `refused`."""
+    accepted = f"1 to {most} printable characters" + (f", no {refused!r}" if refused else "")
     if not isinstance(value, str) or not 1 <= len(value) <= most:
         what = f"{len(value)} characters" if isinstance(value, str) else _short(value)
         raise InvalidInput(f"{field.rsplit('.', 1)[-1]} must be a string of 1 to {most} "
@@ -88,6 +97,9 @@ def _text(value: Any, field: str, most: int) -> str:
         if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
             raise InvalidInput(f"{field.rsplit('.', 1)[-1]} contains the control or format "
                                f"character U+{ord(ch):04X}", field=field, accepted=accepted)
+        if ch in refused:
+            raise InvalidInput(f"{field.rsplit('.', 1)[-1]} contains {ch!r}", field=field,
+                               accepted=accepted)
     return value
 
 
@@ -109,7 +121,9 @@ def parse_report(party: str, row: Any, field: str) -> Report:
     if ref not in ("AMSL", "W84"):
         raise InvalidInput(f"unknown reference {_short(ref)}", field=f"{field}.reference",
                            accepted="AMSL (mean sea level, barometric) or W84 (ellipsoid)")
-    aircraft = _text(row["aircraft"], f"{field}.aircraft", MAX_AIRCRAFT_CHARS)
+    # ':' separates the parts of an alert's key (separation:A/x:B/y): refused in ids, so no
+    # party can make its aircraft's key collide with another pair's
+    aircraft = _text(row["aircraft"], f"{field}.aircraft", MAX_AIRCRAFT_CHARS, refused=":")
     callsign = row.get("callsign")
     if callsign is not None:
         callsign = _text(callsign, f"{field}.callsign", MAX_CALLSIGN_CHARS)
@@ -168,6 +182,14 @@ class TacticalMonitor:
                         raise InvalidInput("the report is older than a track is kept",
                                            field=f"reports[{k}].time",
                                            accepted=f"within {self.table.max_age} of now")
+                    if r.key not in self.table.tracks and \
+                            self.table.per_party.get(party, 0) >= MAX_TRACKS_PER_PARTY:
+                        raise LimitExceeded(
+                            f"{party} already has {MAX_TRACKS_PER_PARTY} tracks",
+                            field=f"reports[{k}].aircraft",
+                            accepted=f"at most {MAX_TRACKS_PER_PARTY} aircraft a party at "
+                                     f"once (a track expires {self.table.max_age} after its "
+                                     "last report)")
                 except AccordError as exc:
                     self.rejected += 1
                     if len(problems) < MAX_PROBLEMS:

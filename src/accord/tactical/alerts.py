@@ -77,6 +77,7 @@ class TrackTable:
 
     max_age: timedelta = timedelta(seconds=30)
     tracks: dict[tuple[str, str], Report] = field(default_factory=dict)
+    per_party: dict[str, int] = field(default_factory=dict)  # tracks held, by party
     accepted: int = 0
     duplicates: int = 0
     out_of_order: int = 0
@@ -92,6 +93,8 @@ class TrackTable:
             if r.time < held.time:
                 self.out_of_order += 1
                 return False
+        else:
+            self.per_party[r.party] = self.per_party.get(r.party, 0) + 1
         self.tracks[r.key] = r
         self.accepted += 1
         return True
@@ -100,6 +103,11 @@ class TrackTable:
         gone = [k for k, r in self.tracks.items() if now - r.time > self.max_age]
         for k in gone:
             del self.tracks[k]
+            left = self.per_party[k[0]] - 1
+            if left:
+                self.per_party[k[0]] = left
+            else:
+                del self.per_party[k[0]]
         self.expired += len(gone)
         return gone
 
@@ -372,6 +380,7 @@ class _Open:
     raised: datetime
     last_seen: datetime
     lower_since: datetime | None = None
+    logged_count: int = 0  # an overflow alert: how many it held back when last logged
 
 
 @dataclass(frozen=True)
@@ -432,7 +441,8 @@ class AlertBook:
             if held is None:
                 held = self._cleared.get(key)
                 if held is None:  # unknown to this book (a restart): a full hold from now
-                    held = _Open(_from_log(state), now, now)
+                    d = _from_log(state)
+                    held = _Open(d, now, now, logged_count=_held_back(d))
                 self.open[key] = held
             level = state.get("level")
             if isinstance(level, int) and level != held.detection.level:
@@ -470,22 +480,29 @@ class AlertBook:
             seen[summary.key] = summary
         for key, d in seen.items():
             held = self.open.get(key)
+            count_now = _held_back(d)
             if held is None:
-                self.open[key] = _Open(d, now, now)
+                self.open[key] = _Open(d, now, now, logged_count=count_now)
                 changes.append(AlertChange("raised", d, now))
                 continue
             held.last_seen = now
             if d.level > held.detection.level:
-                held.detection, held.lower_since = d, None
+                held.detection, held.lower_since, held.logged_count = d, None, count_now
                 changes.append(AlertChange("updated", d, now))
             elif d.level < held.detection.level:
                 held.lower_since = held.lower_since or now
                 if now - held.lower_since >= self.downgrade_after:
-                    held.detection, held.lower_since = d, None
+                    held.detection, held.lower_since, held.logged_count = d, None, count_now
                     changes.append(AlertChange("updated", d, now))
             else:
                 held.lower_since = None
                 held.detection = replace(held.detection, details=d.details)
+                if count_now >= 2 * held.logged_count > 0:
+                    # an overflow twice as large as the log says: logged again (at most
+                    # log2 of the flood's size times), so the count an officer reads is
+                    # never less than half the truth while it grows
+                    held.logged_count = count_now
+                    changes.append(AlertChange("updated", d, now))
         self._cleared = {}
         for key in [k for k in self.open if k not in seen]:
             held = self.open[key]
@@ -506,6 +523,12 @@ class AlertBook:
                      "most_urgent": [{"key": d.key, "kind": d.kind, "level": d.level,
                                       "aircraft": d.details.get("aircraft")}
                                      for d in held_back[:OVERFLOW_SHOWN]]})
+
+
+def _held_back(d: Detection) -> int:
+    """How many detections an overflow alert holds back (0 for any other alert)."""
+    n = d.details.get("count") if d.kind == "overflow" else 0
+    return n if isinstance(n, int) else 0
 
 
 def _from_log(state: dict[str, Any]) -> Detection:
