@@ -246,3 +246,15 @@ def test_the_overflow_alert_is_updated_when_what_it_holds_back_doubles() -> None
     assert book.step(T + timedelta(seconds=3), flood(2)) == []  # fewer: no entry for that
     changes = book.step(T + timedelta(seconds=4), flood(13))  # 12: twice the 6 logged
     assert {c.detection.details["count"] for c in changes} == {12}
+
+
+def test_an_overflow_alert_reads_as_one_line() -> None:
+    from accord.tactical.alerts import describe
+
+    book = AlertBook(max_open=1)
+    changes = book.step(T, [sep("k1", ("A", "B")), sep("k2", ("A", "B")), sep("k3", ("A", "B"))])
+    [a] = [c for c in changes if c.detection.key == "overflow:A"]
+    body = a.body("L9")
+    assert describe(body["kind"], "raised", body["details"]) == \
+        "2 more alerts for A not raised one by one (at most 1 open)"
+    assert describe(body["kind"], "cleared", body["details"]).startswith("no longer: 2 more")
