@@ -1,6 +1,11 @@
 """One face for the CLI over two ways in: the deployment's store on this machine, or a running
 service over HTTP. Both answer with the same JSON the API returns, so every command prints
-the same thing either way.
+the same thing either way, and both prove every receipt before the CLI shows it: a write's
+receipt must prove the very event the party signed (`log.receipt.prove_write`).
+
+The log's public key comes from the party, never from the service: locally it is the
+deployment's own `log.pub`; over HTTP it is `--log-key` (or `ACCORD_LOG_KEY`), which writes
+and receipts cannot do without.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from typing import Any, Protocol
 
 from accord import commands
 from accord.errors import InvalidInput, NoAgreement
+from accord.log.event import Event
 from accord.log.merkle import consistency_proof, root
 from accord.log.note import NoteVerifier
+from accord.log.receipt import Proved, prove, prove_write
 from accord.picture.fold import Picture
 from accord.picture.view import Area, picture_for, picture_geojson
 from accord.service.deployment import Deployment, WriterLock
@@ -29,7 +36,7 @@ class Access(Protocol):
     clock: Clock
 
     def next_seq(self, party: str) -> int: ...
-    def submit(self, sub: Submission) -> dict[str, Any]: ...
+    def submit(self, sub: Submission) -> tuple[dict[str, Any], Proved]: ...
     def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]: ...
     def current_version(self, notice: str) -> int | None: ...
     def picture(self, at: datetime | None, geojson: bool,
@@ -47,12 +54,30 @@ def log_key(deployment: Deployment) -> bytes:
     return NoteVerifier.parse(deployment.verifier_key).public_key.public_bytes_raw()
 
 
+def local_verifier(deployment: Deployment, given: NoteVerifier | None) -> NoteVerifier:
+    """The deployment's own log key; a key the party gave as well must be the same one."""
+    own = NoteVerifier.parse(deployment.verifier_key)
+    if given is not None and given != own:
+        raise InvalidInput(f"the deployment in {deployment.dir} is log {own.name} "
+                           f"(key {own.key_id.hex()}), not the log key you hold "
+                           f"({given.name}, key {given.key_id.hex()})", field="log_key",
+                           accepted="the folder of the log your key belongs to")
+    return own
+
+
+def prove_submission(answer: dict[str, Any], verifier: NoteVerifier, sub: Submission) -> Proved:
+    """The write's receipts prove `sub`'s own event and signature (ProofError otherwise)."""
+    return prove_write(answer, verifier, Event.from_json(sub.event),
+                       sub.sigs if sub.sigs is not None else sub.sig)
+
+
 class Local:
     """The deployment on this machine: reads from the store, writes through a writer that
     holds the deployment's lock for the length of the command."""
 
-    def __init__(self, dir: Path) -> None:
+    def __init__(self, dir: Path, log_key: NoteVerifier | None = None) -> None:
         self.deployment = Deployment.open(dir)
+        self.verifier = local_verifier(self.deployment, log_key)
         self.clock: Clock = SystemClock()
         self._writer: Writer | None = None
         self._lock: WriterLock | None = None
@@ -90,8 +115,9 @@ class Local:
     def next_seq(self, party: str) -> int:
         return self.writer.picture.next_seq(party)
 
-    def submit(self, sub: Submission) -> dict[str, Any]:
-        return self.writer.submit(sub).to_json()
+    def submit(self, sub: Submission) -> tuple[dict[str, Any], Proved]:
+        answer = self.writer.submit(sub).to_json()
+        return answer, prove_submission(answer, self.verifier, sub)
 
     def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]:
         return self.writer.preview(party, commands.notice_body(doc, party)[0])
@@ -143,7 +169,9 @@ class Local:
             cp = store.checkpoint(size)
             if cp is None:
                 raise InvalidInput(f"no checkpoint of size {size}", field="size")
-            return make_receipt(store, index, cp).to_json()
+            rc = make_receipt(store, index, cp, entry=True)
+        prove(rc, self.verifier)
+        return rc.to_json()
 
     def consistency(self, size1: int, size2: int) -> dict[str, Any]:
         with self.reader() as store:
@@ -161,10 +189,10 @@ class Local:
 class Remote:
     """A running service, through the HTTP client, as the party its token belongs to."""
 
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, log_key: NoteVerifier | None = None) -> None:
         from accord.client import Client  # httpx only when talking to a server
 
-        self.client = Client(url, token)
+        self.client = Client(url, token, log_key=log_key)
         self.clock: Clock = SystemClock()
 
     def close(self) -> None:
@@ -177,8 +205,8 @@ class Remote:
                                field="token", accepted=f"a token of {party}")
         return int(me["next_seq"])
 
-    def submit(self, sub: Submission) -> dict[str, Any]:
-        return self.client.submit(sub)
+    def submit(self, sub: Submission) -> tuple[dict[str, Any], Proved]:
+        return self.client.submit_proved(sub)
 
     def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]:
         return self.client.check(doc)
@@ -217,13 +245,15 @@ class Remote:
         return self.client.checkpoint()
 
     def entry(self, index: int) -> dict[str, Any]:
-        [item] = self.client.entries(index, index + 1, 1) or [None]
-        if item is None:
+        page = self.client.entries(index, index + 1, 1)
+        if not page:
             raise InvalidInput(f"no entry {index}", field="index")
-        return item  # type: ignore[no-any-return]
+        return page[0]
 
     def receipt(self, index: int, size: int | None) -> dict[str, Any]:
-        return self.client.receipt(index, size)
+        rc = self.client.receipt(index, size)
+        self.client.prove_receipt(rc, index)  # refuses without the log's key
+        return rc
 
     def consistency(self, size1: int, size2: int) -> dict[str, Any]:
         return self.client.consistency(size1, size2)

@@ -1,12 +1,15 @@
 """`accord`: every operation from the terminal, with `--json` for scripts.
 
 The CLI is an adapter: it reads files and keys, drives the writer or the store, and prints.
-Every refusal is an `AccordError` and is printed the same way (or as RFC 9457 JSON with --json).
+Every refusal is an `AccordError` and is printed the same way (or as RFC 9457 JSON with --json);
+any other failure is one line too, never a traceback. Every file a user names is read through
+`accord.files` (regular files only, size-capped); every text from another party is printed
+through `accord.render` (terminal controls and bidi overrides shown as escapes); every receipt
+is proved by the access layer before anything here prints it.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
@@ -16,24 +19,27 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from accord import commands
 from accord.access import Access, Local, Remote, log_key
 from accord.errors import AccordError, DeploymentError, InvalidInput
+from accord.files import KEY_MAX, RECEIPT_MAX, read_bytes, read_text
 from accord.keys import PARTY_KEY, KeyFile
-from accord.log.note import Checkpoint, NoteVerifier, open_note
+from accord.log.note import NoteVerifier
+from accord.log.receipt import Proved, prove_json
 from accord.picture.view import Area
+from accord.render import json_text, markup, printable
 from accord.rules.agreement import Agreement, identifier
 from accord.rules.notice import Finding, duration
 from accord.service.deployment import Deployment
 from accord.service.writer import Submission, load_picture
-from accord.timefmt import SystemClock, parse_time
-from accord.verify import load_json, verify_receipt_offline, verify_store
+from accord.timefmt import SystemClock, format_time, parse_time
+from accord.verify import verify_store
 
 app = typer.Typer(
     name="accord",
@@ -71,21 +77,78 @@ KeyOpt = Annotated[Path, typer.Option("--key", "-k", help="The party's key file.
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def diagnostics(exc: AccordError) -> str:
+    """An error as Rich markup: title, field, detail, and what would be accepted, each shown
+    with control characters escaped (a detail may quote what another party or server sent)."""
+    where = " " + markup(f"[{exc.field}]") if exc.field else ""
+    text = f"[bold red]error[/] {markup(exc.title)}{where}: {markup(exc.detail)}"
+    if exc.accepted:
+        text += f"\n  accepted: {markup(exc.accepted)}"
+    return text
+
+
 def friendly(fn: F) -> F:
-    """Print an AccordError plainly (or as problem JSON with --json) and exit 2."""
+    """Print an AccordError plainly (or as problem JSON with --json) and exit 2; an operating
+    system error (a file that cannot be written, ...) the same way; anything else as one line
+    and exit 70 (set ACCORD_DEBUG=1 for the traceback)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
         except AccordError as exc:
-            if kwargs.get("as_json"):
-                print(json.dumps(exc.problem(), indent=2), file=sys.stdout)
-            else:
-                err.print(f"[bold red]error[/] {escape(exc.diagnostics())}")
-            raise typer.Exit(2) from None
+            fail(exc, bool(kwargs.get("as_json")))
+        except OSError as exc:
+            name = f" {exc.filename}" if exc.filename else ""
+            fail(DeploymentError(f"{exc.strerror or exc}:{name}"), bool(kwargs.get("as_json")))
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("ACCORD_DEBUG"):
+                raise
+            err.print(f"[bold red]internal error[/] {markup(type(exc).__name__)}: "
+                      f"{markup(str(exc)[:300])} (ACCORD_DEBUG=1 shows where)")
+            raise typer.Exit(70) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def fail(exc: AccordError, as_json: bool) -> None:
+    if as_json:
+        print(json_text(exc.problem(), indent=2), file=sys.stdout)
+    else:
+        err.print(diagnostics(exc))
+    raise typer.Exit(2) from None
+
+
+def warn(text: str) -> None:
+    err.print(f"[bold yellow]warning[/] {markup(text)}")
+
+
+def read_key(path: Path) -> KeyFile:
+    """A party's key file, with a warning when others can read it."""
+    return KeyFile.read(path, PARTY_KEY, warn=warn)
+
+
+def parse_log_key(value: str, what: str = "log_key") -> NoteVerifier:
+    """The log's verifier key, given as the key itself or as a file holding it (log.pub)."""
+    try:
+        return NoteVerifier.parse(value.strip())
+    except AccordError:
+        pass
+    if not os.path.lexists(value):
+        raise InvalidInput(f"{printable(value)[:80]} is neither the log's verifier key nor a "
+                           f"file", field=what,
+                           accepted="the operator's log.pub (name+keyid+key), or its path")
+    text = read_text(value, KEY_MAX, what).strip()
+    try:
+        return NoteVerifier.parse(text)
+    except AccordError:
+        raise InvalidInput(f"{printable(value)[:80]} does not hold a log verifier key",
+                           field=what,
+                           accepted="the operator's log.pub (name+keyid+key)") from None
 
 
 class Session:
@@ -93,6 +156,11 @@ class Session:
 
     server: str | None = None
     token: str | None = None
+    log_key: str | None = None
+
+    @classmethod
+    def verifier(cls) -> NoteVerifier | None:
+        return parse_log_key(cls.log_key) if cls.log_key else None
 
 
 @app.callback()
@@ -104,14 +172,21 @@ def main_options(
         token: Annotated[str | None, typer.Option(
             "--token", envvar="ACCORD_TOKEN",
             help="With --server: your party's token (from `accord party token`).")] = None,
+        log_key: Annotated[str | None, typer.Option(
+            "--log-key", envvar="ACCORD_LOG_KEY",
+            help="The log's public key (the operator's log.pub, or the key itself), taken "
+                 "out of band. Every receipt is proved against it; with --server, writes and "
+                 "receipts need it. Locally the deployment's own log.pub is used.")] = None,
 ) -> None:
-    Session.server, Session.token = server, token
+    Session.server, Session.token, Session.log_key = server, token, log_key
 
 
 @contextmanager
 def access(dir: Path) -> Iterator[Access]:
     """The service if --server was given, else the deployment in `dir`."""
-    a: Local | Remote = Remote(Session.server, Session.token) if Session.server else Local(dir)
+    key = Session.verifier()
+    a: Local | Remote = (Remote(Session.server, Session.token, key) if Session.server
+                         else Local(dir, key))
     try:
         yield a
     finally:
@@ -125,7 +200,7 @@ def server_client(what: str) -> Any:
                            accepted="--server URL --token TOKEN")
     from accord.client import Client
 
-    return Client(Session.server, Session.token)
+    return Client(Session.server, Session.token, log_key=Session.verifier())
 
 
 def local_only(what: str) -> None:
@@ -135,7 +210,12 @@ def local_only(what: str) -> None:
 
 
 def dump(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False))
+    print(json_text(obj, indent=2))
+
+
+def row(table: Table, *cells: object) -> None:
+    """A table row of text that may come from another party: escaped, never interpreted."""
+    table.add_row(*(markup(c) for c in cells))
 
 
 # -- deployment and keys ---------------------------------------------------------------------
@@ -149,7 +229,14 @@ def init(dir: Annotated[Path, typer.Argument(help="Folder to create the deployme
          = None,
          as_json: JsonOpt = False) -> None:
     """Create a deployment: the SQLite store, the operator's log key and the log's origin."""
-    d = Deployment.init(dir, origin)
+    if dir.exists() and not dir.is_dir():
+        raise InvalidInput(f"{dir} exists and is not a folder", field="dir",
+                           accepted="a new or empty folder")
+    try:
+        d = Deployment.init(dir, origin)
+    except OSError as exc:
+        raise DeploymentError(f"cannot create a deployment in {dir}: {exc.strerror}",
+                              accepted="a folder you can write to") from None
     if as_json:
         dump({"dir": str(d.dir), "origin": d.origin, "log_key": d.verifier_key})
         return
@@ -216,7 +303,7 @@ def agreement_propose(
 def agreement_sign(proposal: Annotated[Path, typer.Argument(help="The proposal file.")],
                    key: KeyOpt, as_json: JsonOpt = False) -> None:
     """Add your party's signature to a proposal (in place)."""
-    k = KeyFile.read(key, PARTY_KEY)
+    k = read_key(key)
     signed = commands.sign_proposal(commands.load_document(proposal), k)
     proposal.write_text(json.dumps(signed, indent=2) + "\n")
     if as_json:
@@ -235,12 +322,12 @@ def agreement_adopt(proposal: Annotated[Path, typer.Argument(help="The signed pr
     """Append the agreement, signed by every party, to the log."""
     sub = commands.adoption(commands.load_document(proposal))
     with access(dir) as a:
-        result = a.submit(sub)
+        result, proved = a.submit(sub)
     if as_json:
         dump(result)
         return
     out.print(f"Agreement in force from entry {result['index']}.")
-    print_receipt(result)
+    print_receipt(proved)
 
 
 @agreement_app.command("show")
@@ -253,20 +340,20 @@ def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
         dump(shown["agreement"])
         return
     a = Agreement.from_json(shown["agreement"])
-    out.print(f"[bold]{escape(a.title)}[/] ({a.id}, version {a.version}, entry {shown['entry']}, "
-              f"signed by {', '.join(sorted(shown['sigs']))})")
+    out.print(f"[bold]{markup(a.title)}[/] ({markup(a.id)}, version {a.version}, entry "
+              f"{shown['entry']}, signed by {markup(', '.join(sorted(shown['sigs'])))})")
     out.print(f"Separation: {a.separation.horizontal_m:.0f} m horizontal, "
               f"{a.separation.vertical_m:.0f} m vertical; conflicts: {a.conflict_action}; "
               f"hotline acknowledgement within {duration(a.hotline.ack_deadline.total_seconds())}")
     t = Table("party", "name", "escalation", title="Parties")
     for p in a.parties:
-        t.add_row(p.id, p.name, p.escalation or "")
+        row(t, p.id, p.name, p.escalation or "")
     out.print(t)
     t = Table("kind", "hazard", "lead time", "late", "acknowledgement", title="Activity kinds")
     for k in a.kinds:
         ack = (f"within {duration(k.ack_deadline.total_seconds())}"
                if k.ack_required and k.ack_deadline else "no")
-        t.add_row(k.name, "yes" if k.hazard else "", duration(k.lead_time.total_seconds()),
+        row(t, k.name, "yes" if k.hazard else "", duration(k.lead_time.total_seconds()),
                   k.late_action, ack)
     out.print(t)
     if a.zones:
@@ -276,7 +363,7 @@ def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
             who = ("parties " + ",".join(sorted(r.parties)) if r.parties else "anyone")
             what = ("kinds " + ",".join(sorted(r.kinds)) if r.kinds else
                     "hazard activity" if r.hazard_only else "any activity")
-            t.add_row(z.id, z.name, f"{who}, {what}", ",".join(sorted(z.protects)), z.action)
+            row(t, z.id, z.name, f"{who}, {what}", ",".join(sorted(z.protects)), z.action)
         out.print(t)
 
 
@@ -286,8 +373,8 @@ def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
 Build = Callable[[KeyFile, Access], Submission]
 
 
-def _send(dir: Path, key: Path, build: Build) -> dict[str, Any]:
-    k = KeyFile.read(key, PARTY_KEY)
+def _send(dir: Path, key: Path, build: Build) -> tuple[dict[str, Any], Proved]:
+    k = read_key(key)
     with access(dir) as a:
         return a.submit(build(k, a))
 
@@ -369,10 +456,12 @@ def notice_check(file: Annotated[Path, typer.Argument(help="The notice document 
         dump(result)
         return
     notice, findings = result["notice"], result["findings"]
-    out.print(f"Checked {notice['id']} ({notice['kind']}, {len(notice['volumes'])} volume(s)): "
+    out.print(f"Checked {markup(notice['id'])} ({markup(notice['kind'])}, "
+              f"{len(notice['volumes'])} volume(s)): "
               + ("no findings." if not findings else f"{len(findings)} finding(s)"))
     for f in findings:
-        out.print(f"  [bold yellow]{f['kind']}[/] ({f['action']}) {_summary(f)}")
+        out.print(f"  [bold yellow]{markup(f['kind'])}[/] ({markup(f['action'])}) "
+                  f"{markup(_summary(f))}")
 
 
 @message_app.command("send")
@@ -417,18 +506,18 @@ def _summary(f: dict[str, Any]) -> str:
     return Finding.from_body(f, f.get("entry", -1), SystemClock().now()).summary()
 
 
-def print_receipt(r: dict[str, Any]) -> None:
-    rc = r.get("receipt")
-    if rc is None:
-        return
-    cp = Checkpoint.parse(rc["checkpoint"].split("\n\n")[0] + "\n")
-    leaf = base64.b64decode(rc["leaf_hash"]).hex()
-    out.print(f"  receipt: entry {rc['index']}, leaf {leaf[:16]}..., proved in checkpoint "
-              f"size {cp.size} root {cp.root.hex()[:16]}...")
+def print_receipt(proved: Proved) -> None:
+    """What a receipt was proved to say (`Access.submit` proved it; nothing else prints one)."""
+    cp = proved.checkpoint
+    out.print(f"  receipt proved: entry {proved.index} received "
+              f"{format_time(proved.received_at, micro=True)}, in checkpoint size {cp.size} "
+              f"root {cp.root.hex()[:16]}... signed by {markup(cp.origin)}")
 
 
-def report(r: dict[str, Any], as_json: bool, receipt_path: Path | None) -> None:
-    if receipt_path is not None and r.get("receipt") is not None:
+def report(written: tuple[dict[str, Any], Proved], as_json: bool,
+           receipt_path: Path | None) -> None:
+    r, proved = written
+    if receipt_path is not None:
         receipt_path.write_text(json.dumps(r["receipt"], indent=2) + "\n")
     if as_json:
         dump(r)
@@ -439,17 +528,18 @@ def report(r: dict[str, Any], as_json: bool, receipt_path: Path | None) -> None:
             }.get(ev.get("type", ""), ev.get("type", "Done"))
     body = ev.get("body", {})
     version = r["notice"]["version"] if r.get("notice") else body.get("version")
-    subject = (f"[bold]{body['notice']}[/] v{version}" if "notice" in body
-               else f"message [bold]{body.get('message')}[/]")
-    out.print(f"{what} {subject} as {ev.get('party')}: entry {r['index']}, received "
-              f"{r['received_at']}")
+    subject = (f"[bold]{markup(body['notice'])}[/] v{version}" if "notice" in body
+               else f"message [bold]{markup(body.get('message'))}[/]")
+    out.print(f"{markup(what)} {subject} as {markup(ev.get('party'))}: entry {proved.index}, "
+              f"received {format_time(proved.received_at, micro=True)}")
     for item in r["findings"]:
         f = item["finding"]
-        out.print(f"  [bold yellow]{f['kind']}[/] {f['finding']} (entry {f['entry']}, to "
-                  f"{', '.join(f['parties'])}): {_summary(f)}")
+        out.print(f"  [bold yellow]{markup(f['kind'])}[/] {markup(f['finding'])} (entry "
+                  f"{f['entry']}, to {markup(', '.join(f['parties']))}): "
+                  f"{markup(_summary(f))}")
     if not r["findings"] and ev.get("type") in ("notice.file", "notice.amend"):
         out.print("  no findings")
-    print_receipt(r)
+    print_receipt(proved)
     if receipt_path is not None:
         out.print(f"  receipt written to {receipt_path}")
 
@@ -484,31 +574,31 @@ def picture(dir: DirOpt = Path("."),
 
 def print_picture(p: dict[str, Any], console: Console = out) -> None:
     who = f" as {p['party']}" if p.get("party") else ""
-    console.print(f"Picture at {p['at'][:19]}Z{who} ({p['entries']} entries)")
+    console.print(f"Picture at {markup(p['at'][:19])}Z{markup(who)} ({p['entries']} entries)")
     t = Table("notice", "party", "kind", "v", "state", "window (UTC)", "altitude", "acks")
     for n in p["notices"]:
         vols = n["volumes"]
         start, end = min(v["start"] for v in vols), max(v["end"] for v in vols)
         alt = ", ".join(f"{v['altitude']['lower']:.0f}-{v['altitude']['upper']:.0f} m "
                         f"{v['altitude']['reference']}" for v in vols[:2])
-        t.add_row(n["id"], n["party"], n["kind"], str(n["version"]), n["state"],
+        row(t, n["id"], n["party"], n["kind"], str(n["version"]), n["state"],
                   f"{start[11:16]}-{end[11:16]} {start[:10]}", alt, ",".join(n["acks"]))
     console.print(t)
     if p["findings"]:
         t = Table("finding", "kind", "to", "what", title="Open findings")
         for f in p["findings"]:
-            t.add_row(f["finding"], f["kind"], ",".join(f["parties"]), _summary(f))
+            row(t, f["finding"], f["kind"], ",".join(f["parties"]), _summary(f))
         console.print(t)
     else:
         console.print("No open findings.")
     if p.get("messages"):
         t = Table("message", "from", "to", "text", "deadline", "acks", title="Hotline")
         for m in p["messages"]:
-            t.add_row(m["id"], m["from"], ",".join(m["to"]), escape(m["text"][:60]),
+            row(t, m["id"], m["from"], ",".join(m["to"]), m["text"][:60],
                       m["deadline"][11:19], ",".join(m["acks"]))
         console.print(t)
     for e in p.get("escalations", []):
-        console.print(f"[bold red]escalation[/] {e['escalation']}: {escape(e['text'])}")
+        console.print(f"[bold red]escalation[/] {markup(e['escalation'])}: {markup(e['text'])}")
 
 
 @app.command()
@@ -525,7 +615,7 @@ def findings(dir: DirOpt = Path("."),
         return
     t = Table("finding", "entry", "kind", "to", "what", title="Findings")
     for f in items:
-        t.add_row(f["finding"], str(f["entry"]), f["kind"], ",".join(f["parties"]), _summary(f))
+        row(t, f["finding"], str(f["entry"]), f["kind"], ",".join(f["parties"]), _summary(f))
     out.print(t)
 
 
@@ -585,7 +675,8 @@ def tracks_feed(source: Annotated[str, typer.Argument(
               + (f", {counts.waiting:,} positions before any velocity" if format == "sbs"
                  else ""))
     for p in problems:
-        out.print(f"  row {p['row']}: {escape(p['detail'])} [{escape(str(p.get('field')))}]")
+        out.print(f"  row {markup(p['row'])}: {markup(p['detail'])} "
+                  f"{markup('[' + str(p.get('field')) + ']')}")
 
 
 @app.command()
@@ -604,8 +695,8 @@ def alerts(open_only: Annotated[bool, typer.Option(
     t = Table("alert", "state", "kind", "level", "to", "what", "raised", "updated")
     for a in items:
         what = describe(a["kind"], a["change"], a["details"])
-        t.add_row(a["alert"], a["state"], a["kind"], str(a["level"]), ",".join(a["parties"]),
-                  escape(what), a["raised_at"][11:19], a["updated_at"][11:19])
+        row(t, a["alert"], a["state"], a["kind"], str(a["level"]), ",".join(a["parties"]),
+                  what, a["raised_at"][11:19], a["updated_at"][11:19])
     out.print(t)
 
 
@@ -618,18 +709,34 @@ def watch(last_event_id: Annotated[int | None, typer.Option(
     with server_client("watching the stream") as c:
         for index, kind, data in c.stream(last_event_id):
             if as_json:
-                print(json.dumps(data), flush=True)
+                print(json_text(data), flush=True)
                 continue
             ev = data.get("value", {}).get("event", {})
             body = ev.get("body", {})
             what = body.get("text") or body.get("notice") or body.get("kind") or ""
             if ev.get("type") == "finding":
                 what = _summary(body)
-            out.print(f"[dim]{index:>6}[/] {data['value']['received_at'][11:19]} "
-                      f"[bold]{kind}[/] {ev.get('party', '')}: {escape(str(what))}")
+            out.print(f"[dim]{index:>6}[/] {markup(data['value']['received_at'][11:19])} "
+                      f"[bold]{markup(kind)}[/] {markup(ev.get('party', ''))}: {markup(what)}")
 
 
 # -- the log ---------------------------------------------------------------------------------
+
+
+def emit_exact(data: bytes, what: str) -> None:
+    """Bytes exactly as they are, to standard output; on a terminal, any control or bidi
+    character is shown escaped instead (with a note), so a stored text cannot drive it."""
+    text = data.decode("utf-8", errors="replace")
+    if sys.stdout.isatty() and printable(text.rstrip("\n").replace("\n", "")) != \
+            text.rstrip("\n").replace("\n", ""):
+        sys.stdout.write("\n".join(printable(line) for line in text.split("\n")))
+        sys.stdout.flush()
+        warn(f"{what} shown with control characters escaped; redirect it or use -o FILE "
+             f"for the exact bytes")
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 @log_app.command("checkpoint")
@@ -641,22 +748,33 @@ def log_checkpoint(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
     if as_json:
         dump({"size": cp["size"], "checkpoint": cp["checkpoint"]})
     else:
-        sys.stdout.write(cp["checkpoint"])
+        emit_exact(cp["checkpoint"].encode("utf-8"), "the checkpoint")
 
 
 @log_app.command("entry")
 @friendly
-def log_entry(index: int, dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Print one entry exactly as stored (canonical JSON)."""
+def log_entry(index: int, dir: DirOpt = Path("."),
+              out_path: Annotated[Path | None, typer.Option(
+                  "--out", "-o", help="Write the entry's bytes to this file.")] = None,
+              as_json: JsonOpt = False) -> None:
+    """Write one entry exactly as stored (canonical JSON, no newline added): the bytes whose
+    hash is the receipt's leaf hash."""
     with access(dir) as a:
         item = a.entry(index)
     if "entry" not in item:
         raise InvalidInput(f"entry {index} is not disclosed to your party (leaf hash "
                            f"{item['leaf_hash']})", field="index")
-    if as_json:
-        dump(json.loads(item["entry"]))
+    data = item["entry"].encode("utf-8")
+    if out_path is not None:
+        out_path.write_bytes(data)
+        if as_json:
+            dump({"index": index, "file": str(out_path), "bytes": len(data)})
+        else:
+            err.print(f"Wrote entry {index} ({len(data):,} bytes) to {markup(out_path)}")
+    elif as_json:
+        dump(json.loads(data))
     else:
-        sys.stdout.write(item["entry"] + "\n")
+        emit_exact(data, f"entry {index}")
 
 
 @log_app.command("entries")
@@ -668,7 +786,7 @@ def log_entries(start: Annotated[int, typer.Argument(help="First index.")] = 0,
     """Print entries [start, end) as JSON lines (with --server: as your party may read them)."""
     with access(dir) as a:
         for item in a.entries(start, end):
-            print(json.dumps(item, ensure_ascii=False))
+            print(json_text(item))
 
 
 @log_app.command("receipt")
@@ -676,15 +794,17 @@ def log_entries(start: Annotated[int, typer.Argument(help="First index.")] = 0,
 def log_receipt(index: int, dir: DirOpt = Path("."),
                 size: Annotated[int | None, typer.Option(
                     help="Prove against the checkpoint of this size (default: latest).")] = None,
-                ) -> None:
-    """Print a receipt (index, leaf hash, inclusion proof, signed checkpoint) for an entry."""
+                as_json: JsonOpt = False) -> None:
+    """Print a receipt (index, leaf hash, the entry, inclusion proof, signed checkpoint) for an
+    entry, as JSON, once it is proved against the log's key."""
     with access(dir) as a:
         dump(a.receipt(index, size))
 
 
 @log_app.command("consistency")
 @friendly
-def log_consistency(size1: int, size2: int, dir: DirOpt = Path(".")) -> None:
+def log_consistency(size1: int, size2: int, dir: DirOpt = Path("."),
+                    as_json: JsonOpt = False) -> None:
     """Print the consistency proof between two sizes of the log (RFC 9162), as JSON."""
     with access(dir) as a:
         dump(a.consistency(size1, size2))
@@ -705,11 +825,15 @@ def verify(dir: DirOpt = Path("."),
                     "(`accord log consistency`).")] = None,
            key: Annotated[str | None, typer.Option(
                help="With --receipt: the log's verifier key, or a file holding it "
-                    "(default: DIR/log.pub).")] = None,
+                    "(default: --log-key, else DIR/log.pub).")] = None,
+           entry: Annotated[Path | None, typer.Option(
+               help="With --receipt: the entry's bytes (`accord log entry N -o FILE`), for a "
+                    "receipt that does not carry them.")] = None,
            as_json: JsonOpt = False) -> None:
-    """Recheck everything from the store alone, or one receipt offline."""
+    """Recheck everything from the store alone, or one receipt offline: what entry, whose, and
+    when the log received it."""
     if receipt is not None:
-        _verify_receipt(dir, receipt, checkpoint, consistency, key, as_json)
+        _verify_receipt(dir, receipt, checkpoint, consistency, key, entry, as_json)
         return
     local_only("full verification")
     deployment = Deployment.open(dir)
@@ -733,33 +857,53 @@ def verify(dir: DirOpt = Path("."),
     else:
         err.print(f"[bold red]FAILED[/] {len(result.problems)} problem(s):")
         for p in result.problems:
-            err.print(f"  {escape(str(p))}")
+            err.print(f"  {markup(p)}")
     if not result.ok:
         raise typer.Exit(1)
 
 
+def load_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidInput(f"{what} is not JSON: {detail}", field=what) from None
+
+
 def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
-                    consistency: Path | None, key: str | None, as_json: bool) -> None:
+                    consistency: Path | None, key: str | None, entry: Path | None,
+                    as_json: bool) -> None:
+    key = key or Session.log_key
     if key is None:
-        vkey = (dir / "log.pub").read_text().strip() if (dir / "log.pub").exists() else None
-        if vkey is None:
-            raise InvalidInput("no log key: pass --key or a --dir holding log.pub", field="key")
-    elif os.path.exists(key):
-        vkey = Path(key).read_text().strip()
-    else:
-        vkey = key
-    rj = load_json(receipt.read_text(), "receipt")
-    note = checkpoint.read_text() if checkpoint else None
+        if not (dir / "log.pub").exists():
+            raise InvalidInput("no log key: pass --key (the log's public key, or the "
+                               "operator's log.pub) or a --dir holding log.pub", field="key")
+        key = str(dir / "log.pub")
+    verifier = parse_log_key(key, "key")
+    rj = load_json(read_text(receipt, RECEIPT_MAX, "receipt"), "receipt")
+    note = read_text(checkpoint, RECEIPT_MAX, "checkpoint") if checkpoint else None
     proof = None
     if consistency is not None:
-        proof = load_json(consistency.read_text(), "consistency").get("proof")
-    cp = verify_receipt_offline(rj, vkey, note, proof)
+        cj = load_json(read_text(consistency, RECEIPT_MAX, "consistency"), "consistency")
+        proof = cj.get("proof") if isinstance(cj, dict) else None
+        if not isinstance(proof, list):
+            raise InvalidInput("the consistency file has no proof list", field="consistency",
+                               accepted="the output of `accord log consistency`")
+    data = read_bytes(entry, RECEIPT_MAX, "entry") if entry is not None else None
+    proved, cp = prove_json(rj, verifier, note, proof, data)
+    ev = proved.entry.event
+    received = format_time(proved.received_at, micro=True)
     if as_json:
-        dump({"ok": True, "index": rj["index"], "checkpoint_size": cp.size, "origin": cp.origin})
+        dump({"ok": True, "index": proved.index, "party": ev.party, "type": ev.type,
+              "seq": ev.seq, "received_at": received, "origin": cp.origin,
+              "receipt_checkpoint_size": proved.checkpoint.size, "checkpoint_size": cp.size})
         return
-    _, names = open_note(rj["checkpoint"], [NoteVerifier.parse(vkey)])
-    out.print(f"[bold green]OK[/] entry {rj['index']} is in log {cp.origin}, proved against "
-              f"the checkpoint of size {cp.size} signed by {', '.join(names)}.")
+    tied = (f", and the checkpoint of size {cp.size} extends it" if cp is not proved.checkpoint
+            and cp.size != proved.checkpoint.size else "")
+    out.print(f"[bold green]OK[/] entry {proved.index} ({markup(ev.party)} {markup(ev.type)}, "
+              f"seq {ev.seq}) was received by log {markup(cp.origin)} at {received}: proved "
+              f"in the checkpoint of size {proved.checkpoint.size} signed with the log key"
+              f"{tied}.")
 
 
 # -- the service -----------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 Every refusal from the service comes back as the same `AccordError` subclass the service
 raised (rebuilt from its RFC 9457 problem), so callers handle local and remote errors alike.
+
+Given the log's public key (taken from the operator out of band, never from the service that
+sends the receipt), the client checks every receipt as it arrives (`log.receipt.prove_write`)
+and raises `ProofError` for one that does not prove what it claims.
 """
 
 from __future__ import annotations
@@ -12,14 +16,20 @@ from typing import Any
 
 import httpx
 
-from accord.errors import AccordError, DeploymentError, from_problem
+from accord.errors import AccordError, DeploymentError, InvalidInput, ProofError, from_problem
+from accord.log.event import Event
+from accord.log.note import NoteVerifier
+from accord.log.receipt import Proved, Receipt, prove, prove_write, verify_receipt
 from accord.service.writer import Submission
 
 
 class Client:
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 log_key: str | NoteVerifier | None = None) -> None:
+        """`log_key`: the log's verifier key (`name+keyid+key`), to check receipts with."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.log_key = NoteVerifier.parse(log_key) if isinstance(log_key, str) else log_key
         self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
                                  transport=transport)
@@ -53,8 +63,31 @@ class Client:
 
     # -- writes ------------------------------------------------------------------------------
 
+    def _verifier(self, what: str) -> NoteVerifier:
+        if self.log_key is None:
+            raise InvalidInput(f"{what} needs the log's public key to check the receipt",
+                               field="log_key",
+                               accepted="the operator's log.pub, taken out of band "
+                                        "(--log-key FILE or ACCORD_LOG_KEY)")
+        return self.log_key
+
     def submit(self, sub: Submission) -> dict[str, Any]:
-        """Send a signed event; returns the outcome (index, receipt, findings)."""
+        """Send a signed event; returns the outcome (index, receipt, findings), its receipts
+        checked when the client has the log's key."""
+        if self.log_key is not None:
+            return self.submit_proved(sub)[0]
+        return self._post(sub)
+
+    def submit_proved(self, sub: Submission) -> tuple[dict[str, Any], Proved]:
+        """Send a signed event and prove its receipt: the entry holds exactly this event and
+        signature, at the index and receive time the answer states. Refuses, before sending,
+        without the log's key."""
+        verifier = self._verifier("a write")
+        answer = self._post(sub)
+        return answer, prove_write(answer, verifier, Event.from_json(sub.event),
+                                   sub.sigs if sub.sigs is not None else sub.sig)
+
+    def _post(self, sub: Submission) -> dict[str, Any]:
         body: dict[str, Any] = {"event": sub.event}
         for key in ("sig", "sigs", "private"):
             value = getattr(sub, key)
@@ -114,9 +147,26 @@ class Client:
         return result
 
     def receipt(self, index: int, size: int | None = None) -> dict[str, Any]:
+        """A receipt for entry `index`; checked when the client has the log's key (a receipt
+        for an entry not disclosed to you has no entry, and proves only its leaf hash)."""
         params = {"size": size} if size is not None else {}
         result: dict[str, Any] = self._call("GET", f"/v1/log/receipt/{index}", params=params)
+        if self.log_key is not None:
+            self.prove_receipt(result, index)
         return result
+
+    def prove_receipt(self, receipt: dict[str, Any], index: int) -> Proved | None:
+        """Prove a receipt the service sent for `index` (None when it carries no entry, which
+        then is checked for inclusion only)."""
+        verifier = self._verifier("checking a receipt")
+        rc = Receipt.from_json(receipt)
+        if rc.index != index:
+            raise ProofError(f"asked for a receipt of entry {index}, got one for {rc.index}",
+                             field="index")
+        if rc.entry is None:
+            verify_receipt(rc, verifier)
+            return None
+        return prove(rc, verifier)
 
     def consistency(self, size1: int, size2: int) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/log/consistency",

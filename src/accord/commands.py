@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.errors import InvalidInput
+from accord.files import DOCUMENT_MAX, read_text
 from accord.keys import KeyFile
 from accord.log.event import ALL_PARTIES, Event, b64, private_digest
 from accord.rules.agreement import Agreement
@@ -28,10 +29,7 @@ _DOC_KEYS = {"notice", "kind", "title", "volumes", "private"}
 
 def load_document(path: Path) -> Any:
     """A JSON or TOML document from disk, with a clear error naming the file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="file") from None
+    text = read_text(path, DOCUMENT_MAX, "file")
     try:
         if str(path).endswith(".toml"):
             return tomllib.loads(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from accord.errors import InvalidInput
+from accord.files import KEY_MAX, mode_of, read_text
 from accord.log.event import Event, b64, sign_event, unb64
 
 PARTY_KEY = "accord-party-key"
@@ -63,10 +65,15 @@ class KeyFile:
         os.chmod(path, 0o600)
 
     @staticmethod
-    def read(path: Path, kind: str | None = None) -> KeyFile:
+    def read(path: Path, kind: str | None = None,
+             warn: Callable[[str], None] | None = None) -> KeyFile:
+        """Read a key file (a regular file of at most 1 MiB). `warn` hears of a private key
+        that group or others can read: a warning, not a refusal, so that a party whose key
+        sits on a mount without Unix permissions can still file in an emergency."""
+        text = read_text(path, KEY_MAX, "key")
         try:
-            obj = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
+            obj = json.loads(text)
+        except ValueError as exc:
             raise InvalidInput(f"cannot read key file {path}: {exc}", field="key",
                                accepted="a key file written by `accord keygen`") from None
         if not isinstance(obj, dict) or obj.get("type") not in (PARTY_KEY, LOG_KEY):
@@ -79,4 +86,9 @@ class KeyFile:
         name = obj.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"{path} names no party or log", field="key.name")
+        mode = mode_of(path)
+        if warn is not None and mode & 0o077:
+            warn(f"{path} is readable by {'others' if mode & 0o007 else 'its group'} "
+                 f"(mode {mode:04o}): whoever can read it can sign as {name}; "
+                 f"run `chmod 600 {path}`")
         return KeyFile(obj["type"], name, Ed25519PrivateKey.from_private_bytes(seed))

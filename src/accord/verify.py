@@ -1,14 +1,13 @@
-"""Full verification of a deployment's store, and offline verification of one receipt.
+"""Full verification of a deployment's store (a receipt alone is checked by `log/receipt.py`).
 
 `verify_store` trusts nothing in the database: it re-reads every entry, re-checks every
 signature and state transition by folding the log, recomputes every tree node and checkpoint
 root, and compares the stored picture with the rebuilt one, naming the entry, node, checkpoint
-or table row that is wrong. `verify_receipt_offline` needs no database at all.
+or table row that is wrong.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 from collections.abc import Callable
@@ -17,12 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from accord.errors import AccordError, InvalidInput, ProofError
+from accord.errors import AccordError, InvalidInput
 from accord.geo.box import volume_box
 from accord.log.event import Entry, private_digest
-from accord.log.merkle import Frontier, leaf_hash, verify_consistency
+from accord.log.merkle import Frontier, leaf_hash
 from accord.log.note import Checkpoint, NoteVerifier, open_note
-from accord.log.receipt import Receipt, verify_receipt
 from accord.picture.fold import Picture
 from accord.store.sqlite import SqliteStore, dumps
 
@@ -256,42 +254,6 @@ def _compare_rows(table: str, stored: dict[str, str], want: dict[str, Any], repo
             report.add(f"table {table} ({key})", "missing: the log produces this row")
         elif stored[key] != (dumps(want[key]) if table != "p_seqs" else str(want[key])):
             report.add(f"table {table} ({key})", "differs from the picture rebuilt from the log")
-
-
-def verify_receipt_offline(receipt_json: Any, verifier_key: str, checkpoint_note: str | None = None,
-                           consistency: list[str] | None = None,
-                           entry: bytes | None = None) -> Checkpoint:
-    """Check one receipt with the operator's key alone; optionally tie it to a later checkpoint.
-
-    Returns the checkpoint the receipt is finally proved against.
-    """
-    receipt = Receipt.from_json(receipt_json)
-    verifier = NoteVerifier.parse(verifier_key)
-    own = verify_receipt(receipt, verifier, entry)
-    if checkpoint_note is None:
-        return own
-    text, _ = open_note(checkpoint_note, [verifier])
-    other = Checkpoint.parse(text)
-    if other.origin != own.origin:
-        raise ProofError(f"the checkpoint is for log {other.origin!r}, the receipt for "
-                         f"{own.origin!r}")
-    if other.size == own.size:
-        if other.root != own.root:
-            raise ProofError("two checkpoints of the same size with different roots: "
-                             "the log has forked")
-        return other
-    if other.size < own.size:
-        raise ProofError(f"the checkpoint (size {other.size}) is older than the receipt's "
-                         f"(size {own.size})")
-    if consistency is None:
-        raise InvalidInput(
-            f"the receipt is proved against size {own.size}; to tie it to the checkpoint of "
-            f"size {other.size}, also pass a consistency proof between the two",
-            field="consistency", accepted=f"the output of `accord log consistency {own.size} "
-                                          f"{other.size} --json`")
-    proof = [base64.b64decode(p, validate=True) for p in consistency]
-    verify_consistency(own.size, other.size, proof, own.root, other.root)
-    return other
 
 
 def load_json(text: str, what: str) -> Any:

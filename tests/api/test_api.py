@@ -196,12 +196,19 @@ def test_cli_talks_to_the_server(server: Server, tmp_path: Any) -> None:
     (tmp_path / "n.json").write_text(json.dumps({"kind": "transit",
                                                  "volumes": [future_volume(70, 10)]}))
     base = [sys.executable, "-m", "accord", "--server", server.url, "--token",
-            server.tokens["A"]]
+            server.tokens["A"], "--log-key", server.log_key]
     filed = subprocess.run([*base, "notice", "file", str(tmp_path / "n.json"), "--key",
                             str(tmp_path / "A.key"), "--json"], capture_output=True, text=True,
                            timeout=60)
     assert filed.returncode == 0, filed.stderr
     index = json.loads(filed.stdout)["index"]
+    # without the log's key (held by the party, never taken from the server) no write is sent
+    size = server.size()
+    keyless = subprocess.run([*base[:-2], "notice", "file", str(tmp_path / "n.json"), "--key",
+                              str(tmp_path / "A.key")], capture_output=True, text=True,
+                             timeout=60)
+    assert keyless.returncode == 2 and "log's public key" in keyless.stderr
+    assert server.size() == size
     pic = subprocess.run([*base, "picture", "--json"], capture_output=True, text=True,
                          timeout=60)
     assert pic.returncode == 0 and json.loads(pic.stdout)["party"] == "A"
@@ -212,7 +219,7 @@ def test_cli_talks_to_the_server(server: Server, tmp_path: Any) -> None:
     assert wrong.returncode == 2 and "token is B's" in wrong.stderr
     rc = subprocess.run([*base, "log", "receipt", str(index)], capture_output=True, text=True,
                         timeout=60)
-    assert json.loads(rc.stdout)["index"] == index
+    assert json.loads(rc.stdout)["index"] == index and "entry" in json.loads(rc.stdout)
 
 
 def test_rate_limit_per_party(tmp_path: Any) -> None:

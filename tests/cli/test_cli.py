@@ -3,77 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from accord.timefmt import SystemClock, format_time
-
-
-def accord(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "accord", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, COLUMNS="200"))
-    if ok:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def js(cwd: Path, *args: str) -> Any:
-    return json.loads(accord(cwd, *args, "--json").stdout)
-
-
-def notice_doc(lon: float, kind: str = "transit", minutes_ahead: int = 120) -> dict[str, Any]:
-    start = SystemClock().now().replace(microsecond=0) + timedelta(minutes=minutes_ahead)
-    return {"kind": kind, "volumes": [{
-        "footprint": {"type": "Circle", "center": [lon, 35.0],
-                      "radius": {"value": 2, "units": "NM"}},
-        "altitude": {"lower": 0, "upper": 10000, "units": "ft", "reference": "AMSL"},
-        "start": format_time(start), "end": format_time(start + timedelta(hours=1))}]}
+from cli_support import accord, deployment, js, notice_doc
 
 
 @pytest.fixture(scope="module")
 def dep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cwd = tmp_path_factory.mktemp("cli")
-    info = js(cwd, "init", "dep", "--origin", "cli.test/log")
-    assert info["origin"] == "cli.test/log" and info["log_key"].startswith("cli.test/log+")
-    keys = {p: js(cwd, "keygen", p)["public_key"] for p in ("IL", "RU")}
-    assert (cwd / "IL.key").stat().st_mode & 0o777 == 0o600
-    (cwd / "agreement.toml").write_text(f"""
-id = "cli-test"
-title = "CLI test agreement"
-
-[[parties]]
-id = "IL"
-key = "{keys['IL']}"
-
-[[parties]]
-id = "RU"
-key = "{keys['RU']}"
-
-[separation]
-horizontal_m = 9260
-vertical_m = 300
-
-[kinds.strike]
-hazard = true
-lead_time_minutes = 15
-ack_required = true
-ack_deadline_minutes = 5
-
-[kinds.transit]
-""")
-    accord(cwd, "agreement", "propose", "agreement.toml", "-o", "proposal.json")
-    assert "Still to sign: RU" in accord(cwd, "agreement", "sign", "proposal.json",
-                                         "--key", "IL.key").stdout
-    assert "ready to adopt" in accord(cwd, "agreement", "sign", "proposal.json",
-                                      "--key", "RU.key").stdout
-    accord(cwd, "agreement", "adopt", "proposal.json", "-d", "dep")
+    deployment(cwd)
     return cwd
 
 
@@ -207,3 +148,55 @@ def test_findings_entries_and_area_filter(dep: Path) -> None:
     assert everywhere["notices"] and nowhere["notices"] == []
     bad = accord(dep, "picture", "-d", "dep", "--bbox", "1,2,3", ok=False)
     assert bad.returncode == 2 and "bbox" in bad.stderr
+
+
+def test_a_receipt_proves_the_receive_time_and_tampering_fails(dep: Path) -> None:
+    import base64
+    import hashlib
+
+    (dep / "rt.json").write_text(json.dumps(notice_doc(41.0)))
+    filed = accord(dep, "notice", "file", "rt.json", "--key", "RU.key", "-d", "dep",
+                   "--receipt", "rt-receipt.json")
+    rc = json.loads((dep / "rt-receipt.json").read_text())
+    entry = base64.b64decode(rc["entry"])
+    received = json.loads(entry)["received_at"]
+    assert f"receipt proved: entry {rc['index']} received {received}" in filed.stdout
+    ok = accord(dep, "verify", "--receipt", "rt-receipt.json", "--key", "dep/log.pub")
+    assert ok.stdout.startswith("OK ") and received in ok.stdout
+    assert f"entry {rc['index']} (RU notice.file" in ok.stdout and "size" in ok.stdout
+    proved = js(dep, "verify", "--receipt", "rt-receipt.json", "--key", "dep/log.pub")
+    assert (proved["received_at"], proved["party"], proved["type"]) == (received, "RU",
+                                                                       "notice.file")
+    # `log entry` writes the very bytes the leaf hash is the hash of
+    accord(dep, "log", "entry", str(rc["index"]), "-d", "dep", "-o", "entry.bin")
+    raw = (dep / "entry.bin").read_bytes()
+    assert raw == entry and not raw.endswith(b"\n")
+    assert hashlib.sha256(b"\0" + raw).digest() == base64.b64decode(rc["leaf_hash"])
+    assert accord(dep, "log", "entry", str(rc["index"]), "-d", "dep").stdout == raw.decode()
+
+    def refused(bad: dict[str, object], *extra: str) -> str:
+        (dep / "bad.json").write_text(json.dumps(bad))
+        proc = accord(dep, "verify", "--receipt", "bad.json", "--key", "dep/log.pub", *extra,
+                      ok=False)
+        assert proc.returncode == 2 and "OK" not in proc.stdout, proc.stdout
+        assert "Traceback" not in proc.stderr and proc.stderr.startswith("error ")
+        return proc.stderr
+
+    earlier = entry.replace(received.encode(), b"2000-01-01T00:00:00.000000Z")
+    assert "does not hash to the receipt's leaf_hash" in refused(
+        dict(rc, entry=base64.b64encode(earlier).decode()))
+    other = js(dep, "log", "receipt", "0", "-d", "dep")
+    assert "inclusion proof does not lead" in refused(
+        dict(rc, leaf_hash=other["leaf_hash"], entry=other["entry"]))
+    body, sig = rc["checkpoint"].split("\n\n")
+    name, value = sig.rstrip("\n").rsplit(" ", 1)
+    flipped = bytearray(base64.b64decode(value))
+    flipped[-1] ^= 1
+    bad_sig = f"{body}\n\n{name} {base64.b64encode(bytes(flipped)).decode()}\n"
+    assert "checkpoint does not verify with the log key" in refused(dict(rc, checkpoint=bad_sig))
+    without = {k: v for k, v in rc.items() if k != "entry"}
+    assert "carries no entry" in refused(without)
+    (dep / "bare.json").write_text(json.dumps(without))
+    with_entry = accord(dep, "verify", "--receipt", "bare.json", "--key", "dep/log.pub",
+                        "--entry", "entry.bin")
+    assert received in with_entry.stdout

@@ -464,12 +464,17 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     def receipt(index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)], p: Party, s: Svc,
                 size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None
                 ) -> dict[str, Any]:
-        """A receipt for entry `index` against the checkpoint of `size` (default: latest)."""
+        """A receipt for entry `index` against the checkpoint of `size` (default: latest), with
+        the entry's bytes where this party may read the entry in full."""
         with s.reader() as store:
             cp = store.checkpoint(size)
             if cp is None:
                 raise NotFound(f"no checkpoint of size {size}", field="size")
-            return make_receipt(store, index, cp).to_json()
+            out = make_receipt(store, index, cp).to_json()
+        [shown] = entries(p, s, index, index + 1, 1)  # the disclosure rule of the entries route
+        if "entry" in shown:
+            out["entry"] = base64.b64encode(shown["entry"].encode("utf-8")).decode("ascii")
+        return out
 
     @app.get("/v1/log/consistency", tags=["log"])
     def consistency(p: Party, s: Svc, size1: Annotated[int, Query(ge=1, le=MAX_INDEX)],

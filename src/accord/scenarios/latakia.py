@@ -21,13 +21,14 @@ from rich.table import Table
 
 from accord import commands
 from accord.keys import PARTY_KEY, KeyFile
+from accord.log.receipt import prove_json
 from accord.rules.notice import duration
 from accord.scenarios import in_folder
 from accord.service.deployment import Deployment
 from accord.service.writer import Outcome, Writer
 from accord.store.sqlite import SqliteStore
 from accord.timefmt import ManualClock, format_time
-from accord.verify import verify_receipt_offline, verify_store
+from accord.verify import verify_store
 
 DAY = datetime(2018, 9, 17, tzinfo=UTC)
 LOCAL = timedelta(hours=3)
@@ -288,12 +289,12 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
         assert rc is not None
         path = r.dir / f"receipt-{party}-{rc.index}.json"
         path.write_text(json.dumps(rc.to_json(), indent=2) + "\n")
-        cp = verify_receipt_offline(rc.to_json(), vkey)
+        cp = prove_json(rc.to_json(), vkey)[1]
         console.print(f"  {party} holds receipt {path.name}: entry {rc.index}, inclusion proof "
                       f"of {len(rc.inclusion_proof)} hashes, checkpoint size {cp.size} "
                       f"[green]verifies offline[/]")
     final = r.writer.receipt(strike.index)
-    cp = verify_receipt_offline(final.to_json(), vkey)
+    cp = prove_json(final.to_json(), vkey)[1]
     console.print(f"  the latest checkpoint (size {cp.size}) still proves entry {strike.index}: "
                   f"[green]verified[/]")
     report = verify_store(r.writer.store, vkey)

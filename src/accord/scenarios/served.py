@@ -20,11 +20,12 @@ from rich.table import Table
 
 from accord import commands
 from accord.client import Client
+from accord.log.receipt import prove_json
 from accord.scenarios import in_folder
 from accord.scenarios.latakia import IL20, STRIKE, at, hhmm, setup
 from accord.service.runtime import Service, ServiceConfig, issue_token
-from accord.timefmt import ManualClock, parse_time
-from accord.verify import verify_receipt_offline, verify_store
+from accord.timefmt import ManualClock, format_time, parse_time
+from accord.verify import verify_store
 
 
 class _Server:
@@ -106,7 +107,10 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
     server = _Server(service)
     console.print(f"Service for log {service.deployment.origin} at {server.url}; the IL and RU "
                   f"command posts connect as separate clients with their own tokens.\n")
-    clients = {p: Client(server.url, tokens[p]) for p in ("IL", "RU")}
+    # Each party holds the log's public key from adoption, out of band: every receipt it gets
+    # is proved against that key as it arrives (never against a key the service sends).
+    log_pub = (r.dir / "log.pub").read_text().strip()
+    clients = {p: Client(server.url, tokens[p], log_key=log_pub) for p in ("IL", "RU")}
     watch = {p: _Watcher(server.url, tokens[p]) for p in ("IL", "RU")}
     rows: list[tuple[datetime, str, str, str]] = []
 
@@ -175,10 +179,10 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
         console.print(f"RU's live stream carried {len(ru_kinds)} events: "
                       f"{', '.join(sorted(set(ru_kinds)))}; IL's carried "
                       f"{len(watch['IL'].events)}.")
-        cp = clients["RU"].checkpoint()
         for party, result in (("IL", strike), ("RU", il20)):
-            checked = verify_receipt_offline(result["receipt"], cp["log_key"])
-            console.print(f"  {party}'s receipt for entry {result['index']} verifies offline "
+            proved, checked = prove_json(result["receipt"], log_pub)
+            console.print(f"  {party}'s receipt for entry {result['index']} verifies offline: "
+                          f"received {format_time(proved.received_at)} "
                           f"(checkpoint size {checked.size})")
     finally:
         for c in clients.values():

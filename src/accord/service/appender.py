@@ -35,6 +35,7 @@ class LogAppender:
         self.signer = signer
         self.frontier = Frontier.from_source(store, store.size())
         self._fresh: dict[tuple[int, int], bytes] = {}
+        self._entries: dict[int, bytes] = {}  # this batch's entry bytes, for its receipts
         self._start = self.frontier.size
 
     @property
@@ -43,6 +44,7 @@ class LogAppender:
 
     def begin(self) -> None:
         self._fresh = {}
+        self._entries = {}
         self._start = self.frontier.size
 
     def append(self, data: bytes, leaf: bytes | None = None) -> int:
@@ -52,6 +54,7 @@ class LogAppender:
         nodes = self.frontier.append(leaf)
         self.store.add_entries([(index, data)])
         self.store.add_nodes(nodes)
+        self._entries[index] = data
         for level, idx, h in nodes:
             self._fresh[(level, idx)] = h
         return index
@@ -63,6 +66,7 @@ class LogAppender:
         for data in items:
             nodes.extend(self.frontier.append(leaf_hash(data)))
         self.store.add_entries(list(enumerate(items, start)))
+        self._entries.update(enumerate(items, start))
         self.store.add_nodes(nodes)
         for level, idx, h in nodes:
             self._fresh[(level, idx)] = h
@@ -78,15 +82,18 @@ class LogAppender:
         return note
 
     def receipts(self, indices: list[int], note: str) -> list[Receipt]:
-        """Receipts for entries of the sealed batch, proved against its checkpoint."""
+        """Receipts for entries of the sealed batch, proved against its checkpoint, each with
+        its entry's bytes (so the receipt proves what was received, and when)."""
         nodes = _BatchNodes(self.store, self._fresh)
         size = self.frontier.size
         return [Receipt(index=i, leaf_hash=nodes.node(0, i), checkpoint=note,
-                        inclusion_proof=tuple(inclusion_proof(nodes, i, size)))
+                        inclusion_proof=tuple(inclusion_proof(nodes, i, size)),
+                        entry=self._entries.get(i) or self.store.entry(i))
                 for i in indices]
 
     def reload(self) -> None:
         """After a failed transaction: the store, not memory, says where the log ends."""
         self.frontier = Frontier.from_source(self.store, self.store.size())
         self._fresh = {}
+        self._entries = {}
         self._start = self.frontier.size

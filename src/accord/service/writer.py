@@ -430,16 +430,20 @@ class Writer:
         cp = self.store.checkpoint(size)
         if cp is None:
             raise InvalidInput("no checkpoint at that size", field="size")
-        return make_receipt(self.store, index, cp)
+        return make_receipt(self.store, index, cp, entry=True)
 
 
-def make_receipt(store: SqliteStore, index: int, checkpoint: tuple[int, str]) -> Receipt:
+def make_receipt(store: SqliteStore, index: int, checkpoint: tuple[int, str], *,
+                 entry: bool = False) -> Receipt:
+    """A receipt for `index`; with the entry's bytes only if asked (the caller decides whether
+    the one asking may read the entry)."""
     size, note = checkpoint
     if not 0 <= index < size:
         raise InvalidInput(f"entry {index} is not covered by the checkpoint of size {size}",
                            field="index", accepted=f"0 to {size - 1}")
     return Receipt(index=index, leaf_hash=store.node(0, index), checkpoint=note,
-                   inclusion_proof=tuple(inclusion_proof(store, index, size)))
+                   inclusion_proof=tuple(inclusion_proof(store, index, size)),
+                   entry=store.entry(index) if entry else None)
 
 
 class Sequencer:
