@@ -42,8 +42,10 @@ def test_strategic_bench_runs_and_prints_its_ratio() -> None:
 def test_tactical_bench_runs_and_prints_its_ratios() -> None:
     out = run("tactical.py")
     assert "Every engine: the best of 2 runs" in out
-    assert re.search(r"^ratio at 400 aircraft, best of 2 each: BlueSky C / Accord \d+\.\dx",
-                     out, re.MULTILINE)
+    assert re.search(r"^ratio at 400 aircraft \(region\), best of 2 each: BlueSky C / Accord "
+                     r"\d+\.\dx, one thread \d+\.\dx", out, re.MULTILINE)
+    assert re.search(r"^ratio at 400 aircraft \(dense\)", out, re.MULTILINE)
+    assert re.search(r"^ratio at 2,000 aircraft \(continent\)", out, re.MULTILINE)
     assert re.search(r"^ratio at 400 tracks, best of 2 cycles each: brute force / pruned "
                      r"\d+\.\dx", out, re.MULTILINE)
 

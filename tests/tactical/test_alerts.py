@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from accord.geo.geodesy import GEOD
 from accord.geo.volume import AltitudeBand, Circle, Volume
 from accord.tactical.alerts import (
     AlertBook,
@@ -26,7 +27,8 @@ T = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
 
 def east_of(lat: float, metres: float) -> float:
-    return math.degrees(metres / (EARTH_R * math.cos(math.radians(lat))))
+    """Degrees of longitude to the point `metres` east of (lat, 0) along the geodesic."""
+    return float(GEOD.fwd(0.0, lat, 90.0 if metres >= 0 else 270.0, abs(metres))[0])
 
 
 def rpt(party: str, ac: str, lon: float, *, lat: float = 35.0, alt: float = 5000, gs: float = 100,

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from accord.errors import InvalidInput
 from accord.geo.box import volume_box
+from accord.geo.geodesy import GEOD
 from accord.geo.separation import LocalFrame, proximity
 from accord.geo.volume import GEOID_MAX_M, GEOID_MIN_M, AltitudeBand, Circle, Reference, Volume
 from accord.tactical.engine import Fleet, detect
@@ -112,25 +113,35 @@ class TrackTable:
         return gone
 
     def fleet(self, now: datetime) -> tuple[list[Report], Fleet, list[str]]:
-        """Every track extrapolated to `now` along its reported velocity."""
+        """Every track extrapolated to `now` along its reported velocity: along the WGS-84
+        geodesic that starts on its track (the engine's straight path), arriving on the
+        track the geodesic has there (which turns with the convergence of meridians)."""
         reports = list(self.tracks.values())
         parties = sorted({r.party for r in reports})
         index = {p: i for i, p in enumerate(parties)}
         dt = np.array([(now - r.time).total_seconds() for r in reports])
-        lat = np.array([r.lat for r in reports])
-        trk = np.radians([r.trk for r in reports])
         gs = np.array([r.gs for r in reports])
-        north, east = gs * np.cos(trk) * dt, gs * np.sin(trk) * dt
-        lat2 = lat + np.degrees(north / 6371000.0)
-        lon2 = np.array([r.lon for r in reports]) + np.degrees(
-            east / (6371000.0 * np.maximum(np.cos(np.radians(lat)), 1e-6)))
-        f = Fleet(lat=lat2, lon=(lon2 + 180.0) % 360.0 - 180.0,
+        lon2, lat2, trk2 = advance(np.array([r.lat for r in reports]),
+                                   np.array([r.lon for r in reports]),
+                                   np.array([r.trk for r in reports]), gs * dt)
+        f = Fleet(lat=lat2, lon=lon2,
                   alt=np.array([r.alt_m + r.vs * d for r, d in zip(reports, dt, strict=True)]),
-                  gs=gs, trk=np.array([r.trk for r in reports]),
+                  gs=gs, trk=trk2,
                   vs=np.array([r.vs for r in reports]),
                   party=np.array([index[r.party] for r in reports], dtype=np.int64),
                   amsl=np.array([r.reference == "AMSL" for r in reports], dtype=np.bool_))
         return reports, f, parties
+
+
+def advance(lat: NDArray[np.float64], lon: NDArray[np.float64], trk: NDArray[np.float64],
+            metres: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    """(lon, lat, track) after `metres` along the geodesic leaving (lat, lon) on `trk`."""
+    if not len(lat):
+        return lon, lat, trk
+    lon2, lat2, back = GEOD.fwd(lon, lat, trk, metres)
+    lon2 = (np.asarray(lon2, dtype=np.float64) + 180.0) % 360.0 - 180.0
+    trk2 = (np.asarray(back, dtype=np.float64) + 180.0) % 360.0
+    return lon2, np.asarray(lat2, dtype=np.float64), trk2
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,26 @@
 """The tactical conflict engine: predicted losses of separation between aircraft, vectorised.
 
-State-based detection over a look-ahead (straight-line prediction, as BlueSky's `StateBased`
-and the DAIDALUS family): for each pair, the interval in which both the horizontal distance is
-under H and the vertical distance under V; a conflict when that interval is non-empty, ends
-after now and starts within the look-ahead. Pair geometry is BlueSky's flat-earth
-approximation (the pair's mean latitude scales longitude), so results can be compared pair
-for pair with BlueSky's detector.
+State-based detection over a look-ahead (as BlueSky's `StateBased` and the DAIDALUS family):
+each aircraft keeps its ground speed, its vertical speed and a straight path; for each pair,
+the interval in which both the horizontal distance is under H and the vertical distance under
+V; a conflict when that interval is non-empty, ends after now and starts within the look-ahead.
 
-Never O(N^2): each aircraft's position swept over the look-ahead gives a box (x, y, altitude);
-boxes are sorted on x and swept (sort-and-sweep), so only pairs whose boxes meet in all three
-dimensions reach the exact arithmetic, in chunks that bound memory. Arrays in, arrays out; no
-state, no I/O.
+Pair geometry on the WGS-84 ellipsoid, right at every latitude: each aircraft is the point of
+the ellipsoid below it, in earth-centred metres, with its velocity along its track in its own
+east/north frame, as a 3-vector (so each moves along the tangent to its geodesic). For a pair,
+the relative position and velocity are projected on one local tangent plane, normal to the
+mean of the two ellipsoid normals, and the distance is solved there in closed form. Both
+velocities are compared in one frame, so the convergence of meridians is in the geometry; the
+error against geodesics on the ellipsoid is second order in the distance flown (docs/design.md,
+"Tactical alerts", has the bound).
+
+Never O(N^2): each aircraft's path over the look-ahead gives a box in one earth-centred frame
+(rotated to the fleet's centre; a rotation keeps distances) and in altitude. Boxes are entered
+in strips and swept along one axis (sort-and-sweep), so only pairs whose boxes meet reach the
+exact arithmetic, in chunks that bound memory. The boxes are padded by a proved bound on what
+the tangent-plane projection can hide, so pruning never drops a pair the exact test keeps: no
+special case for the poles, the antimeridian or a fleet around the globe. Arrays in, arrays
+out; no state, no I/O.
 
 Altitude references: each aircraft's altitude is AMSL or W84 (`Fleet.amsl`). Within one
 reference the vertical test is exact. Between references the geoid undulation N = W84 - AMSL
@@ -21,6 +31,7 @@ the geo core's constants only.
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +41,12 @@ from numpy.typing import NDArray
 
 from accord.geo.volume import GEOID_MAX_M, GEOID_MIN_M
 
-EARTH_R = 6371000.0  # metres, BlueSky's flat-earth radius
+EARTH_R = 6371000.0  # metres, a mean radius: rough placement only (tests, demos), not geometry
+WGS84_A = 6378137.0  # semi-major axis, metres
+WGS84_F = 1.0 / 298.257223563
+WGS84_B = WGS84_A * (1.0 - WGS84_F)
+_E2 = WGS84_F * (2.0 - WGS84_F)
+RHO_MIN = WGS84_A * (1.0 - _E2)  # the smallest radius of curvature (meridian, at the equator)
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
@@ -106,47 +122,133 @@ def _empty(candidates: int = 0) -> Conflicts:
     return Conflicts(zi, zi, z, z, z, z, z, z, candidates)
 
 
+@dataclass(frozen=True)
+class Kinematics:
+    """Per aircraft, in one earth-centred frame (metres, metres a second): the point of the
+    WGS-84 ellipsoid below it (p), the unit normal there (n) and its velocity along its track
+    in its own local east/north frame (v, perpendicular to n)."""
+
+    px: F64
+    py: F64
+    pz: F64
+    nx: F64
+    ny: F64
+    nz: F64
+    vx: F64
+    vy: F64
+    vz: F64
+
+
+def kinematics(f: Fleet) -> Kinematics:
+    """Earth-centred states of the fleet (x to 0 N 0 E, z to the north pole)."""
+    lat, lon = np.radians(f.lat), np.radians(f.lon)
+    sl, cl, so, co = np.sin(lat), np.cos(lat), np.sin(lon), np.cos(lon)
+    prime = WGS84_A / np.sqrt(1.0 - _E2 * sl * sl)  # radius of curvature in the prime vertical
+    p = (prime * cl * co, prime * cl * so, prime * (1.0 - _E2) * sl)
+    n = (cl * co, cl * so, sl)
+    trk = np.radians(f.trk)
+    ve, vn = f.gs * np.sin(trk), f.gs * np.cos(trk)
+    v = (-ve * so - vn * sl * co, ve * co - vn * sl * so, vn * cl)
+    return Kinematics(*p, *n, *v)
+
+
+def _rotate(axes: F64, x: F64, y: F64, z: F64) -> tuple[F64, F64, F64]:
+    r0, r1, r2 = axes
+    return (r0[0] * x + r0[1] * y + r0[2] * z, r1[0] * x + r1[1] * y + r1[2] * z,
+            r2[0] * x + r2[1] * y + r2[2] * z)
+
+
+def _axes(k: Kinematics) -> F64:
+    """East, north and up at the fleet's mean normal (any frame if the normals cancel)."""
+    c = np.array([k.nx.mean(), k.ny.mean(), k.nz.mean()])
+    size = float(np.linalg.norm(c))
+    up = c / size if size > 1e-6 else np.array([0.0, 0.0, 1.0])
+    east = np.array([-up[1], up[0], 0.0])
+    if float(np.linalg.norm(east)) < 1e-6:
+        east = np.array([0.0, 1.0, 0.0])
+    east /= np.linalg.norm(east)
+    north = np.cross(up, east)
+    return np.array([east, north, up])
+
+
 def pair_geometry(f: Fleet, i: I64, j: I64, h: float, v: float,
                   lookahead: float) -> Conflicts:
-    """The exact state-based test on the given pairs (BlueSky's geometry and criteria).
+    """The exact state-based test on the given pairs (one tangent plane per pair).
 
     Vertically the pair conflicts while dz = alt_j - alt_i lies in (lo - v, hi + v), where
     [lo, hi] is the range of the reference offset: [0, 0] within one reference; with i AMSL
     and j W84 the true gap is dz - N, so [GEOID_MIN_M, GEOID_MAX_M]; with i W84 and j AMSL it
     is dz + N, so [-GEOID_MAX_M, -GEOID_MIN_M]."""
-    lat_i, lat_j = f.lat[i], f.lat[j]
-    dlat = np.radians(lat_j - lat_i)
-    dlon = np.radians((f.lon[j] - f.lon[i] + 180.0) % 360.0 - 180.0)
-    cavelat = np.cos(np.radians((lat_i + lat_j) * 0.5))
-    dx = EARTH_R * dlon * cavelat  # j relative to i, metres east
-    dy = EARTH_R * dlat
-    east, north = f.east, f.north
-    vx = east[j] - east[i]  # j relative to i, metres a second
-    vy = north[j] - north[i]
-    v2 = np.maximum(vx * vx + vy * vy, 1e-6)
-    t_cpa = -(dx * vx + dy * vy) / v2
-    dist2 = dx * dx + dy * dy
+    return _exact(kinematics(f), f, i, j, h, v, lookahead)
+
+
+def horizontal_distance(f: Fleet, i: I64, j: I64, t: F64) -> F64:
+    """The model's horizontal distance between aircraft i[k] and j[k] at t[k] seconds."""
+    k = kinematics(f)
+    dx, dy, dz = k.px[j] - k.px[i], k.py[j] - k.py[i], k.pz[j] - k.pz[i]
+    wx, wy, wz = k.vx[j] - k.vx[i], k.vy[j] - k.vy[i], k.vz[j] - k.vz[i]
+    mx, my, mz = k.nx[i] + k.nx[j], k.ny[i] + k.ny[j], k.nz[i] + k.nz[j]
+    rx, ry, rz = dx + wx * t, dy + wy * t, dz + wz * t
+    rm = (rx * mx + ry * my + rz * mz) / np.sqrt(mx * mx + my * my + mz * mz)
+    out: F64 = np.sqrt(np.maximum(rx * rx + ry * ry + rz * rz - rm * rm, 0.0))
+    return out
+
+
+def _exact(k: Kinematics, f: Fleet, i: I64, j: I64, h: float, v: float,
+           lookahead: float) -> Conflicts:
+    dx, dy, dz = k.px[j] - k.px[i], k.py[j] - k.py[i], k.pz[j] - k.pz[i]  # j relative to i
+    wx, wy, wz = k.vx[j] - k.vx[i], k.vy[j] - k.vy[i], k.vz[j] - k.vz[i]
+    mx, my, mz = k.nx[i] + k.nx[j], k.ny[i] + k.ny[j], k.nz[i] + k.nz[j]  # the pair's normal
+    q = 1.0 / (mx * mx + my * my + mz * mz)
+    dm = dx * mx + dy * my + dz * mz
+    wm = wx * mx + wy * my + wz * mz
+    # In the plane normal to m: |d + w t|^2 = dist2 + 2 dw t + v2 t^2
+    dist2 = np.maximum(dx * dx + dy * dy + dz * dz - dm * dm * q, 0.0)
+    dw = dx * wx + dy * wy + dz * wz - dm * wm * q
+    v2 = np.maximum(wx * wx + wy * wy + wz * wz - wm * wm * q, 1e-6)
+    t_cpa = -dw / v2
     d_cpa2 = np.abs(dist2 - t_cpa * t_cpa * v2)
     hor = d_cpa2 < h * h
     half = np.sqrt(np.maximum(0.0, h * h - d_cpa2) / v2)
     t_in_h = np.where(hor, t_cpa - half, 1e8)
     t_out_h = np.where(hor, t_cpa + half, -1e8)
-    dz = f.alt[j] - f.alt[i]
-    vz = f.vs[j] - f.vs[i]
-    vz = np.where(np.abs(vz) < 1e-6, 1e-6, vz)
+    dalt = f.alt[j] - f.alt[i]
+    vs = f.vs[j] - f.vs[i]
+    vs = np.where(np.abs(vs) < 1e-6, 1e-6, vs)
     amsl_i, amsl_j = f.amsl[i], f.amsl[j]
     up = amsl_i & ~amsl_j  # i AMSL, j W84
     down = ~amsl_i & amsl_j  # i W84, j AMSL
     lo = np.where(up, GEOID_MIN_M, np.where(down, -GEOID_MAX_M, 0.0))
     hi = np.where(up, GEOID_MAX_M, np.where(down, -GEOID_MIN_M, 0.0))
-    cross_hi = (dz - lo + v) / -vz  # dz(t) = lo - v
-    cross_lo = (dz - hi - v) / -vz  # dz(t) = hi + v
+    cross_hi = (dalt - lo + v) / -vs  # dz(t) = lo - v
+    cross_lo = (dalt - hi - v) / -vs  # dz(t) = hi + v
     t_in = np.maximum(np.minimum(cross_hi, cross_lo), t_in_h)
     t_out = np.minimum(np.maximum(cross_hi, cross_lo), t_out_h)
     hit = hor & (t_in <= t_out) & (t_out > 0.0) & (t_in < lookahead)
-    gap = np.maximum(np.maximum(dz - hi, lo - dz), 0.0)
+    gap = np.maximum(np.maximum(dalt - hi, lo - dalt), 0.0)
     return Conflicts(i[hit], j[hit], t_in[hit], t_out[hit], t_cpa[hit],
                      np.sqrt(d_cpa2[hit]), np.sqrt(dist2[hit]), gap[hit], len(i))
+
+
+def reach(h: float, lookahead: float, speed_sum: float) -> float:
+    """A bound on the earth-centred (chord) distance between two aircraft at any moment of
+    the look-ahead at which the exact test finds them within `h` horizontally, for two whose
+    ground speeds add up to at most `speed_sum`.
+
+    The exact test drops the relative position's component along the pair's normal m. At
+    time t it is d0.m + t w.m. Since each velocity is perpendicular to its own normal,
+    |w.m| <= speed_sum tan(g/2), g the angle between the two normals; and d0.m vanishes on a
+    sphere, and on the ellipsoid is at most (a - b) d0^2 / (2 b^2 cos(g/2)) (the normal at p
+    is k Qp with Q = diag(a^-2, a^-2, b^-2) and b <= k <= a). A pair within h at t started
+    within d0 <= h + t speed_sum, and the normals of two points a chord d0 apart differ by at
+    most g = 2 asin(d0 / (2 rho_min)). So the chord is under sqrt(h^2 + beta^2)."""
+    d0 = (h + lookahead * speed_sum) * (1.0 + 1e-9) + 1.0
+    if d0 >= 2.0 * RHO_MIN * math.sin(1.0):  # normals more than a radian apart: no use
+        return d0 + lookahead * speed_sum
+    g = 2.0 * math.asin(d0 / (2.0 * RHO_MIN))
+    beta = (lookahead * speed_sum * math.tan(g / 2.0)
+            + (WGS84_A - WGS84_B) * d0 * d0 / (2.0 * WGS84_B * WGS84_B * math.cos(g / 2.0)))
+    return min(math.hypot(h, beta), d0 + lookahead * speed_sum) * (1.0 + 1e-9) + 1.0
 
 
 def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = False,
@@ -155,37 +257,25 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     n = len(f)
     if n < 2:
         return _empty()
-    # A flat frame for pruning only; the exact test uses each pair's own mean latitude. For a
-    # pair that can conflict, the initial east-west offset is at most H plus both sweeps, and
-    # the frame's longitude scale is off from the pair's by at most `slack` of it; so widening
-    # each box by `slack` times its own reach keeps every real conflict (a property test
-    # checks this against the brute force).
-    lat0 = float(np.clip(np.mean(f.lat), -89.0, 89.0))
-    c0 = np.cos(np.radians(lat0))
-    cmin = max(float(np.cos(np.radians(min(89.9, float(np.max(np.abs(f.lat))))))), 1e-3)
-    slack = abs(float(np.cos(np.radians(float(np.min(np.abs(f.lat)))))) - cmin) / cmin
-    ref = float(np.degrees(np.arctan2(np.mean(np.sin(np.radians(f.lon))),
-                                      np.mean(np.cos(np.radians(f.lon))))))
-    dlon = (f.lon - ref + 180.0) % 360.0 - 180.0
-    if float(np.max(np.abs(dlon))) > 170.0:  # a fleet around the globe: no single flat frame
-        return detect_brute(f, h, v, lookahead, all_pairs=all_pairs)
-    x = EARTH_R * np.radians(dlon) * c0
-    y = EARTH_R * np.radians(f.lat - lat0)
-    x2 = x + f.east * lookahead
-    y2 = y + f.north * lookahead
+    k0 = kinematics(f)
+    axes = _axes(k0)  # x east, y north, z up at the fleet's centre
+    x, y, zz = _rotate(axes, k0.px, k0.py, k0.pz)
+    ux, uy, uz = _rotate(axes, k0.vx, k0.vy, k0.vz)
+    # Boxes hold each aircraft's path over the look-ahead, padded by half the chord distance
+    # that the exact test can still call a loss (`reach`): a pair it keeps is within that
+    # distance in every axis at some moment, so its boxes meet. Heights are the altitudes.
+    pad = reach(h, lookahead, 2.0 * float(np.max(f.gs))) / 2.0
+    x2, y2, z2_ = x + ux * lookahead, y + uy * lookahead, zz + uz * lookahead
+    xlo, xhi = np.minimum(x, x2) - pad, np.maximum(x, x2) + pad
+    ylo, yhi = np.minimum(y, y2) - pad, np.maximum(y, y2) + pad
+    clo, chi = np.minimum(zz, z2_) - pad, np.maximum(zz, z2_) + pad
     z2 = f.alt + f.vs * lookahead
-    reach = h / 2.0 * (1.0 + 1e-9)
-    grow = 2.0 * slack * (reach + np.abs(x2 - x)) + 1.0  # scale error, and a metre of rounding
-    xlo = np.minimum(x, x2) - reach - grow
-    xhi = np.maximum(x, x2) + reach + grow
-    ylo = np.minimum(y, y2) - reach - 1.0
-    yhi = np.maximum(y, y2) + reach + 1.0
     zlo = np.minimum(f.alt, z2) - v / 2.0
     zhi = np.maximum(f.alt, z2) + v / 2.0
     if f.amsl.any() and not f.amsl.all():  # mixed references: AMSL boxes in W84, widened
         zlo = np.where(f.amsl, zlo + GEOID_MIN_M, zlo)
         zhi = np.where(f.amsl, zhi + GEOID_MAX_M, zhi)
-    # Strips of latitude, each swept along x: an aircraft is entered in every strip its box
+    # Strips along y, each swept along x: an aircraft is entered in every strip its box
     # spans, and a pair is taken only in the strip holding the lower edge of the two boxes'
     # overlap in y, so each pair is seen once. Strips half a box high cut the x-overlapping
     # pairs that the y test would throw away anyway.
@@ -206,6 +296,7 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     m = len(member)
     # Per entry, in sorted order: the tests below read rows a and a+k, nearly in sequence.
     e_ylo, e_yhi, e_zlo, e_zhi = ylo[member], yhi[member], zlo[member], zhi[member]
+    e_clo, e_chi = clo[member], chi[member]
     e_party = f.party[member]
     ends = np.searchsorted(key_lo, key_hi, side="right")  # boxes starting before this ends
     counts = np.maximum(ends - np.arange(m) - 1, 0)
@@ -222,7 +313,7 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
         b = a + 1 + (np.arange(total) - np.repeat(np.cumsum(c) - c, c))
         ya, yb = e_ylo[a], e_ylo[b]
         keep = ((ya <= e_yhi[b]) & (yb <= e_yhi[a]) & (e_zlo[a] <= e_zhi[b])
-                & (e_zlo[b] <= e_zhi[a]))
+                & (e_zlo[b] <= e_zhi[a]) & (e_clo[a] <= e_chi[b]) & (e_clo[b] <= e_chi[a]))
         if not all_pairs:
             keep &= e_party[a] != e_party[b]
         a, b = a[keep], b[keep]
@@ -231,7 +322,7 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
         i, j = member[a[once]], member[b[once]]
         if not len(i):
             return None
-        return pair_geometry(f, np.minimum(i, j), np.maximum(i, j), h, v, lookahead)
+        return _exact(k0, f, np.minimum(i, j), np.maximum(i, j), h, v, lookahead)
 
     spans_ = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
     if workers > 1 and len(spans_) > 1:
@@ -251,6 +342,7 @@ def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
                  all_pairs: bool = False, block: int = 2048) -> Conflicts:
     """The O(N^2) reference: every pair through the exact test, in blocks (bounded memory)."""
     n = len(f)
+    k = kinematics(f)
     found: list[Conflicts] = []
     for s in range(0, n, block):
         rows = np.arange(s, min(n, s + block))
@@ -260,7 +352,7 @@ def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
         if not all_pairs:
             keep &= f.party[i] != f.party[j]
         if keep.any():
-            found.append(pair_geometry(f, i[keep], j[keep], h, v, lookahead))
+            found.append(_exact(k, f, i[keep], j[keep], h, v, lookahead))
     if not found:
         return _empty()
     return _sorted(_concat(found, n * (n - 1) // 2))
