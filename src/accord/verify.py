@@ -3,7 +3,9 @@
 `verify_store` trusts nothing in the database: it re-reads every entry, re-checks every
 signature and state transition by folding the log, recomputes every tree node and checkpoint
 root, and compares the stored picture with the rebuilt one, naming the entry, node, checkpoint
-or table row that is wrong.
+or table row that is wrong. It also re-makes the operator's decisions: the strategic check of
+every filing and amendment, run again by the writer's own code against the log as it stood
+before that entry, must give exactly the findings the log records right after it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import numpy as np
 
 from accord.errors import AccordError, InvalidInput
 from accord.geo.box import volume_box
-from accord.log.event import Entry, private_digest
+from accord.log.event import Entry, canonical, private_digest
 from accord.log.merkle import Frontier, leaf_hash
 from accord.log.note import Checkpoint, NoteVerifier, open_note
-from accord.picture.fold import Picture
+from accord.picture.fold import Changes, Picture
+from accord.rules.notice import Finding, Notice
+from accord.service.writer import strategic_check
 from accord.store.sqlite import SqliteStore, dumps
 
 
@@ -41,6 +45,7 @@ class Report:
     checkpoints: int = 0
     notices: int = 0
     findings: int = 0
+    checks: int = 0  # filings and amendments whose strategic check was run again
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -107,6 +112,18 @@ def _verify(store: SqliteStore, verifier_key: str,
 def _entries(store: SqliteStore, fold: _Fold, report: Report,
              progress: Callable[[int, int], None] | None) -> None:
     """Recompute every leaf and node, and fold every entry with its signatures checked."""
+    decisions = Decisions(fold.picture, report)
+    try:
+        _fold_entries(store, fold, report, progress, decisions)
+        if fold.admissible:
+            decisions.finish()
+    finally:
+        report.checks = decisions.checked
+        decisions.close()
+
+
+def _fold_entries(store: SqliteStore, fold: _Fold, report: Report,
+                  progress: Callable[[int, int], None] | None, decisions: Decisions) -> None:
     frontier = Frontier()
     cp_sizes = {size for size, _ in store.checkpoints()}
     total = store.size()
@@ -128,6 +145,7 @@ def _entries(store: SqliteStore, fold: _Fold, report: Report,
             fold.admissible = False
             continue
         if fold.admissible:
+            expected = decisions.before(entry)
             try:
                 changes = fold.picture.apply(entry, leaf, verify=True)
             except AccordError as exc:
@@ -138,9 +156,121 @@ def _entries(store: SqliteStore, fold: _Fold, report: Report,
                 if changes.notice is not None:
                     n = changes.notice
                     fold.digests[(n.id, n.version)] = n.private_digest
+                decisions.after(index, entry, changes, expected)
         if progress is not None and index % 1000 == 0:
             progress(index, total)
     report.entries = frontier.size
+
+
+STRATEGIC = frozenset({"late_notice", "zone_violation", "conflict"})
+
+
+def _comparable(finding: Finding) -> Any:
+    """A finding's body as the log holds it (through canonical JSON), without its id."""
+    body = finding.to_body()
+    body.pop("finding", None)
+    return json.loads(canonical(body))
+
+
+def _described(f: Finding) -> str:
+    return f"a {f.kind} finding ({f.summary()})"
+
+
+class Decisions:
+    """The operator's decisions, made again along the fold and compared with the log.
+
+    The writer checks a filing or an amendment against the picture and the 4D index as they
+    stand just before it (`strategic_check`), appends it, then appends each finding as an
+    operator entry right after it, in the check's order; a finding whose action is `reject`
+    refuses the filing instead, so a logged filing never breaks such a rule. Here the same
+    function runs against the same prefix: the picture being folded, and an in-memory SQLite
+    R*Tree holding the volumes of every notice filed and not cancelled, as the writer's does
+    (`SqliteStore.index`, queried by the same `near`). Every
+    finding the check gives must follow its filing; any other strategic finding is extra.
+    """
+
+    def __init__(self, picture: Picture, report: Report) -> None:
+        self.picture = picture
+        self.report = report
+        self.index = SqliteStore(":memory:", create=True)
+        self.owed: list[Finding] = []  # what the last filing's check found, not yet seen
+        self.source = -1  # the entry index of that filing (-1: none is being followed)
+        self.checked = 0
+
+    def close(self) -> None:
+        self.index.close()
+
+    def before(self, entry: Entry) -> list[Finding] | None:
+        """The findings the writer's check gives for a filing or amendment at this point of
+        the log (None for other entries, or for one the fold is about to refuse)."""
+        if entry.event.type not in ("notice.file", "notice.amend"):
+            return None
+        try:
+            notice, previous = self.picture.prospective(entry)
+            return strategic_check(self.index, self.picture, notice, entry.received_at,
+                                   previous)
+        except AccordError:
+            return None  # not admissible: apply refuses it and says why
+
+    def after(self, index: int, entry: Entry, changes: Changes,
+              expected: list[Finding] | None) -> None:
+        """Compare an admitted entry with what is owed, then take its own decisions on."""
+        ev = entry.event
+        if ev.type == "finding" and ev.body.get("kind") in STRATEGIC:
+            self._strategic(index, entry)
+        else:
+            self._settle()
+        if ev.type in ("notice.amend", "notice.cancel"):  # the index holds live volumes
+            self.index.unindex(changes.notices[0])
+        if ev.type in ("notice.file", "notice.amend"):
+            self.index.index(self.picture.notices[changes.notices[0]])
+        if expected is not None:
+            assert changes.notice is not None
+            self.checked += 1
+            self._settle()
+            self.source, self.owed = index, list(expected)
+            refused = [f for f in expected if f.action == "reject"]
+            if refused:
+                self.report.add(f"entry {index}", f"{ev.type} {self._name(changes.notice)} "
+                                f"breaks a rule whose action is reject, so the writer must "
+                                f"have refused it: " + "; ".join(f.summary() for f in refused))
+
+    def finish(self) -> None:
+        self._settle()
+
+    @staticmethod
+    def _name(notice: Notice) -> str:
+        return f"{notice.id} v{notice.version}"
+
+    def _strategic(self, index: int, entry: Entry) -> None:
+        body = entry.event.body
+        got = {k: v for k, v in body.items() if k != "finding"}
+        want = [_comparable(f) for f in self.owed]
+        if got in want:
+            k = want.index(got)
+            self._missing(self.owed[:k])
+            del self.owed[:k + 1]
+            return
+        what = (f"finding {body.get('finding')} ({body.get('kind')} of {body.get('notice')} "
+                f"v{body.get('version')})")
+        if self.source < 0:
+            self.report.add(f"entry {index}", f"{what} follows no filing or amendment: the "
+                                              f"writer records these right after the entry it "
+                                              f"checks")
+        else:
+            self.report.add(f"entry {index}", f"{what} is not one the strategic check of entry "
+                                              f"{self.source} gives")
+
+    def _settle(self) -> None:
+        """The run of findings after a filing has ended: whatever is still owed is missing."""
+        self._missing(self.owed)
+        self.owed, self.source = [], -1
+
+    def _missing(self, findings: list[Finding]) -> None:
+        for f in findings:
+            self.report.add(f"entry {self.source}", f"the strategic check gives "
+                                                    f"{_described(f)}, which the log does not "
+                                                    f"record after the entry")
 
 
 def _nodes(store: SqliteStore, fold: _Fold, report: Report) -> None:
