@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from accord import commands
-from accord.errors import InvalidInput, NoAgreement
+from accord.errors import InvalidInput, NoAgreement, ProofError
 from accord.log.event import Event
 from accord.log.merkle import consistency_proof, root
-from accord.log.note import NoteVerifier
+from accord.log.note import NoteVerifier, open_checkpoint
 from accord.log.receipt import Proved, prove, prove_write
 from accord.picture.fold import Picture
 from accord.picture.view import Area, picture_for, picture_geojson
@@ -63,6 +63,20 @@ def local_verifier(deployment: Deployment, given: NoteVerifier | None) -> NoteVe
                            f"({given.name}, key {given.key_id.hex()})", field="log_key",
                            accepted="the folder of the log your key belongs to")
     return own
+
+
+def _check_checkpoint(note: object, size: object, verifier: NoteVerifier) -> None:
+    """A checkpoint signed by the log key, of the size stated beside it (ProofError if not)."""
+    if not isinstance(note, str):
+        raise ProofError("the service sent no checkpoint note", field="checkpoint")
+    try:
+        cp = open_checkpoint(note, verifier)
+    except ProofError as e:
+        raise ProofError(f"the checkpoint does not verify with the log key {verifier.name}: "
+                         f"{e.detail}", field="checkpoint") from None
+    if cp.size != size:
+        raise ProofError(f"the checkpoint is of size {cp.size}, the answer says {size}",
+                         field="size")
 
 
 def prove_submission(answer: dict[str, Any], verifier: NoteVerifier, sub: Submission) -> Proved:
@@ -157,6 +171,7 @@ class Local:
             cp = store.checkpoint()
         if cp is None:
             raise InvalidInput("the log is empty: no checkpoint yet", field="log")
+        _check_checkpoint(cp[1], cp[0], self.verifier)
         return {"size": cp[0], "checkpoint": cp[1], "log_key": self.deployment.verifier_key}
 
     def entry(self, index: int) -> dict[str, Any]:
@@ -242,7 +257,11 @@ class Remote:
         return self.client.agreement()
 
     def checkpoint(self) -> dict[str, Any]:
-        return self.client.checkpoint()
+        """The latest checkpoint, its signature checked when the party gave the log's key."""
+        cp = self.client.checkpoint()
+        if self.client.log_key is not None:
+            _check_checkpoint(cp.get("checkpoint"), cp.get("size"), self.client.log_key)
+        return cp
 
     def entry(self, index: int) -> dict[str, Any]:
         page = self.client.entries(index, index + 1, 1)

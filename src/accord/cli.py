@@ -373,6 +373,18 @@ def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
 Build = Callable[[KeyFile, Access], Submission]
 
 
+def writable(path: Path | None) -> None:
+    """Refuse, before anything is sent, a receipt path the receipt could not be written to
+    (the write would be in the log and its receipt lost)."""
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK) \
+            or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidInput(f"cannot write the receipt to {path}", field="receipt",
+                           accepted="a file path in a folder you can write to")
+
+
 def _send(dir: Path, key: Path, build: Build) -> tuple[dict[str, Any], Proved]:
     k = read_key(key)
     with access(dir) as a:
@@ -412,6 +424,7 @@ def notice_file(file: Annotated[Path, typer.Argument(help="The notice document (
                 key: KeyOpt, dir: DirOpt = Path("."), receipt: ReceiptOpt = None,
                 as_json: JsonOpt = False) -> None:
     """File a notice: it is checked at once and every finding is logged beside it."""
+    writable(receipt)
     report(_send(dir, key, _content(file, None, None)), as_json, receipt)
 
 
@@ -424,6 +437,7 @@ def notice_amend(notice_id: Annotated[str, typer.Argument(help="The notice to am
                  key: KeyOpt, dir: DirOpt = Path("."), receipt: ReceiptOpt = None,
                  as_json: JsonOpt = False) -> None:
     """Replace a notice's content; the new version is checked like a new filing."""
+    writable(receipt)
     report(_send(dir, key, _content(file, notice_id, replaces)), as_json, receipt)
 
 

@@ -200,3 +200,19 @@ def test_a_receipt_proves_the_receive_time_and_tampering_fails(dep: Path) -> Non
     with_entry = accord(dep, "verify", "--receipt", "bare.json", "--key", "dep/log.pub",
                         "--entry", "entry.bin")
     assert received in with_entry.stdout
+
+
+def test_a_checkpoint_not_signed_by_the_log_key_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    dep = deployment(tmp_path)
+    note = accord(tmp_path, "log", "checkpoint", "-d", "dep").stdout
+    body, sig = note.split("\n\n")
+    forged = body.replace("\n1\n", "\n2\n", 1) + "\n\n" + sig  # another size, same signature
+    db = sqlite3.connect(dep / "accord.db")
+    db.execute("UPDATE checkpoints SET note = ? WHERE size = 1", (forged,))
+    db.commit()
+    db.close()
+    bad = accord(tmp_path, "log", "checkpoint", "-d", "dep", ok=False)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "checkpoint does not verify with the log key cli.test/log" in bad.stderr
