@@ -133,3 +133,83 @@ def test_random_byte_flips_never_pass_unnoticed(pristine: Path, tmp_path: Path,
             except sqlite3.DatabaseError:
                 got = None
             assert got == want, "a flip changed stored data and verify did not notice"
+
+
+def verify_copy(pristine: Path, tmp_path: Path, sql: str | None = None,
+                params: tuple[object, ...] = ()) -> list[str]:
+    """Copy the pristine deployment, change it with `sql`, verify as `accord verify` does."""
+    dep = tmp_path / "dep"
+    shutil.copytree(pristine, dep)
+    if sql is not None:
+        con = sqlite3.connect(dep / "accord.db")
+        con.execute(sql, params)
+        con.commit()
+        con.close()
+    d = Deployment.open(dep)
+    store = SqliteStore(d.db_path, readonly=True)
+    report = verify_store(store, d.verifier_key, origin=d.origin)
+    store.close()
+    return [str(p) for p in report.problems]
+
+
+def test_the_origin_in_the_store_is_checked(pristine: Path, tmp_path: Path) -> None:
+    got = verify_copy(pristine, tmp_path, "UPDATE meta SET v = 'test.example/lof' "
+                                          "WHERE k = 'origin'")
+    assert len(got) == 1 and got[0].startswith("table meta (origin): ") and "lof" in got[0]
+
+
+def test_the_origin_in_accord_toml_is_checked(pristine: Path, tmp_path: Path) -> None:
+    dep = tmp_path / "dep"
+    shutil.copytree(pristine, dep)
+    toml = dep / "accord.toml"
+    toml.write_text(toml.read_text().replace("test.example/log", "test.example/loh"))
+    d = Deployment.open(dep)
+    store = SqliteStore(d.db_path, readonly=True)
+    report = verify_store(store, d.verifier_key, origin=d.origin)
+    store.close()
+    assert [str(p) for p in report.problems] == [
+        "accord.toml (origin): names the log 'test.example/loh', but its key and checkpoints "
+        "name it 'test.example/log'"]
+
+
+@pytest.fixture(scope="module")
+def with_tokens(pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from accord.service.runtime import issue_token
+    from accord.timefmt import ManualClock
+
+    dep = tmp_path_factory.mktemp("tokens") / "dep"
+    shutil.copytree(pristine, dep)
+    store = SqliteStore(dep / "accord.db")
+    for party in ("A", "B"):
+        issue_token(store, party, "ops", ManualClock(T0))
+    store.close()
+    return dep
+
+
+TOKEN_CASES = {
+    # what a tamperer (or a bug) does to the tokens table, and what verify must say
+    "short hash": ("UPDATE tokens SET hash = substr(hash, 1, 31) WHERE party = 'A'",
+                   "not a 32-byte SHA-256"),
+    "text hash": ("UPDATE tokens SET hash = hex(hash) WHERE party = 'A'",
+                  "not a 32-byte SHA-256"),
+    "flipped party": ("UPDATE tokens SET party = '@' WHERE party = 'A'",
+                      "names a party no agreement in the log has ever had"),
+    "no party": ("UPDATE tokens SET party = '' WHERE party = 'A'", "names no party"),
+    "stranger": ("INSERT INTO tokens VALUES(zeroblob(32), 'Z', 'x', '2030-06-01T12:00:00Z')",
+                 "names a party no agreement in the log has ever had"),
+    "bad time": ("UPDATE tokens SET created = 'yesterday' WHERE party = 'B'",
+                 "is not an RFC 3339 UTC time"),
+    "label blob": ("UPDATE tokens SET label = x'00' WHERE party = 'B'", "label is not text"),
+}
+
+
+def test_well_formed_tokens_verify(with_tokens: Path, tmp_path: Path) -> None:
+    assert verify_copy(with_tokens, tmp_path) == []
+
+
+@pytest.mark.parametrize("case", sorted(TOKEN_CASES))
+def test_a_malformed_token_row_is_reported(with_tokens: Path, tmp_path: Path,
+                                           case: str) -> None:
+    sql, expected = TOKEN_CASES[case]
+    got = verify_copy(with_tokens, tmp_path, sql)
+    assert len(got) == 1 and got[0].startswith("table tokens (row ") and expected in got[0], got

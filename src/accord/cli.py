@@ -858,7 +858,8 @@ def verify(dir: DirOpt = Path("."),
                   disable=as_json or total < 5000) as bar:
         task = bar.add_task("entries", total=total)
         result = verify_store(store, deployment.verifier_key,
-                              lambda i, _n: bar.update(task, completed=i))
+                              lambda i, _n: bar.update(task, completed=i),
+                              origin=deployment.origin)
     store.close()
     if as_json:
         dump({"ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,

@@ -26,7 +26,8 @@ from accord.log.note import Checkpoint, NoteVerifier, open_note
 from accord.picture.fold import Changes, Picture
 from accord.rules.notice import Finding, Notice
 from accord.service.writer import strategic_check
-from accord.store.sqlite import SqliteStore, dumps
+from accord.store.sqlite import SCHEMA_VERSION, SqliteStore, dumps
+from accord.timefmt import parse_time
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,15 @@ class Report:
 
 
 def verify_store(store: SqliteStore, verifier_key: str,
-                 progress: Callable[[int, int], None] | None = None) -> Report:
-    """Every problem found, located; a file SQLite itself cannot read is one such problem."""
+                 progress: Callable[[int, int], None] | None = None,
+                 origin: str | None = None) -> Report:
+    """Every problem found, located; a file SQLite itself cannot read is one such problem.
+
+    `origin` is the log's name as the deployment's accord.toml gives it (when there is one):
+    it must be the name the log key and every checkpoint carry, as must the store's own."""
     report = Report()
     try:
-        _verify(store, verifier_key, progress, report)
+        _verify(store, verifier_key, progress, report, origin)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         report.add("database file", f"SQLite cannot read it: {exc}")
     return report
@@ -76,22 +81,26 @@ class _Fold:
     computed: dict[tuple[int, int], bytes] = field(default_factory=dict)
     roots: dict[int, bytes] = field(default_factory=dict)
     digests: dict[tuple[str, int], str | None] = field(default_factory=dict)
+    parties: set[str] = field(default_factory=set)  # every party of any agreement adopted
     admissible: bool = True
 
 
 def _verify(store: SqliteStore, verifier_key: str,
-            progress: Callable[[int, int], None] | None, report: Report) -> None:
+            progress: Callable[[int, int], None] | None, report: Report,
+            origin: str | None) -> None:
     for msg in store.integrity():
         report.add("database file", msg)
     verifier = NoteVerifier.parse(verifier_key)
     if store.meta("log_key") != verifier_key:
         report.add("table meta (log_key)", "the stored log key is not the deployment's log.pub")
+    _origin(store, verifier, origin, report)
     fold = _Fold(Picture(verifier.public_key.public_bytes_raw()))
     stages: list[tuple[str, Callable[[], None]]] = [
         ("table entries", lambda: _entries(store, fold, report, progress)),
         ("table nodes", lambda: _nodes(store, fold, report)),
         ("table checkpoints", lambda: _checkpoints(store, verifier, fold, report)),
         ("table private", lambda: _privates(store, fold, report)),
+        ("table tokens", lambda: _tokens(store, fold, report)),
     ]
     for where, stage in stages:
         try:
@@ -157,6 +166,9 @@ def _fold_entries(store: SqliteStore, fold: _Fold, report: Report,
                     n = changes.notice
                     fold.digests[(n.id, n.version)] = n.private_digest
                 decisions.after(index, entry, changes, expected)
+                if changes.agreement:
+                    assert fold.picture.agreement is not None
+                    fold.parties.update(fold.picture.agreement.party_ids)
         if progress is not None and index % 1000 == 0:
             progress(index, total)
     report.entries = frontier.size
@@ -311,6 +323,43 @@ def _checkpoints(store: SqliteStore, verifier: NoteVerifier, fold: _Fold,
     latest = store.checkpoint()
     if report.entries and (latest is None or latest[0] != report.entries):
         report.add("table checkpoints", "the latest checkpoint does not cover the whole log")
+
+
+def _origin(store: SqliteStore, verifier: NoteVerifier, origin: str | None,
+            report: Report) -> None:
+    """One name for the log everywhere: the log key's (which signs every checkpoint under it),
+    the store's meta row, and the deployment's accord.toml."""
+    if store.meta("origin") != verifier.name:
+        report.add("table meta (origin)", f"names the log {store.meta('origin')!r}, but its "
+                                          f"key and checkpoints name it {verifier.name!r}")
+    if origin is not None and origin != verifier.name:
+        report.add("accord.toml (origin)", f"names the log {origin!r}, but its key and "
+                                           f"checkpoints name it {verifier.name!r}")
+    schema = store.meta("schema")
+    if schema != SCHEMA_VERSION:
+        report.add("table meta (schema)", f"schema version {schema!r}, not {SCHEMA_VERSION!r}")
+
+
+def _tokens(store: SqliteStore, fold: _Fold, report: Report) -> None:
+    """Bearer tokens are not in the log (nothing signs them), so a changed hash cannot be
+    told from another token; but every row must be well formed (a SHA-256, a label, an RFC
+    3339 time) and name a party of some agreement the log adopted."""
+    rows = store.db.execute("SELECT rowid, hash, party, label, created FROM tokens "
+                            "ORDER BY rowid").fetchall()
+    for rowid, digest, party, label, created in rows:
+        where = f"table tokens (row {rowid}, party {party!r})"
+        if not isinstance(digest, bytes) or len(digest) != 32:
+            report.add(where, "the token hash is not a 32-byte SHA-256")
+        if not isinstance(party, str) or not party:
+            report.add(where, "names no party")
+        elif fold.admissible and party not in fold.parties:
+            report.add(where, "names a party no agreement in the log has ever had")
+        if not isinstance(label, str):
+            report.add(where, "the label is not text")
+        try:
+            parse_time(created)
+        except (AccordError, TypeError):
+            report.add(where, f"the creation time {created!r} is not an RFC 3339 UTC time")
 
 
 def _privates(store: SqliteStore, fold: _Fold, report: Report) -> None:
