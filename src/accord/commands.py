@@ -7,7 +7,6 @@ and travels beside it. Agreement proposals are built here too, to be signed by e
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import tomllib
@@ -16,9 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from accord.errors import InvalidInput
+from accord.errors import InvalidInput, TooDeep
 from accord.files import DOCUMENT_MAX, read_text
 from accord.keys import KeyFile
+from accord.limits import MAX_DEPTH, check_depth, parse_json
 from accord.log.event import ALL_PARTIES, Event, b64, private_digest
 from accord.rules.agreement import Agreement
 from accord.service.writer import Submission
@@ -30,14 +30,19 @@ _DOC_KEYS = {"notice", "kind", "title", "volumes", "private"}
 def load_document(path: Path) -> Any:
     """A JSON or TOML document from disk, with a clear error naming the file."""
     text = read_text(path, DOCUMENT_MAX, "file")
+    if not str(path).endswith(".toml"):
+        return parse_json(text, field="file", what=str(path),
+                          accepted="a JSON (or .toml) document")
     try:
-        if str(path).endswith(".toml"):
-            return tomllib.loads(text)
-        return json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "TOML" if str(path).endswith(".toml") else "JSON"
-        raise InvalidInput(f"{path} is not valid {kind}: {exc}", field="file",
+        doc = tomllib.loads(text)
+    except RecursionError:
+        raise TooDeep(f"{path} is nested too deeply", field="file",
+                      accepted=f"at most {MAX_DEPTH} levels of nested arrays and tables") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path} is not valid TOML: {exc}", field="file",
                            accepted="a JSON (or .toml) document") from None
+    check_depth(doc, "file")
+    return doc
 
 
 def new_notice_id(party: str) -> str:

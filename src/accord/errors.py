@@ -180,3 +180,28 @@ class DeploymentError(AccordError):
     slug = "deployment"
     title = "Deployment problem"
     status = 500
+
+
+class TooDeep(InvalidInput):
+    """JSON nested deeper than `accord.limits.MAX_DEPTH`: refused before anything recurses."""
+
+    slug = "too-deep"
+    title = "Nested too deeply"
+
+
+class Unavailable(AccordError):
+    """The service cannot take the request now (starting, stopping, or the writer is not
+    answering); the detail says whether anything was written."""
+
+    slug = "unavailable"
+    title = "Service not ready"
+    status = 503
+
+
+class WriteFailed(AccordError):
+    """The writer failed on one command for a reason that is not the command's fault (a bug or
+    a store error). The command was rolled back: nothing of it was written."""
+
+    slug = "write-failed"
+    title = "The write failed"
+    status = 500

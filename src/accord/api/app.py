@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
-from accord.errors import AccordError, InvalidInput, LimitExceeded, NotFound
+from accord.errors import AccordError, InvalidInput, LimitExceeded, NotFound, Unavailable
+from accord.limits import parse_json
 from accord.log.event import Entry, Event
 from accord.log.merkle import consistency_proof, leaf_hash, root
 from accord.picture.view import Area, entry_for, picture_for, picture_geojson
@@ -58,12 +59,6 @@ class RateLimited(AccordError):
     slug = "rate-limited"
     title = "Too many requests"
     status = 429
-
-
-class Unavailable(AccordError):
-    slug = "unavailable"
-    title = "Service not ready"
-    status = 503
 
 
 def fast_json(obj: Any) -> Response:
@@ -227,7 +222,7 @@ async def append(raw: bytes, authorization: str | None, s: Service) -> dict[str,
     sub = Submission(event=body.event, sig=body.sig, sigs=body.sigs, private=body.private)
     loop = asyncio.get_running_loop()
     fut = await loop.run_in_executor(None, s.submit, sub)  # signatures verified off the loop
-    outcome: Outcome = await asyncio.wrap_future(fut)
+    outcome: Outcome = await s.wait(fut)  # 503 after write_timeout_s, never a hang
     return outcome.to_json()
 
 
@@ -309,11 +304,12 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
 
     @app.get("/readyz", tags=["health"])
     def readyz(s: Svc) -> dict[str, Any]:
-        """The writer and timer run and the store answers."""
+        """The writer and timer run and the store answers; 503 naming what is wrong if not."""
+        writer = s.writer_health()
         with s.reader() as store:
             size = store.size()
         return {"status": "ready", "origin": s.deployment.origin, "entries": size,
-                "started": s.started}
+                "started": s.started, "writer": writer}
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -337,8 +333,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         from accord import commands
 
         notice_body, _ = commands.notice_body(body.notice, p)
-        result: dict[str, Any] = await asyncio.wrap_future(
-            s.call(lambda w: w.preview(p, notice_body)))
+        result: dict[str, Any] = await s.wait(s.call(lambda w: w.preview(p, notice_body)))
         return result
 
     # -- reads -------------------------------------------------------------------------------
@@ -519,14 +514,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
 
 
 def _submission(raw: bytes) -> SubmissionIn:
-    def no_constants(name: str) -> None:
-        raise InvalidInput(f"{name} is not JSON", field="body", accepted="finite numbers")
-
-    try:
-        obj = json.loads(raw, parse_constant=no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}", field="body",
-                           accepted="a JSON object {event, sig | sigs, private?}") from None
+    obj = parse_json(raw, accepted="a JSON object {event, sig | sigs, private?}")
     if not isinstance(obj, dict) or not isinstance(obj.get("event"), dict):
         raise InvalidInput("the body must be an object with an event", field="event",
                            accepted="{event, sig | sigs, private?}")

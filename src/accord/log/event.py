@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from accord.errors import BadSignature, InvalidInput
+from accord.limits import check_depth
 from accord.timefmt import format_time, parse_time
 
 EVENT_DOMAIN = b"accord/event/v1\n"
@@ -74,14 +75,21 @@ def _plain(obj: Any) -> Any:
 
 
 def canonical(obj: Any, field: str = "event") -> bytes:
-    """RFC 8785 canonical JSON; refuses NaN and infinities, which JSON cannot carry."""
+    """RFC 8785 canonical JSON; refuses NaN and infinities, which JSON cannot carry, and
+    values nested deeper than `accord.limits.MAX_DEPTH`."""
     try:
         return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode("utf-8")
     except (_Slow, UnicodeEncodeError):
         pass
+    except RecursionError:
+        check_depth(obj, field)  # raises TooDeep (iterative: no recursion left to spend)
+        raise
     try:
         return bytes(rfc8785.dumps(obj))
+    except RecursionError:
+        check_depth(obj, field)
+        raise
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         _reject_floats_nan(obj, field)  # names the field when a number is at fault
         raise InvalidInput(f"cannot be encoded as canonical JSON: {exc}", field=field,

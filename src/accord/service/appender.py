@@ -2,7 +2,8 @@
 
 Inside one store transaction the appender adds entries and the perfect-subtree nodes they
 complete (kept in memory as the `Frontier`, so an append never reads the tree), then `seal`
-signs one checkpoint for the whole batch; once the transaction is durable, every entry of the
+signs one checkpoint for the whole batch (an item rolled back to its savepoint is forgotten
+here too: `mark` and `rollback`); once the transaction is durable, every entry of the
 batch gets its receipt against that checkpoint. It knows nothing of notices or rules.
 """
 
@@ -71,6 +72,20 @@ class LogAppender:
         for level, idx, h in nodes:
             self._fresh[(level, idx)] = h
         return range(start, self.frontier.size)
+
+    def mark(self) -> tuple[int, tuple[bytes, ...]]:
+        """Where the tree ends now: `rollback(mark)` returns to it (one item's savepoint)."""
+        return self.frontier.size, self.frontier.hashes
+
+    def rollback(self, mark: tuple[int, tuple[bytes, ...]]) -> None:
+        """Forget every append since `mark`, as the store's savepoint rollback forgets its rows:
+        the frontier goes back, and the batch's fresh nodes that cover later leaves go."""
+        size, hashes = mark
+        if self.frontier.size == size:
+            return
+        self.frontier = Frontier(size, hashes)
+        self._fresh = {(level, idx): h for (level, idx), h in self._fresh.items()
+                       if (idx + 1) << level <= size}
 
     def seal(self) -> str | None:
         """Sign and store the checkpoint for everything appended since `begin` (None if nothing)."""

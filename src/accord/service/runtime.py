@@ -2,11 +2,13 @@
 that never waits for the writer, and the feed of new entries for live streams.
 
 The HTTP API is a thin adapter over this object; tests and the networked demo can drive it
-directly too. Everything here is threads and SQLite, no asyncio: the API bridges to it.
+directly too. Everything here is threads and SQLite; one small bridge (`Service.wait`) lets
+the API await a writer's answer with a time limit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import logging
@@ -21,18 +23,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from accord.errors import DeploymentError, InvalidInput
+from accord.errors import DeploymentError, InvalidInput, Unavailable
 from accord.log.event import Entry
 from accord.picture.fold import Picture
 from accord.service.deployment import CONFIG, Deployment, WriterLock
 from accord.service.tactical import TacticalMonitor
 from accord.service.writer import Outcome, Sequencer, Submission, Writer, load_picture
-from accord.store.sqlite import SqliteStore
+from accord.store.sqlite import WAL_LIMIT_BYTES, SqliteStore
 from accord.timefmt import Clock, SystemClock, format_time
 
 log = logging.getLogger("accord.service")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,20 @@ class ServiceConfig:
     tactical_interval_s: float = 1.0  # detection cycles (the issue asks for >= 1 per second)
     track_max_age_s: float = 30.0
     max_open_alerts: int = 50  # per party; beyond it one overflow alert (AlertBook)
+    write_timeout_s: float = 15.0  # a write not answered by then gets 503, never a hang
+    wal_limit_bytes: int = WAL_LIMIT_BYTES  # past this the writer truncates the WAL
+    wal_checkpoint_interval_s: float = 0.5  # passive checkpoints by the helper thread
 
     def __post_init__(self) -> None:
         n = self.max_open_alerts
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise DeploymentError(f"[service] max_open_alerts = {n!r} is not usable",
                                   accepted="an integer >= 1")
+        for name in ("write_timeout_s", "wal_limit_bytes", "wal_checkpoint_interval_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise DeploymentError(f"[service] {name} must be a positive number, "
+                                      f"not {value!r}", accepted="a number above 0")
 
     @staticmethod
     def load(dir: Path) -> ServiceConfig:
@@ -120,7 +131,14 @@ class Service:
             self.lock.release()
             raise
         self.operator_key = self.writer.operator_key
-        self.sequencer = Sequencer(self.writer, self.config.max_batch)
+        # The writer's connection: a WAL that passed the limit is cut back (see _bound_wal).
+        self.store.db.execute("PRAGMA wal_autocheckpoint = 0")
+        self.store.set_wal_limit(self.config.wal_limit_bytes)
+        self._wal_retry_at = 0.0
+        self.wal_truncations = 0
+        self.wal_stall_ms = 0.0  # the longest a truncation held the writer up
+        self.sequencer = Sequencer(self.writer, self.config.max_batch,
+                                   maintain=self._bound_wal)
         self.limiter = RateLimiter(self.config.rate_per_second, self.config.burst)
         self._listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
         self.writer.listeners.append(self._publish)
@@ -138,7 +156,6 @@ class Service:
         self._tactical.start()
         # The writer never stops to copy the WAL back into the database (a stall of tens of
         # milliseconds every thousand pages); a helper does it in passive mode instead.
-        self.store.db.execute("PRAGMA wal_autocheckpoint = 0")
         self._checkpointer = threading.Thread(target=self._wal_checkpoints,
                                               name="accord-wal", daemon=True)
         self._checkpointer.start()
@@ -168,6 +185,22 @@ class Service:
     def ready(self) -> bool:
         return not self._stop.is_set() and self._timer.is_alive()
 
+    def writer_health(self) -> dict[str, Any]:
+        """The writer thread's health for /readyz; raises Unavailable (with the same fields)
+        when it cannot write: stopped, or stuck on one batch for longer than a write waits."""
+        health = self.sequencer.health()
+        health["wal_bytes"] = self.store.wal_bytes()
+        health["wal_limit_bytes"] = self.config.wal_limit_bytes
+        health["wal_truncations"] = self.wal_truncations
+        health["wal_stall_ms"] = round(self.wal_stall_ms, 1)
+        if not health["alive"]:
+            raise Unavailable(f"the writer thread has stopped: {health['failure'] or 'closed'}",
+                              field="writer", extra={"writer": health})
+        if health["busy_s"] > self.config.write_timeout_s:
+            raise Unavailable(f"the writer has been on one batch for {health['busy_s']:.0f} s",
+                              field="writer", extra={"writer": health})
+        return health
+
     # -- writes -------------------------------------------------------------------------------
 
     def submit(self, sub: Submission) -> Future[Outcome]:
@@ -177,27 +210,79 @@ class Service:
         """Run `fn(writer)` on the writer's thread, between batches (a consistent view)."""
         return self.sequencer.call(fn)
 
+    async def wait(self, fut: Future[T]) -> T:
+        """The writer's answer to `fut`, awaited for at most `write_timeout_s`.
+
+        Cancelling the awaiting task (a client gone, shutdown) cancels the command only if
+        the writer has not taken it yet; it is then dropped unwritten, and the writer never
+        notices. When the time is up the answer is 503 saying whether the command can still
+        be written."""
+        limit = self.config.write_timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(fut), limit)
+        except TimeoutError:
+            if fut.cancel() or fut.cancelled():
+                raise Unavailable(
+                    f"the writer did not take the command within {limit:g} s; it was "
+                    "withdrawn and will not be written", field="writer",
+                    accepted="the same command again once GET /readyz answers 200") from None
+            if fut.done():  # it finished as the time ran out
+                return fut.result()
+            raise Unavailable(
+                f"the writer took the command but did not finish it within {limit:g} s; "
+                "it may still be written", field="writer",
+                accepted="check GET /v1/me (next_seq) before sending it again: a replayed "
+                         "seq is refused") from None
+
     def _tactical_loop(self) -> None:
         """Detection cycles on their own thread; only alert changes go to the writer."""
         while not self._stop.wait(self.config.tactical_interval_s):
             try:
                 bodies = self.monitor.cycle(self.writer.picture)
                 if bodies:
-                    written = self.sequencer.alerts(bodies).result()
+                    written = self.sequencer.alerts(bodies).result(
+                        self.config.write_timeout_s)
                     log.info("alerts", extra={"event": "alerts", "entries": written})
             except Exception:  # keep monitoring; the cause is in the log
                 log.exception("tactical cycle failed")
 
     def _wal_checkpoints(self) -> None:
+        """Passive checkpoints in the background: pages go back into the database without
+        holding anyone up, so a truncation (`_bound_wal`) finds little left to copy."""
         db = sqlite3.connect(self.deployment.db_path, check_same_thread=False)
+        db.execute(f"PRAGMA journal_size_limit = {int(self.config.wal_limit_bytes)}")
         try:
-            while not self._stop.wait(0.5):
+            while not self._stop.wait(self.config.wal_checkpoint_interval_s):
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.DatabaseError:
                     log.exception("WAL checkpoint failed")
         finally:
             db.close()
+
+    WAL_WAIT_MS = 50  # how long a truncation waits for readers of older snapshots
+    WAL_RETRY_S = 0.5
+
+    def _bound_wal(self) -> None:
+        """On the writer's thread, between batches: once the WAL passes the limit, copy the
+        rest back and cut the file to zero (TRUNCATE). Readers never wait for it; the writer
+        waits for the copy (little, after the passive checkpoints) and for readers of older
+        snapshots, at most WAL_WAIT_MS: if they are still there it tries again later."""
+        if time.monotonic() < self._wal_retry_at:
+            return
+        size = self.store.wal_bytes()
+        if size <= self.config.wal_limit_bytes:
+            return
+        started = time.perf_counter()
+        done = self.store.truncate_wal(self.WAL_WAIT_MS)
+        stall_ms = (time.perf_counter() - started) * 1e3
+        self.wal_stall_ms = max(self.wal_stall_ms, stall_ms)
+        if done:
+            self.wal_truncations += 1
+        else:
+            self._wal_retry_at = time.monotonic() + self.WAL_RETRY_S
+        log.info("WAL truncation", extra={"event": "wal_truncate", "wal_bytes": size,
+                                          "done": done, "ms": round(stall_ms, 2)})
 
     def _escalation_timer(self) -> None:
         """Wake a few times a second; when a deadline has passed, queue an escalation pass.
@@ -208,7 +293,7 @@ class Service:
             due = self.writer.next_deadline
             if due is not None and due <= self.clock.now():
                 try:
-                    written = self.sequencer.escalate().result()
+                    written = self.sequencer.escalate().result(self.config.write_timeout_s)
                 except Exception:  # keep the timer alive; the writer logs it
                     log.exception("escalation pass failed")
                     continue

@@ -4,22 +4,32 @@ Every write in a deployment goes through a `Writer`. A batch is one SQLite trans
 fsync and one checkpoint signature (group commit); each command in it gets its receipt, proved
 against that checkpoint, as soon as the batch is durable. A refused command leaves the log and
 the picture untouched and gets its `AccordError` back; the others in the batch go on.
+
+Each command of a batch runs inside its own SQLite savepoint, and the in-memory state it
+changes (the picture, the tree's frontier) is journaled the same way: whatever goes wrong in
+one command -- a refusal, or any exception at all, before or after its entry was appended --
+undoes that command alone, and only that command's caller hears of it.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import json
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from accord.errors import AccordError, InvalidInput, RuleBreach
+from accord.errors import AccordError, InvalidInput, RuleBreach, Unavailable, WriteFailed
 from accord.geo.box import volume_box
+from accord.limits import check_depth
 from accord.log.event import (
     OPERATOR,
     Entry,
@@ -41,6 +51,8 @@ from accord.rules.notice import Finding, Notice
 from accord.service.appender import LogAppender
 from accord.store.sqlite import SqliteStore
 from accord.timefmt import Clock, SystemClock, format_time, parse_time
+
+log = logging.getLogger("accord.writer")
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,105 @@ def rebuild_picture(store: SqliteStore, operator_key: bytes, *, verify: bool = F
     return picture
 
 
+_ABSENT = object()
+
+
+class _UndoDict(dict[Any, Any]):
+    """A dict of the live picture that notes what each change overwrote while its journal
+    records, so a failed command can be undone without copying the picture."""
+
+    __slots__ = ("journal",)
+
+    def __init__(self, journal: _Journal, data: dict[Any, Any]) -> None:
+        super().__init__(data)
+        self.journal = journal
+
+    def _note(self, key: Any) -> None:
+        entries = self.journal.entries
+        if entries is not None:
+            entries.append((self, key, dict.get(self, key, _ABSENT)))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._note(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._note(key)
+        dict.__delitem__(self, key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        if key in self:
+            self._note(key)
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        key, value = dict.popitem(self)
+        if self.journal.entries is not None:
+            self.journal.entries.append((self, key, value))
+        return key, value
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self._note(key)
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        for key in list(self):
+            del self[key]
+
+    def __ior__(self, other: Any) -> _UndoDict:  # type: ignore[misc]
+        self.update(other)
+        return self
+
+
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, datetime, tuple, frozenset)
+
+
+class _Journal:
+    """Undo for the picture's in-memory state, one command at a time.
+
+    Dict attributes become `_UndoDict`s that log each key's previous value; every other
+    attribute is restored by value (immutable ones as they are, anything mutable as a copy
+    taken at `begin`). A field added to `Picture` later is covered without change here."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[dict[Any, Any], Any, Any]] | None = None
+
+    def begin(self, picture: Picture) -> dict[str, Any]:
+        """Start recording; returns the attributes to restore on `undo`."""
+        attrs = vars(picture)
+        saved: dict[str, Any] = {}
+        for name, value in attrs.items():
+            if type(value) is dict:  # a new plain dict (e.g. reassigned): journal it too
+                value = attrs[name] = _UndoDict(self, value)
+            elif not (isinstance(value, (*_IMMUTABLE, _UndoDict))
+                      or (dataclasses.is_dataclass(value)
+                          and value.__dataclass_params__.frozen)):  # type: ignore[union-attr]
+                value = copy.copy(value)
+            saved[name] = value
+        self.entries = []
+        return saved
+
+    def undo(self, picture: Picture, saved: dict[str, Any]) -> None:
+        assert self.entries is not None
+        for d, key, old in reversed(self.entries):
+            if old is _ABSENT:
+                dict.pop(d, key, None)
+            else:
+                dict.__setitem__(d, key, old)
+        self.entries = []
+        attrs = vars(picture)
+        attrs.clear()
+        attrs.update(saved)
+
+    def stop(self) -> None:
+        self.entries = None
+
+
 class Writer:
     """Sequences every write to one deployment's store. Not thread-safe: see `Sequencer`."""
 
@@ -160,6 +271,8 @@ class Writer:
         # Read by the escalation timer from another thread: replaced whole, never mutated.
         self.next_deadline: datetime | None = self.picture.next_deadline()
         self._appended: list[tuple[int, Entry]] = []
+        self._journal = _Journal()
+        self._stale = False  # a failed batch left memory unsure: reload before the next
 
     # -- the public face --------------------------------------------------------------------
 
@@ -168,47 +281,90 @@ class Writer:
         result = self.submit_batch([sub])[0]
         if isinstance(result, AccordError):
             raise result
-        return result
+        outcome: Outcome = result
+        return outcome
 
     def submit_batch(self, subs: Sequence[Submission | Tick | Alerts]) -> list[Any]:
         """Append a batch in one durable transaction; each command succeeds or fails alone.
 
-        Each result is an Outcome, the command's AccordError, or for a `Tick` the indices of
-        the escalations it wrote. Listeners hear of the new entries once they are durable.
+        Each result is an Outcome, the command's AccordError (`WriteFailed` when the cause
+        was not the command's: it was rolled back, nothing of it is written), or for a `Tick`
+        or `Alerts` the indices of the entries it wrote. Listeners hear of the new entries
+        once they are durable. Raises only when the batch as a whole failed (the store could
+        not commit): then nothing of it was written.
         """
+        if self._stale:
+            self._reload()
         results: list[Any] = []
         self._appended = []
         try:
             with self.store.transaction():
                 self.log.begin()
                 for sub in subs:
-                    if isinstance(sub, Tick):
-                        results.append(self._escalate())
-                        continue
-                    if isinstance(sub, Alerts):
-                        results.append(self._alerts(sub.bodies))
-                        continue
-                    try:
-                        results.append(self._one(sub))
-                    except AccordError as exc:
-                        results.append(exc)
+                    results.append(self._isolated(sub))
+                self._journal.stop()
                 note = self.log.seal()
                 if note is not None:
                     self._project_state()
         except BaseException:
-            self._reload()
+            self._journal.stop()
+            self._stale = True
+            try:
+                self._reload()
+            except Exception:  # the store is unwell: the next batch tries again first
+                log.exception("reloading the writer's state failed")
             raise
         if note is not None:
-            self._attach_receipts(results, note)
-            self.next_deadline = self.picture.next_deadline()
-            for listener in self.listeners:
-                listener(self._appended)
+            self._durable(results, note)
         return results
+
+    def _isolated(self, sub: Submission | Tick | Alerts) -> Any:
+        """One command inside its own savepoint: on any exception, undo it alone."""
+        mark = (self.log.mark(), len(self._appended), self._journal.begin(self.picture))
+        self.store.savepoint()
+        try:
+            if isinstance(sub, Tick):
+                result: Any = self._escalate()
+            elif isinstance(sub, Alerts):
+                result = self._alerts(sub.bodies)
+            else:
+                result = self._one(sub)
+        except Exception as exc:  # BaseException (an interrupt) fails the whole batch instead
+            self.store.rollback_savepoint()  # if this fails, so does the batch: all undone
+            self.log.rollback(mark[0])
+            del self._appended[mark[1]:]
+            self._journal.undo(self.picture, mark[2])
+            if isinstance(exc, AccordError):
+                return exc
+            log.error("the writer failed on a command; it was rolled back", exc_info=exc)
+            return WriteFailed(f"the writer failed on this command ({type(exc).__name__}); "
+                               "it was rolled back and nothing of it was written",
+                               accepted="the same command again, or report the fault "
+                                        "to the operator if it persists")
+        self.store.release_savepoint()
+        return result
+
+    def _durable(self, results: list[Any], note: str) -> None:
+        """After the commit: receipts, deadlines, listeners. The batch is written whatever
+        happens here, so nothing here may turn into a caller's error."""
+        try:
+            self._attach_receipts(results, note)
+        except Exception:  # the entries stand; a receipt can be fetched again later
+            log.exception("attaching receipts failed after a durable commit")
+        self.next_deadline = self.picture.next_deadline()
+        for listener in self.listeners:
+            try:
+                listener(self._appended)
+            except Exception:
+                log.exception("a listener of new entries failed")
 
     def escalate(self) -> list[int]:
         """Escalate whatever is overdue now (normally through the Sequencer's timer)."""
-        result: list[int] = self.submit_batch([Tick()])[0]
-        return result
+        result = self.submit_batch([Tick()])[0]
+        if isinstance(result, AccordError):
+            raise result
+        indices: list[int] = result
+        return indices
 
     def preview(self, party: str, body: dict[str, Any]) -> dict[str, Any]:
         """The findings a `notice.file` body of `party` would raise now; nothing is appended.
@@ -231,7 +387,7 @@ class Writer:
         Safe from any thread (it only reads the agreement in force); Ed25519 verification
         releases the GIL, so callers' threads verify in parallel while the writer appends.
         """
-        event = Event.from_json(sub.event)
+        event = parse_event(sub.event)
         agreement = self.picture.agreement
         if event.type == "agreement" or agreement is None or sub.sig is None:
             return sub
@@ -243,7 +399,7 @@ class Writer:
         return replace(sub, verified=(event, key))
 
     def _one(self, sub: Submission) -> Outcome:
-        event = sub.verified[0] if sub.verified else Event.from_json(sub.event)
+        event = sub.verified[0] if sub.verified else parse_event(sub.event)
         if event.party == OPERATOR:
             raise InvalidInput("operator events are made by the service, not submitted",
                                field="event.party", accepted="a party id")
@@ -289,6 +445,7 @@ class Writer:
                 raise InvalidInput("the notice commits to a private part that was not sent",
                                    field="private", accepted='{"salt": base64, "data": ...}')
             return None
+        check_depth(private, "private")
         if digest is None or not isinstance(private, dict) or set(private) != {"salt", "data"}:
             raise InvalidInput("a private part needs private_digest in the signed body and "
                                "{salt, data} beside it", field="private",
@@ -411,7 +568,7 @@ class Writer:
             "last_received": format_time(p.last_received, micro=True)
             if p.last_received else None})
 
-    def _attach_receipts(self, results: list[Outcome | AccordError], note: str) -> None:
+    def _attach_receipts(self, results: list[Any], note: str) -> None:
         for r in results:
             if isinstance(r, Outcome):
                 indices = [r.index, *(f.entry for f, _ in r.findings)]
@@ -424,6 +581,7 @@ class Writer:
         self.picture = load_picture(self.store, self.operator_key)
         self.next_deadline = self.picture.next_deadline()
         self.log.reload()
+        self._stale = False
 
     def receipt(self, index: int, size: int | None = None) -> Receipt:
         """A receipt for any entry, against the checkpoint at `size` (default: the latest)."""
@@ -431,6 +589,12 @@ class Writer:
         if cp is None:
             raise InvalidInput("no checkpoint at that size", field="size")
         return make_receipt(self.store, index, cp, entry=True)
+
+
+def parse_event(obj: Any) -> Event:
+    """An event from a submission, its nesting bounded before anything walks it."""
+    check_depth(obj, "event")
+    return Event.from_json(obj)
 
 
 def make_receipt(store: SqliteStore, index: int, checkpoint: tuple[int, str], *,
@@ -446,20 +610,51 @@ def make_receipt(store: SqliteStore, index: int, checkpoint: tuple[int, str], *,
                    entry=store.entry(index) if entry else None)
 
 
+def _settle(fut: Future[Any], result: Any) -> None:
+    """Hand a result (or an error) to a caller's future, whatever the caller did with it."""
+    try:
+        if isinstance(result, BaseException):
+            fut.set_exception(result)
+        else:
+            fut.set_result(result)
+    except InvalidStateError:  # settled already: the writer never fails for it
+        pass
+
+
+_Item = tuple[Submission | Tick | Alerts | _Call, Future[Any]]
+
+
 class Sequencer:
     """The writer on its own thread: callers from any thread submit, batches form by themselves.
 
     Whatever arrives while a batch is being committed makes up the next batch, so under load
     the cost of the fsync and the checkpoint signature is shared by many commands.
+
+    Nothing a caller does reaches the thread: a command whose future was cancelled before the
+    writer took it is dropped unwritten (`set_running_or_notify_cancel`), one taken cannot be
+    cancelled any more, and every result is handed over through `_settle`. A batch that fails
+    as a whole is logged and told to its callers, and the thread goes on. If the thread ever
+    stops, `failure` says why, `health()` says so, and every queued or later command fails at
+    once with `Unavailable` instead of waiting for an answer that cannot come.
     """
 
-    def __init__(self, writer: Writer, max_batch: int = 512) -> None:
+    IDLE_WAKE_S = 1.0  # how often an idle writer wakes for `maintain`
+
+    def __init__(self, writer: Writer, max_batch: int = 512,
+                 maintain: Callable[[], None] | None = None) -> None:
         self.writer = writer
         self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[Submission | Tick | Alerts | _Call, Future[Any]] | None] \
-            = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="accord-writer", daemon=True)
+        self.maintain = maintain  # run on the writer's thread between batches
+        self.failure: str | None = None
+        self.batches = 0
+        self.last_batch: float | None = None  # time.time() when the last batch ended
+        self._busy_since: float | None = None  # time.monotonic() while a batch runs
+        self._stopped = False
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._main, name="accord-writer", daemon=True)
         self._thread.start()
+
+    # -- callers' side ------------------------------------------------------------------------
 
     def submit(self, sub: Submission) -> Future[Outcome]:
         """Queue a command; its signature is checked here, in the caller's thread."""
@@ -469,70 +664,154 @@ class Sequencer:
         except AccordError as exc:
             fut.set_exception(exc)
             return fut
-        self._queue.put((sub, fut))
-        return fut
+        return self._put(sub, fut)
 
     def call(self, fn: Callable[[Writer], Any]) -> Future[Any]:
         """Run `fn(writer)` on the writer's thread between batches: reads that must see the
         writer's own picture (the check without filing) without racing its changes."""
-        fut: Future[Any] = Future()
-        self._queue.put((_Call(fn), fut))
-        return fut
+        return self._put(_Call(fn), Future())
 
     def alerts(self, bodies: list[dict[str, Any]]) -> Future[list[int]]:
         """Queue alert changes for the log; resolves to their entry indices."""
-        fut: Future[list[int]] = Future()
-        self._queue.put((Alerts(bodies), fut))
-        return fut
+        return self._put(Alerts(bodies), Future())
 
     def escalate(self) -> Future[list[int]]:
         """Queue an escalation pass; resolves to the indices of the entries it wrote."""
-        fut: Future[list[int]] = Future()
-        self._queue.put((Tick(), fut))
-        return fut
+        return self._put(Tick(), Future())
 
     def close(self) -> None:
         """Finish everything already queued, then stop."""
         self._queue.put(None)
         self._thread.join()
 
+    def _put(self, item: Submission | Tick | Alerts | _Call, fut: Future[Any]) -> Future[Any]:
+        if self._stopped:
+            _settle(fut, self._unavailable())
+            return fut
+        self._queue.put((item, fut))
+        if self._stopped:  # the thread ended between the check and the put
+            self._fail_queued()
+        return fut
+
+    # -- health -------------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopped
+
+    def busy_for(self) -> float:
+        """Seconds the current batch has been running (0 when idle)."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def health(self) -> dict[str, Any]:
+        """The writer thread as /readyz shows it."""
+        return {"alive": self.alive, "queued": self._queue.qsize(), "batches": self.batches,
+                "last_batch_at": (format_time(datetime.fromtimestamp(self.last_batch, UTC),
+                                              micro=True)
+                                  if self.last_batch is not None else None),
+                "busy_s": round(self.busy_for(), 3), "failure": self.failure}
+
+    def _unavailable(self) -> Unavailable:
+        why = self.failure or "the service is stopping"
+        return Unavailable(f"the writer has stopped ({why}); nothing was written",
+                           accepted="retry once the service is ready again (GET /readyz)")
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # recorded, and the thread ends
+            self.failure = f"{type(exc).__name__}: {exc}"
+            log.critical("the writer thread stopped: %s", self.failure, exc_info=exc)
+        finally:
+            self._stopped = True
+            self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                _settle(item[1], self._unavailable())
+
+    def _next_batch(self) -> tuple[list[_Item], bool] | None:
+        """Up to max_batch queued items (waiting for the first), and whether to stop after
+        them; None to stop now."""
+        while True:
+            try:
+                first = self._queue.get(timeout=self.IDLE_WAKE_S)
+                break
+            except queue.Empty:
+                self._maintain()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self.max_batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                return batch, True
+            batch.append(nxt)
+        return batch, False
+
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            got = self._next_batch()
+            if got is None:
                 return
-            batch = [item]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            calls = [(c, f) for c, f in batch if isinstance(c, _Call)]
-            batch = [(c, f) for c, f in batch if not isinstance(c, _Call)]
-            for call, fut in calls:
-                try:
-                    fut.set_result(call.fn(self.writer))
-                except BaseException as exc:  # handed to the caller
-                    fut.set_exception(exc)
-            if not batch:
-                if stop:
-                    return
-                continue
-            try:
-                results = self.writer.submit_batch([s for s, _ in batch])
-            except BaseException as exc:  # the whole batch failed: tell every caller
-                for _, fut in batch:
-                    fut.set_exception(exc)
-            else:
-                for (_, fut), res in zip(batch, results, strict=True):
-                    if isinstance(res, AccordError):
-                        fut.set_exception(res)
-                    else:
-                        fut.set_result(res)
+            taken, stop = got
+            # From here on a caller cannot cancel; one that already did is dropped, unwritten.
+            batch = [(item, fut) for item, fut in taken if fut.set_running_or_notify_cancel()]
+            for item, fut in batch:
+                if isinstance(item, _Call):
+                    try:
+                        result = item.fn(self.writer)
+                    except Exception as exc:  # handed to the caller
+                        result = exc
+                    _settle(fut, result)
+            commands = [(c, f) for c, f in batch if not isinstance(c, _Call)]
+            if commands:
+                self._commit(commands)
+            self._maintain()
             if stop:
                 return
+
+    def _commit(self, batch: list[tuple[Submission | Tick | Alerts, Future[Any]]]) -> None:
+        self._busy_since = time.monotonic()
+        try:
+            results: list[Any] = self.writer.submit_batch([s for s, _ in batch])
+        except Exception as exc:  # the batch as a whole: nothing of it was written
+            log.error("a batch of %d failed as a whole; nothing of it was written",
+                      len(batch), exc_info=exc)
+            failed: AccordError = exc if isinstance(exc, AccordError) else Unavailable(
+                f"the store could not commit ({type(exc).__name__}: {exc}); "
+                "nothing was written", accepted="the same command again in a moment")
+            results = [failed] * len(batch)
+        except BaseException as exc:  # the thread ends (see _main): answer this batch first
+            self.failure = f"{type(exc).__name__}: {exc}"
+            stopped = Unavailable(f"the writer thread stopped during this command's batch "
+                                  f"({self.failure})", accepted="check GET /v1/me (next_seq) "
+                                  "before sending it again: a replayed seq is refused")
+            for _, fut in batch:
+                _settle(fut, stopped)
+            raise
+        finally:
+            self._busy_since = None
+            self.batches += 1
+            self.last_batch = time.time()
+        for (_, fut), res in zip(batch, results, strict=True):
+            _settle(fut, res)
+
+    def _maintain(self) -> None:
+        if self.maintain is None:
+            return
+        try:
+            self.maintain()
+        except Exception:  # housekeeping must never stop the writer
+            log.exception("writer maintenance failed")

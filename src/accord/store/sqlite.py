@@ -19,6 +19,8 @@ from accord.geo.box import Box4, volume_box
 from accord.rules.notice import Notice
 
 SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_MS = 10_000
+WAL_LIMIT_BYTES = 64 << 20  # the WAL file is cut back to this after a checkpoint resets it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -60,10 +62,11 @@ class SqliteStore:
                                   accepted="a deployment made with `accord init DIR`")
         uri = f"file:{self.path}{'?mode=ro' if readonly else ''}"
         self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA busy_timeout = 10000")
+        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = FULL")
+            self.db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
         if create:
             self.db.executescript(_SCHEMA)
             with self.transaction():
@@ -88,6 +91,45 @@ class SqliteStore:
             self.db.execute("COMMIT")
         finally:
             self._in_tx = False
+
+    def savepoint(self) -> None:
+        """Open a nested unit inside `transaction` (one command of a batch): see
+        `rollback_savepoint` and `release_savepoint`."""
+        self.db.execute("SAVEPOINT item")
+
+    def rollback_savepoint(self) -> None:
+        """Undo everything since `savepoint` (and only that); the transaction goes on."""
+        self.db.execute("ROLLBACK TO item")
+        self.db.execute("RELEASE item")
+
+    def release_savepoint(self) -> None:
+        """Keep what was done since `savepoint` as part of the enclosing transaction."""
+        self.db.execute("RELEASE item")
+
+    # -- the write-ahead log ----------------------------------------------------------------
+
+    def wal_bytes(self) -> int:
+        """The size of the WAL file now (0 if there is none)."""
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def set_wal_limit(self, limit: int) -> None:
+        """`journal_size_limit` for this connection: a WAL reset leaves at most `limit` bytes."""
+        self.db.execute(f"PRAGMA journal_size_limit = {int(limit)}")
+
+    def truncate_wal(self, wait_ms: int) -> bool:
+        """Copy the whole WAL into the database and cut the file to zero (a TRUNCATE
+        checkpoint), waiting at most `wait_ms` for readers of older snapshots; True if done.
+
+        It holds the write lock while it works: call it between transactions of the writer."""
+        self.db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        try:
+            busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return int(busy) == 0
 
     # -- meta -------------------------------------------------------------------------------
 
