@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from accord.errors import WriteFailed
 from accord.service.runtime import Service, ServiceConfig
 from accord.service.writer import rebuild_picture
 from accord.tactical.engine import EARTH_R
@@ -236,7 +237,7 @@ def test_a_failed_write_leaves_the_book_and_the_log_in_step(svc: Any, monkeypatc
     monkeypatch.setattr(Writer, "_operator", operator)
 
     def write(bodies: list[dict[str, Any]]) -> None:  # as the service loop does
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(WriteFailed):  # the writer rolled the item back
             svc.sequencer.alerts(bodies).result()
 
     lon = 36.0 - east(35.0, 5000 + 25000)
@@ -282,7 +283,7 @@ def test_a_level_change_lost_in_a_failed_write_is_logged_later(svc: Any,
     assert [(b["change"], b["level"]) for b in up] == [("updated", 2)]
     with monkeypatch.context() as m:
         m.setattr(Writer, "_operator", lambda *a: (_ for _ in ()).throw(OSError("injected")))
-        with pytest.raises(OSError):
+        with pytest.raises(WriteFailed):  # rolled back by the writer, reported as such
             svc.sequencer.alerts(up).result()
     assert svc.writer.picture.alerts[raised["alert"]]["level"] == 1
     svc.clock.advance(timedelta(seconds=1))
