@@ -196,8 +196,9 @@ def cycles(sizes: list[int], repeat: int, brute_max: int) -> None:
             runs = []
             for _ in range(repeat):
                 monitor = TacticalMonitor(ManualClock(now))  # every track new: worst case
-                for party, r in rows.items():
-                    monitor.ingest(party, r)
+                for party, r in rows.items():  # in batches the service accepts
+                    for k in range(0, len(r), 4096):
+                        monitor.ingest(party, r[k:k + 4096])
                 original = alerts_mod.detect
                 if brute:
                     alerts_mod.detect = lambda f, h, v, la, **kw: detect_brute(f, h, v, la)

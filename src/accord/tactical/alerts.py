@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from accord.errors import InvalidInput
 from accord.geo.box import volume_box
-from accord.geo.geodesy import GEOD
+from accord.geo.geodesy import GEOD, MIN_METRES_PER_DEG_LAT, WGS84_A, WGS84_E2
 from accord.geo.separation import LocalFrame, proximity
 from accord.geo.volume import GEOID_MAX_M, GEOID_MIN_M, AltitudeBand, Circle, Reference, Volume
 from accord.tactical.engine import Fleet, detect
@@ -213,64 +213,117 @@ def band_in(band: AltitudeBand, reference: Reference, *, widen: bool) -> tuple[f
     return band.lower_m - GEOID_MIN_M, band.upper_m - GEOID_MAX_M
 
 
+PATH_POINTS = 7  # samples of each path over the look-ahead (on the geodesic), joined straight
+
+
 def entry_time(r: Report, now: datetime, hazard: Hazard, lookahead: float) -> float | None:
     """Seconds from `now` until the aircraft is inside the hazard volume (0: inside already),
-    along its straight-line prediction, or None within the look-ahead."""
+    along its straight path (the geodesic on its track), or None within the look-ahead."""
+    return _entries([r], now, hazard, lookahead)[0]
+
+
+def _entries(reports: list[Report], now: datetime, hazard: Hazard,
+             lookahead: float) -> list[float | None]:
+    """`entry_time` for several reports against one hazard volume.
+
+    The path: points every lookahead / 6 seconds along the WGS-84 geodesic that leaves the
+    reported position on the reported track (the engine's straight path), from now (the
+    report's age accounted for), joined by straight segments in a local azimuthal
+    equidistant frame. For a circle the frame is centred on the circle, where distances from
+    the centre are exact and a 15 km segment departs from the geodesic by centimetres; the
+    entry is where a segment meets the circle (a quadratic). For a polygon the frame is the
+    cached one nearest the aircraft and the path is intersected with the footprint there."""
     vol = hazard.volume
-    t0 = (now - r.time).total_seconds()  # the report is t0 seconds old
+    n = len(reports)
+    ts = np.linspace(0.0, lookahead, PATH_POINTS)
+    age = np.array([(now - r.time).total_seconds() for r in reports])
+    gs = np.array([r.gs for r in reports])
+    lon, lat = _along(reports, (age[:, None] + ts[None, :]) * gs[:, None])
     window = ((vol.start - now).total_seconds(), (vol.end - now).total_seconds())
-    lo, hi = band_in(vol.altitude, r.reference, widen=True)  # alert early, never late
+    out: list[float | None] = []
+    if isinstance(vol.footprint, Circle):
+        frame = LocalFrame(vol.footprint.lon, vol.footprint.lat)
+        x, y = frame.forward(lon, lat)
+        horiz = _circle_segments(x.reshape(n, -1), y.reshape(n, -1), ts,
+                                 vol.footprint.radius_m)
+        for k, r in enumerate(reports):
+            vert = _vertical(r, vol, age[k])
+            out.append(None if vert is None else
+                       _earliest(horiz[k], vert, window, lookahead))
+        return out
+    for k, r in enumerate(reports):
+        vert = _vertical(r, vol, age[k])
+        if vert is None:
+            out.append(None)
+            continue
+        frame = LocalFrame.at(round(float(lon[k, 0]), 1), round(float(lat[k, 0]), 1))
+        shape = frame.shape(vol.footprint)
+        px, py = frame.forward(lon[k], lat[k])
+        start = shapely.Point(float(px[0]), float(py[0]))
+        intervals: list[tuple[float, float]] = []
+        if r.gs < 1e-6:
+            if shape.covers(start):
+                intervals.append((-math.inf, math.inf))
+        else:
+            path = shapely.LineString(np.column_stack([px, py]))
+            along = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(px), np.diff(py)))])
+            part = path.intersection(shape)
+            for seg in getattr(part, "geoms", [part]):
+                if seg.is_empty:
+                    continue
+                d = [path.project(shapely.Point(c)) for c in shapely.get_coordinates(seg)]
+                times = np.interp(d, along, ts)
+                intervals.append((float(times.min()), float(times.max())))
+            if shape.covers(start):
+                intervals.append((-math.inf, 0.0))
+        out.append(_earliest(intervals, vert, window, lookahead))
+    return out
+
+
+def _along(reports: list[Report], metres: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    """(lon, lat), each (reports, columns): `metres` along each report's geodesic."""
+    n, m = metres.shape
+    lon, lat, _ = advance(np.repeat([r.lat for r in reports], m),
+                          np.repeat([r.lon for r in reports], m),
+                          np.repeat([r.trk for r in reports], m), metres.ravel())
+    return lon.reshape(n, m), lat.reshape(n, m)
+
+
+def _vertical(r: Report, vol: Volume, age: float) -> tuple[float, float] | None:
+    """Times from now when the aircraft is within the volume's band (widened across
+    references: alert early, never late), or None."""
+    lo, hi = band_in(vol.altitude, r.reference, widen=True)
     if abs(r.vs) < 1e-9:
-        vert = (-math.inf, math.inf) if lo <= r.alt_m <= hi else None
-    else:
-        a, b = (lo - r.alt_m) / r.vs - t0, (hi - r.alt_m) / r.vs - t0
-        vert = (min(a, b), max(a, b))
-    if vert is None:
-        return None
-    # A frame on a 0.1 degree grid (cached): the aircraft is within ~6 km of its centre,
-    # where the azimuthal equidistant projection keeps distances and bearings.
-    frame = LocalFrame.at(round(r.lon, 1), round(r.lat, 1))
-    ox, oy = (float(c) for c in frame.forward(r.lon, r.lat))
-    trk = math.radians(r.trk)
-    vx, vy = r.gs * math.sin(trk), r.gs * math.cos(trk)
-    start = (ox + vx * t0, oy + vy * t0)
-    end = (ox + vx * (t0 + lookahead), oy + vy * (t0 + lookahead))
-    if isinstance(vol.footprint, Circle):  # exactly: where the path meets the circle
-        cx, cy = (float(c) for c in frame.forward(vol.footprint.lon, vol.footprint.lat))
-        horiz = _circle_interval(start, (vx, vy), (cx, cy), vol.footprint.radius_m)
-        return _earliest(horiz, vert, window, lookahead)
-    shape = frame.shape(vol.footprint)
-    if r.gs < 1e-6:
-        inside = shape.covers(shapely.Point(start))
-        horiz = [(-math.inf, math.inf)] if inside else []
-    else:
-        path = shapely.LineString([start, end])
-        part = path.intersection(shape)
-        horiz = []
-        for seg in getattr(part, "geoms", [part]):
-            if seg.is_empty:
-                continue
-            xs = shapely.get_coordinates(seg)
-            ts = [(math.hypot(x - start[0], y - start[1]) / r.gs) for x, y in xs]
-            horiz.append((min(ts), max(ts)))
-        if shape.covers(shapely.Point(start)):
-            horiz.append((-math.inf, 0.0))
-    return _earliest(horiz, vert, window, lookahead)
+        return (-math.inf, math.inf) if lo <= r.alt_m <= hi else None
+    a, b = (lo - r.alt_m) / r.vs - age, (hi - r.alt_m) / r.vs - age
+    return min(a, b), max(a, b)
 
 
-def _circle_interval(p: tuple[float, float], v: tuple[float, float], c: tuple[float, float],
-                     radius: float) -> list[tuple[float, float]]:
-    """Times (from now) when p + v t is within `radius` of c: a quadratic."""
-    dx, dy = p[0] - c[0], p[1] - c[1]
-    a = v[0] * v[0] + v[1] * v[1]
-    if a < 1e-12:
-        return [(-math.inf, math.inf)] if dx * dx + dy * dy <= radius * radius else []
-    b = 2 * (dx * v[0] + dy * v[1])
-    disc = b * b - 4 * a * (dx * dx + dy * dy - radius * radius)
-    if disc < 0:
-        return []
-    root = math.sqrt(disc)
-    return [((-b - root) / (2 * a), (-b + root) / (2 * a))]
+def _circle_segments(x: NDArray[np.float64], y: NDArray[np.float64], ts: NDArray[np.float64],
+                     radius: float) -> list[list[tuple[float, float]]]:
+    """Per row, the times at which the polyline (x[k], y[k]) at times ts is within `radius` of
+    the origin: one interval per segment, from the quadratic on it. The first segment's
+    interval may start before now (inside already) and the last may end after the look-ahead."""
+    dt = np.diff(ts)
+    px, py = x[:, :-1], y[:, :-1]
+    vx, vy = np.diff(x, axis=1) / dt, np.diff(y, axis=1) / dt
+    a = vx * vx + vy * vy
+    b = 2.0 * (px * vx + py * vy)
+    c = px * px + py * py - radius * radius
+    moving = a > 1e-12
+    disc = b * b - 4.0 * a * c
+    root = np.sqrt(np.maximum(disc, 0.0))
+    safe = np.where(moving, 2.0 * a, 1.0)
+    t1 = np.where(moving, (-b - root) / safe, np.where(c <= 0.0, -math.inf, math.inf))
+    t2 = np.where(moving, (-b + root) / safe, np.where(c <= 0.0, math.inf, -math.inf))
+    hit = np.where(moving, disc >= 0.0, c <= 0.0)
+    lo = np.where(np.arange(len(dt)) == 0, -math.inf, 0.0)  # segment k covers [ts_k, ts_k+1]
+    hi = np.where(np.arange(len(dt)) == len(dt) - 1, math.inf, dt)
+    start = ts[:-1] + np.maximum(t1, lo)
+    end = ts[:-1] + np.minimum(t2, hi)
+    hit &= start <= end
+    return [[(float(s0), float(e0)) for s0, e0, h in zip(sr, er, hr, strict=True) if h]
+            for sr, er, hr in zip(start, end, hit, strict=True)]
 
 
 def _earliest(horiz: list[tuple[float, float]], vert: tuple[float, float],
@@ -296,10 +349,11 @@ def hazards(reports: list[Report], now: datetime, active: list[Hazard], lookahea
     age = np.array([max(0.0, (now - r.time).total_seconds()) for r in reports])
     reach = np.array([r.gs for r in reports]) * (lookahead + age)  # from the reported position
     for hz in active:
-        near = _near(lat, lon, reach, hz.volume) & (party != hz.party)
-        for k in np.flatnonzero(near):
-            r = reports[int(k)]
-            t = entry_time(r, now, hz, lookahead)
+        near = [reports[int(k)] for k in
+                np.flatnonzero(_near(lat, lon, reach, hz.volume) & (party != hz.party))]
+        if not near:
+            continue
+        for r, t in zip(near, _entries(near, now, hz, lookahead), strict=True):
             if t is None:
                 continue
             out.append(Detection(
@@ -314,29 +368,45 @@ def hazards(reports: list[Report], now: datetime, active: list[Hazard], lookahea
 
 def _near(lat: NDArray[np.float64], lon: NDArray[np.float64], reach: NDArray[np.float64],
           vol: Volume) -> NDArray[np.bool_]:
-    """Aircraft that could reach the volume's box within `reach` metres (degrees, padded
-    generously): the exact entry time is computed only for these."""
+    """Aircraft that could reach the volume's box within `reach` metres: the exact test runs
+    only for these. The pads are the geo core's (`pad_degrees`, vectorised: a path of that
+    length stays within the padded latitudes and changes longitude by at most its length over
+    the parallel radius at the most poleward of them; every longitude once that reaches a
+    pole), longitudes are compared across the antimeridian, and 0.01 degree is added for
+    rounding."""
     b = volume_box(vol)
-    pad_lat = reach / 110_000.0 + 0.01
-    cos = np.maximum(np.cos(np.radians(np.minimum(89.0, np.abs(lat) + pad_lat))), 1e-3)
-    pad_lon = pad_lat / cos
-    mask: NDArray[np.bool_] = ((lat >= b.lat_min - pad_lat) & (lat <= b.lat_max + pad_lat)
-                               & (lon >= b.lon_min - pad_lon) & (lon <= b.lon_max + pad_lon))
+    dlat = reach / MIN_METRES_PER_DEG_LAT * (1.0 + 1e-9) + 0.01
+    ext = np.abs(lat) + dlat
+    phi = np.radians(np.minimum(ext, 90.0))
+    parallel = WGS84_A * np.cos(phi) / np.sqrt(1.0 - WGS84_E2 * np.sin(phi) ** 2)
+    with np.errstate(divide="ignore"):
+        dlon = np.where(ext >= 90.0, np.inf,
+                        np.degrees(reach / np.maximum(parallel, 1e-9)) * (1.0 + 1e-9) + 0.01)
+    centre = (b.lon_min + b.lon_max) / 2.0
+    off = np.abs((lon - centre + 180.0) % 360.0 - 180.0)  # degrees from the box's middle
+    mask: NDArray[np.bool_] = ((lat >= b.lat_min - dlat) & (lat <= b.lat_max + dlat)
+                               & (off <= (b.lon_max - b.lon_min) / 2.0 + dlon))
     return mask
 
 
 def nonconformance(reports: list[Report], now: datetime,
                    own: dict[str, list[Volume]]) -> list[Detection]:
-    """Aircraft outside every active notice volume of their own party."""
+    """Aircraft outside every active notice volume of their own party, where they are now:
+    each report moved on along its geodesic by its age, its altitude by its vertical speed."""
     out: list[Detection] = []
-    lat = np.array([r.lat for r in reports])
-    lon = np.array([r.lon for r in reports])
+    if not reports:
+        return out
+    age = np.array([max(0.0, (now - r.time).total_seconds()) for r in reports])
+    lon2, lat2 = _along(reports, (age * np.array([r.gs for r in reports]))[:, None])
+    here_now = [replace(r, lat=float(la), lon=float(lo), alt_m=r.alt_m + r.vs * a, time=now)
+                for r, la, lo, a in zip(reports, lat2[:, 0], lon2[:, 0], age, strict=True)]
+    lat, lon = lat2[:, 0], lon2[:, 0]
     maybe = np.zeros(len(reports), dtype=bool)
     for party, vols in own.items():  # inside some own box: worth the exact test
         mine = np.array([r.party == party for r in reports])
         for vol in vols:
             maybe |= mine & _near(lat, lon, np.zeros(len(reports)), vol)
-    for k, r in enumerate(reports):
+    for k, r in enumerate(here_now):
         if not maybe[k]:
             out.append(_nonconforming(r, own))
             continue
