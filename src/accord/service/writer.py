@@ -46,7 +46,7 @@ from accord.log.receipt import Receipt
 from accord.picture.fold import Changes, Picture
 from accord.rules.agreement import Agreement
 from accord.rules.check import check
-from accord.rules.hotline import Message
+from accord.rules.hotline import Due, Message
 from accord.rules.notice import Finding, Notice
 from accord.service.appender import LogAppender
 from accord.store.sqlite import SqliteStore
@@ -144,6 +144,40 @@ def strategic_check(store: SqliteStore, picture: Picture, notice: Notice, receiv
     near.discard(notice.id)
     candidates = [picture.notices[n] for n in sorted(near)]
     return check(notice, agreement, received_at, candidates, previous)
+
+
+def overdue_records(picture: Picture, agreement: Agreement, due: Due
+                    ) -> tuple[Finding, Callable[[str, int], dict[str, Any]]]:
+    """What the writer logs for an acknowledgement that is overdue: the `unacknowledged`
+    finding to the late party and the owner (its id is given when it is logged), and the
+    body of the urgent escalation, given that finding's id and the escalation's seq.
+    `accord verify` rebuilds both with this function to check what the log holds."""
+    if due.notice is not None:
+        owner = picture.notices[due.notice].party
+        what = f"notice {due.notice} v{due.version}"
+        details: dict[str, Any] = {"party": due.party}
+    else:
+        assert due.message is not None
+        owner = picture.messages[due.message].sender
+        what = f"message {due.message}"
+        details = {"party": due.party, "message": due.message}
+    details["deadline"] = format_time(due.deadline, micro=True)
+    finding = Finding(kind="unacknowledged", notice=due.notice, version=due.version,
+                      parties=tuple(sorted({due.party, owner})), action="finding",
+                      details=details)
+    contact = agreement.party(due.party).escalation if due.party in agreement.party_ids \
+        else None
+
+    def escalation(finding_id: str, seq: int) -> dict[str, Any]:
+        return {"escalation": f"E{seq}", "due": due.key, "party": due.party, "contact": contact,
+                "about": due.about(), "from": owner,
+                "deadline": format_time(due.deadline, micro=True), "finding": finding_id,
+                "priority": "urgent",
+                "text": f"URGENT for {contact or due.party}: {due.party} has not acknowledged "
+                        f"{what} from {owner}, due {format_time(due.deadline)} (finding "
+                        f"{finding_id})."}
+
+    return finding, escalation
 
 
 def rebuild_picture(store: SqliteStore, operator_key: bytes, *, verify: bool = False,
@@ -509,29 +543,11 @@ class Writer:
         if agreement is None:
             return indices
         for due in self.picture.overdue(self.clock.now()):
-            if due.notice is not None:
-                owner = self.picture.notices[due.notice].party
-                what = f"notice {due.notice} v{due.version}"
-                details: dict[str, Any] = {"party": due.party}
-            else:
-                assert due.message is not None
-                owner = self.picture.messages[due.message].sender
-                what = f"message {due.message}"
-                details = {"party": due.party, "message": due.message}
-            details["deadline"] = format_time(due.deadline, micro=True)
-            finding = self._record(Finding(
-                kind="unacknowledged", notice=due.notice, version=due.version,
-                parties=tuple(sorted({due.party, owner})), action="finding", details=details))
-            contact = agreement.party(due.party).escalation if due.party in \
-                agreement.party_ids else None
+            unacknowledged, escalation = overdue_records(self.picture, agreement, due)
+            finding = self._record(unacknowledged)
             indices.append(finding.entry)
-            indices.append(self._operator("escalation", lambda seq, d=due, f=finding,
-                                          c=contact, w=what, o=owner: {
-                "escalation": f"E{seq}", "due": d.key, "party": d.party, "contact": c,
-                "about": d.about(), "from": o, "deadline": format_time(d.deadline, micro=True),
-                "finding": f.id, "priority": "urgent",
-                "text": f"URGENT for {c or d.party}: {d.party} has not acknowledged {w} from "
-                        f"{o}, due {format_time(d.deadline)} (finding {f.id})."}))
+            indices.append(self._operator("escalation", lambda seq, f=finding, make=escalation:
+                                          make(f.id, seq)))
         return indices
 
     def _append(self, entry: Entry, *, verified: bool) -> int:
