@@ -122,6 +122,18 @@ class Filings:
 # -- the load generator (its own process) -----------------------------------------------------
 
 
+async def _connect(host: str, port: int, k: int) -> tuple[asyncio.StreamReader,
+                                                          asyncio.StreamWriter]:
+    """Party k's connection, from its own loopback address (127.1.x.y) where the system has
+    them (Linux routes all of 127/8 to the loopback): parties are separate clients, and the
+    service caps connections per client address."""
+    try:
+        return await asyncio.open_connection(host, port,
+                                             local_addr=(f"127.1.{k // 250}.{k % 250 + 1}", 0))
+    except OSError:
+        return await asyncio.open_connection(host, port)
+
+
 def _head(host: str, token: str) -> bytes:
     return (f"POST /v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
             f"Content-Type: application/json\r\n").encode()
@@ -142,10 +154,10 @@ async def _response(reader: asyncio.StreamReader) -> int:
     return int(status_line.split()[1])
 
 
-async def _closed(host: str, port: int, token: str, bodies: list[bytes],
+async def _closed(host: str, port: int, k: int, token: str, bodies: list[bytes],
                   out: list[tuple[float, float, int]]) -> None:
     """One request in flight: send, wait for the answer, send the next."""
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await _connect(host, port, k)
     head = _head(host, token)
     answered = 0
     try:
@@ -160,11 +172,12 @@ async def _closed(host: str, port: int, token: str, bodies: list[bytes],
     writer.close()
 
 
-async def _open(host: str, port: int, token: str, due: list[tuple[float, bytes]], t0: float,
-                limit: float, out: list[tuple[float, float, int]], lag: list[float]) -> None:
+async def _open(host: str, port: int, k: int, token: str, due: list[tuple[float, bytes]],
+                t0: float, limit: float, out: list[tuple[float, float, int]],
+                lag: list[float]) -> None:
     """Send each filing when it is due, whatever is still unanswered; answers come in order.
     A filing not answered by `limit` (or on a dropped connection) is recorded as code 0."""
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await _connect(host, port, k)
     head = _head(host, token)
     sent: deque[float] = deque()
 
@@ -209,12 +222,14 @@ def load(phase: dict[str, Any], result: Any) -> None:
         t0 = time.perf_counter() + 0.5  # every connection open before the first is due
         if rate:
             limit = t0 + len(work) / rate + phase["drain"]
-            await asyncio.gather(*(_open(host, int(port), tokens[p], due, t0, limit, out, lag)
-                                   for p, due in per_party.items()))
+            await asyncio.gather(*(_open(host, int(port), k, tokens[p], due, t0, limit, out,
+                                         lag)
+                                   for k, (p, due) in enumerate(per_party.items())))
         else:
             t0 = time.perf_counter()
-            await asyncio.gather(*(_closed(host, int(port), tokens[p], [b for _, b in due],
-                                           out) for p, due in per_party.items()))
+            await asyncio.gather(*(_closed(host, int(port), k, tokens[p], [b for _, b in due],
+                                           out)
+                                   for k, (p, due) in enumerate(per_party.items())))
         return {"out": out, "lag": lag, "t0": t0}
 
     result.put(asyncio.run(main()))
