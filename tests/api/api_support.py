@@ -131,3 +131,36 @@ def future_volume(lon: float = 35.0, lat: float = 35.0, minutes: float = 60,
                           "radius": {"value": 3, "units": "km"}},
             "altitude": {"lower": lower, "upper": upper, "units": "m", "reference": "W84"},
             "start": format_time(start_t), "end": format_time(start_t + timedelta(hours=1))}
+
+
+def bare_deployment(dir: Path) -> None:
+    """A deployment with no agreement yet (what `accord init` leaves)."""
+    Deployment.init(dir, "api.test/bare", SystemClock())
+
+
+def amendment(server: Server, parties: dict[str, KeyFile],
+              signers: list[KeyFile]) -> dict[str, Any]:
+    """An amendment of the agreement in force to `parties`, signed by `signers`: the body to
+    POST to /v1/events."""
+    import base64 as b64
+
+    with server.client("A") as c:
+        shown = c.agreement()
+        [row] = c.entries(shown["entry"], shown["entry"] + 1)
+    leaf = row["leaf_hash"]
+    assert b64.b64decode(leaf)
+    doc = agreement_doc(parties)
+    doc["disclosure"] = {"C": "volumes"} if "C" in parties else {}
+    proposal = commands.propose_agreement(doc, SystemClock().now(), replaces=leaf,
+                                          version=shown["agreement"].get("version", 1) + 1)
+    for k in signers:
+        proposal = commands.sign_proposal(proposal, k)
+    return proposal
+
+
+def add_token(server: Server, party: str) -> str:
+    store = SqliteStore(server.dir / "accord.db")
+    try:
+        return issue_token(store, party, f"test-{party}", SystemClock())
+    finally:
+        store.close()

@@ -149,3 +149,200 @@ def test_revoked_token_is_refused(server: Server) -> None:
     refused = subprocess.run([sys.executable, "-m", "accord", "party", "token", "Z", "-d",
                               str(server.dir)], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "not a party" in refused.stderr
+
+
+# -- authority: the first agreement, amendments, removed and added parties --------------------
+
+
+def _auth(token: str, scheme: str = "Bearer") -> dict[str, str]:
+    return {"Authorization": f"{scheme} {token}"}
+
+
+class StreamReader:
+    """A party's /v1/stream read on a thread: the lines, and when the server ended it."""
+
+    def __init__(self, server: Server, token: str) -> None:
+        self.lines: list[str] = []
+        self.ended_at: float | None = None
+        self.status = 0
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(server, token), daemon=True)
+        self.thread.start()
+        assert self.opened.wait(10), "the stream did not open"
+
+    def _read(self, server: Server, token: str) -> None:
+        try:
+            with httpx.stream("GET", server.url + "/v1/stream", headers=_auth(token),
+                              timeout=httpx.Timeout(10, read=30)) as r:
+                self.status = r.status_code
+                self.opened.set()
+                for line in r.iter_lines():
+                    self.lines.append(line)
+        except httpx.HTTPError:
+            pass
+        finally:
+            self.opened.set()
+            self.ended_at = time.monotonic()
+
+    def ids(self) -> list[int]:
+        return [int(x[4:]) for x in self.lines if x.startswith("id: ")]
+
+
+def test_first_agreement_is_never_adopted_over_http(tmp_path: Any) -> None:
+    """A stranger who reaches the port cannot adopt a self-signed agreement, with or without
+    a token; the problem says how the operator adopts it."""
+    from api_support import bare_deployment, start, stop
+
+    from accord import commands
+    from accord.keys import PARTY_KEY, KeyFile
+    from accord.timefmt import SystemClock
+    from support import agreement_doc
+
+    dir = tmp_path / "bare"
+    bare_deployment(dir)
+    s = start(dir, {}, {})
+    try:
+        strangers = {p: KeyFile.generate(PARTY_KEY, p) for p in ("A", "B")}
+        sub = commands.signed_by_all(agreement_doc(strangers), strangers.values(),
+                                     SystemClock().now())
+        for headers in ({}, _auth("acc_guessed"), _auth("acc_guessed", "bearer")):
+            r = httpx.post(s.url + "/v1/events", json={"event": sub.event, "sigs": sub.sigs},
+                           headers=headers)
+            assert r.status_code == 401, r.text
+            assert "accord agreement adopt" in r.json()["accepted"]
+        assert httpx.get(s.url + "/readyz").json()["entries"] == 0
+    finally:
+        assert stop(s) == 0
+
+
+def test_a_stranger_never_makes_the_service_read_a_body(server: Server) -> None:
+    """The credential is checked from the headers alone: a request without a valid token is
+    answered while its (declared, large) body has not even been sent."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(server.url)
+    for auth in (b"", b"Authorization: Bearer acc_nope\r\n"):
+        with socket.create_connection((u.hostname, u.port), timeout=5) as sock:
+            sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: 1000000\r\n" + auth + b"\r\n")
+            started = time.monotonic()
+            answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 401"), answer
+            assert time.monotonic() - started < 3
+
+
+def test_bearer_scheme_in_any_case(server: Server) -> None:
+    for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
+        r = httpx.get(server.url + "/v1/me", headers=_auth(server.tokens["B"], scheme))
+        assert r.status_code == 200 and r.json()["party"] == "B", scheme
+
+
+def test_ack_of_a_message_not_sent_to_you_answers_as_for_none(server: Server) -> None:
+    """C acknowledging A's message to B, and a message that does not exist: one answer."""
+    server.send("A", "message", {"message": "ORACLE-1", "to": ["B"], "text": "for B"})
+    answers = []
+    for mid in ("ORACLE-1", "ORACLE-NONE"):
+        sub = server.sub("C", "message.ack", {"message": mid})
+        r = httpx.post(server.url + "/v1/events", json={"event": sub.event, "sig": sub.sig},
+                       headers=_auth(server.tokens["C"]))
+        body = r.json()
+        answers.append((r.status_code, body["type"], body["field"], body["accepted"],
+                        body["detail"].replace(mid, "ID")))
+    assert answers[0] == answers[1] and answers[0][0] == 404
+
+
+@pytest.fixture(scope="module")
+def amended(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A server where A broadcasts, then an amendment removes C and adds D, then A broadcasts
+    again. C's stream is open across the amendment."""
+    from api_support import add_token, amendment, make_deployment, start, stop
+
+    from accord.keys import PARTY_KEY, KeyFile
+
+    dir = tmp_path_factory.mktemp("amend") / "dep"
+    keys, tokens = make_deployment(dir)
+    s = start(dir, keys, tokens)
+    before = s.send("A", "message", {"message": "BEFORE", "text": "BEFORE-MARKER"})
+    c_stream = StreamReader(s, tokens["C"])
+    d = KeyFile.generate(PARTY_KEY, "D")
+    new = {"A": keys["A"], "B": keys["B"], "D": d}
+    proposal = amendment(s, new, [keys["A"], keys["B"], keys["C"], d])
+    refused = [httpx.post(s.url + "/v1/events", json=proposal, headers=h)
+               for h in ({}, _auth("acc_guessed"))]
+    time.sleep(1.5)  # C's stream is live before the amendment
+    with s.client("A") as c:
+        adopted = c.submit(__import__("accord.commands", fromlist=["x"]).adoption(proposal))
+    removed_at = time.monotonic()
+    s.keys["D"] = d
+    s.tokens["D"] = add_token(s, "D")
+    after = s.send("A", "message", {"message": "AFTER", "text": "AFTER-MARKER"})
+    yield {"server": s, "before": before, "after": after, "adopted": adopted,
+           "refused": refused, "c_stream": c_stream, "removed_at": removed_at}
+    assert stop(s) == 0
+
+
+def test_amendment_over_http_needs_a_party_token(amended: dict[str, Any]) -> None:
+    assert [r.status_code for r in amended["refused"]] == [401, 401]
+    assert amended["adopted"]["event"]["type"] == "agreement"
+    with amended["server"].client("A") as c:
+        assert c.agreement()["agreement"]["version"] == 2
+
+
+def test_removed_party_is_refused_and_its_stream_ends(amended: dict[str, Any]) -> None:
+    s: Server = amended["server"]
+    r = httpx.get(s.url + "/v1/me", headers=_auth(s.tokens["C"]))
+    assert r.status_code == 403 and r.json()["field"] == "Authorization"
+    stream: StreamReader = amended["c_stream"]
+    stream.thread.join(timeout=10)
+    assert stream.ended_at is not None, "the removed party's stream is still open"
+    assert stream.ended_at - amended["removed_at"] < 2.5
+    assert amended["adopted"]["index"] not in stream.ids()
+    assert "AFTER-MARKER" not in "\n".join(stream.lines)
+    assert "BEFORE-MARKER" in "\n".join(stream.lines)
+    sub = s.sub("A", "message", {"message": "X-C", "text": "x"})  # A's seq, C's token
+    r = httpx.post(s.url + "/v1/events", json={"event": sub.event, "sig": sub.sig},
+                   headers=_auth(s.tokens["C"]))
+    assert r.status_code == 403
+
+
+def test_added_party_does_not_read_earlier_broadcasts(amended: dict[str, Any]) -> None:
+    s: Server = amended["server"]
+    d = _auth(s.tokens["D"])
+    before, after = amended["before"]["index"], amended["after"]["index"]
+    entries = {e["index"]: e for e in httpx.get(s.url + "/v1/log/entries",
+                                                params={"limit": 1000}, headers=d).json()}
+    assert entries[before] == {"index": before, "hidden": True,
+                               "leaf_hash": amended["before"]["receipt"]["leaf_hash"]}
+    assert "AFTER-MARKER" in entries[after]["entry"]
+    pic = httpx.get(s.url + "/v1/picture", headers=d).json()
+    assert [m["id"] for m in pic["messages"]] == ["AFTER"]
+    receipt = httpx.get(s.url + f"/v1/log/receipt/{before}", headers=d).json()
+    assert "BEFORE-MARKER" not in json.dumps(receipt)
+    stream = StreamReader(s, s.tokens["D"])
+    time.sleep(2)
+    text = "\n".join(stream.lines)
+    assert after in stream.ids() and before not in stream.ids()
+    assert "BEFORE-MARKER" not in text
+    # B, a party then and now, reads both
+    b = httpx.get(s.url + "/v1/picture", headers=_auth(s.tokens["B"])).json()
+    assert {m["id"] for m in b["messages"]} == {"BEFORE", "AFTER"}
+
+
+def test_revoking_a_token_ends_its_stream(amended: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    from api_support import add_token
+
+    s: Server = amended["server"]
+    token = add_token(s, "B")  # label test-B
+    stream = StreamReader(s, token)
+    time.sleep(1)
+    subprocess.run([sys.executable, "-m", "accord", "party", "revoke", "B", "-d", str(s.dir),
+                    "--label", "test-B"], check=True, capture_output=True, timeout=60)
+    revoked = time.monotonic()
+    stream.thread.join(timeout=15)
+    assert stream.ended_at is not None, "the revoked token's stream is still open"
+    assert stream.ended_at - revoked < 4.5  # the token cache (2 s) plus a wake (1 s)
+    assert httpx.get(s.url + "/v1/me", headers=_auth(token)).status_code == 401

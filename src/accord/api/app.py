@@ -14,8 +14,7 @@ import base64
 import json
 import logging
 import threading
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
-from accord.errors import AccordError, InvalidInput, LimitExceeded, NotFound, Unavailable
+from accord.api import auth
+from accord.api.auth import Forbidden, RateLimited, Unauthorized
+from accord.api.guard import PARTY, PROBLEM, Guard, fast_json, problem_response
+from accord.errors import AccordError, InvalidInput, NotFound, Unavailable
 from accord.limits import parse_json
 from accord.log.event import Entry, Event
 from accord.log.merkle import consistency_proof, leaf_hash, root
@@ -39,37 +41,8 @@ from accord.service.writer import Outcome, Submission, make_receipt
 from accord.timefmt import parse_time
 
 log = logging.getLogger("accord.api")
-PROBLEM = "application/problem+json"
+__all__ = ["Forbidden", "RateLimited", "Unauthorized", "Unavailable", "create_app"]
 MAX_INDEX = 2**53 - 1  # log indices and sizes: beyond this SQLite and JSON numbers give out
-
-
-class Unauthorized(AccordError):
-    slug = "unauthorized"
-    title = "Credential missing or not valid"
-    status = 401
-
-
-class Forbidden(AccordError):
-    slug = "forbidden"
-    title = "Not allowed for this party"
-    status = 403
-
-
-class RateLimited(AccordError):
-    slug = "rate-limited"
-    title = "Too many requests"
-    status = 429
-
-
-def fast_json(obj: Any) -> Response:
-    """JSON straight from the C encoder: the hot path skips FastAPI's generic encoding."""
-    return Response(json.dumps(obj, separators=(",", ":")).encode(),
-                    media_type="application/json")
-
-
-def problem_response(exc: AccordError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM,
-                        headers=headers)
 
 
 # -- request and response models (they are the OpenAPI document) -----------------------------
@@ -101,124 +74,21 @@ class CheckIn(BaseModel):
     notice: dict[str, Any]
 
 
-# -- middleware ------------------------------------------------------------------------------
-
-
-class Guard:
-    """ASGI middleware: refuse bodies over the limit, log each request, and serve the hot
-    write path (POST /v1/events) directly.
-
-    Plain ASGI rather than Starlette's BaseHTTPMiddleware (no extra task per request). The
-    fast path runs the same `append` as the FastAPI route, without the routing, dependency and
-    exception layers in between: at a thousand filings a second they are a third of the CPU.
-    """
-
-    def __init__(self, app: Any, limit: int, service: Any) -> None:
-        self.app = app
-        self.limit = limit
-        self.service = service  # () -> Service | None
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = await self._handle(scope, receive, send)
-        if log.isEnabledFor(logging.INFO):
-            log.info("request", extra={"event": "request", "method": scope["method"],
-                                       "path": scope["path"], "status": status,
-                                       "ms": round((time.perf_counter() - started) * 1e3, 2)})
-
-    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
-        headers = dict(scope["headers"])
-        too_big = LimitExceeded(f"the request body is larger than {self.limit} bytes",
-                                field="body", accepted=f"at most {self.limit} bytes")
-        length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                declared = -1
-            if declared < 0 or declared > self.limit:
-                err = too_big if declared > self.limit else InvalidInput(
-                    "Content-Length is not a number", field="Content-Length")
-                await problem_response(err)(scope, receive, send)
-                return err.status
-        svc = self.service()
-        fast = (scope["method"] == "POST" and scope["path"] == "/v1/events"
-                and svc is not None and svc.ready)
-        if fast or (length is None and scope["method"] in ("POST", "PUT", "PATCH")):
-            body = b""
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return 499  # the client went away
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-                if len(body) > self.limit:
-                    await problem_response(too_big)(scope, receive, send)
-                    return too_big.status
-            if fast:
-                auth = headers.get(b"authorization")
-                try:
-                    result = await append(body, auth.decode("latin-1") if auth else None, svc)
-                except AccordError as exc:
-                    await problem_response(exc)(scope, receive, send)
-                    return exc.status
-                await fast_json(result)(scope, receive, send)
-                return 200
-            replayed = False
-
-            async def replay() -> dict[str, Any]:
-                nonlocal replayed
-                if replayed:
-                    return dict(await receive())
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            receive = replay
-        status = 0
-
-        async def watched(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, watched)
-        return status
-
-
 # -- the hot path, shared by the route and the middleware's fast path --------------------------
 
 
-def _authenticate(authorization: str | None, s: Service) -> str:
-    """The party a request acts for, from its bearer token; rate-limited per party."""
-    if not authorization or not authorization.startswith("Bearer "):
-        raise Unauthorized("send Authorization: Bearer <token>", field="Authorization",
-                           accepted="a token from `accord party token PARTY`")
-    p = s.party_for_token(authorization[7:].strip())
-    if p is None:
-        raise Unauthorized("unknown or revoked token", field="Authorization",
-                           accepted="a token from `accord party token PARTY`")
-    wait = s.limiter.allow(p)
-    if wait > 0:
-        raise RateLimited(f"{p} is over its request rate", field="Authorization",
-                          accepted=f"at most {s.config.rate_per_second:g} requests a second",
-                          extra={"retry_after_s": round(wait, 3)})
-    return p
-
-
-async def append(raw: bytes, authorization: str | None, s: Service) -> dict[str, Any]:
-    """POST /v1/events: parse, authorise, queue for the writer, and answer once durable."""
+async def append(raw: bytes, party: str, s: Service) -> dict[str, Any]:
+    """POST /v1/events for `party` (already authenticated): parse, authorise, queue for the
+    writer, and answer once durable."""
     body = _submission(raw)
     event = Event.from_json(body.event)
-    if event.type != "agreement":  # an agreement is authorised by every party's signature
-        who = _authenticate(authorization, s)
-        if who != event.party:
-            raise Forbidden(f"this credential belongs to {who}, the event to {event.party}",
-                            field="event.party", accepted=who)
+    if event.type == "agreement":  # an amendment: signed by every party, sent by one in force
+        if s.writer.picture.agreement is None:
+            raise Forbidden("the first agreement is not adopted over HTTP", field="event",
+                            accepted=auth.ADOPT_FIRST)
+    elif party != event.party:
+        raise Forbidden(f"this credential belongs to {party}, the event to {event.party}",
+                        field="event.party", accepted=party)
     sub = Submission(event=body.event, sig=body.sig, sigs=body.sigs, private=body.private)
     loop = asyncio.get_running_loop()
     fut = await loop.run_in_executor(None, s.submit, sub)  # signatures verified off the loop
@@ -249,8 +119,10 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                   description="Deconfliction for parties that share airspace but not a command:"
                               " signed notices, checks, the hotline and a verifiable log.")
     app.state.draining = threading.Event()  # set by whoever stops the server: streams end
+    app.state.streams = {}  # party -> open streams (touched on the event loop only)
     config = service.config if service is not None else ServiceConfig.load(Path(dir or "."))
-    app.add_middleware(Guard, limit=config.max_body_bytes, service=lambda: state.get("svc"))
+    app.add_middleware(Guard, limit=config.max_body_bytes, service=lambda: state.get("svc"),
+                       append=append)
 
     async def svc() -> Service:  # async: no threadpool hop for a dictionary lookup
         s = state.get("svc")
@@ -258,19 +130,18 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
             raise Unavailable("the service is starting or stopping")
         return s
 
-    async def party(authorization: Annotated[str | None, Header()] = None,
-                    s: Service = Depends(svc)) -> str:
-        return _authenticate(authorization, s)
+    async def party(request: Request, s: Service = Depends(svc),
+                    authorization: Annotated[str | None, Header()] = None) -> str:
+        """Authenticated by the Guard before the body was read (see `accord.api.auth`)."""
+        p: str | None = request.scope.get("state", {}).get(PARTY)
+        return p if p is not None else auth.authenticate(authorization, s)
 
     Party = Annotated[str, Depends(party)]
     Svc = Annotated[Service, Depends(svc)]
 
     @app.exception_handler(AccordError)
     async def accord_error(request: Request, exc: AccordError) -> JSONResponse:
-        headers = None
-        if isinstance(exc, RateLimited):
-            headers = {"Retry-After": str(max(1, round(exc.extra["retry_after_s"])))}
-        return problem_response(exc, headers)
+        return problem_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -318,14 +189,13 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                   "application/json": {"schema": SubmissionIn.model_json_schema()}}}},
               responses={200: {"description": "The entry's index and receipt, and the "
                                               "findings it raised with theirs"}})
-    async def post_event(request: Request, s: Svc) -> Response:
+    async def post_event(request: Request, p: Party, s: Svc) -> Response:
         """Append a signed event (notice, acknowledgement, message, agreement). Returns its
         receipt and the findings it raised, once durable.
 
         The body is parsed here rather than by FastAPI's model machinery: this is the hot
         path, and `Event.from_json` checks every field anyway."""
-        return fast_json(await append(await request.body(),
-                                      request.headers.get("authorization"), s))
+        return fast_json(await append(await request.body(), p, s))
 
     @app.post("/v1/check", tags=["write"])
     async def post_check(body: CheckIn, p: Party, s: Svc) -> dict[str, Any]:
@@ -451,8 +321,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
             stop = min(end if end is not None else store.size(), start + limit)
             rows = list(store.entries(start, stop))
         pic = s.picture()
-        senders = {m.id: m.sender for m in pic.messages.values()}
-        return [entry_for(i, d, leaf_hash(d), Entry.decode(d), p, pic.agreement, senders)
+        return [entry_for(i, d, leaf_hash(d), Entry.decode(d), p, pic.agreement, pic.messages)
                 for i, d in rows]
 
     @app.get("/v1/log/receipt/{index}", tags=["log"])
@@ -490,6 +359,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
 
     @app.get("/v1/stream", tags=["stream"], response_class=StreamingResponse)
     async def stream(request: Request, p: Party, s: Svc,
+                     authorization: Annotated[str | None, Header()] = None,
                      last_event_id: Annotated[str | None, Header()] = None,
                      from_index: Annotated[int | None, Query(alias="from", ge=0, le=MAX_INDEX)]
                      = None,
@@ -507,8 +377,21 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                                    field="Last-Event-ID", accepted="an integer") from None
         elif from_index is not None:
             after = from_index - 1
-        return StreamingResponse(_events(request, s, p, after), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        streams: dict[str, int] = request.app.state.streams  # on the event loop only
+        cap = s.config.max_streams_per_party
+        if streams.get(p, 0) >= cap:
+            raise RateLimited(f"{p} already has {cap} open streams", field="stream",
+                              accepted=f"at most {cap} open streams per party (close one; "
+                                       "[service] max_streams_per_party)",
+                              extra={"retry_after_s": 1.0})
+        streams[p] = streams.get(p, 0) + 1
+
+        def release() -> None:
+            streams[p] -= 1
+            if not streams[p]:
+                del streams[p]
+
+        return _Stream(_events(request, s, p, authorization, after), release)
 
     return app
 
@@ -535,13 +418,36 @@ def _submission(raw: bytes) -> SubmissionIn:
     return SubmissionIn.model_construct(event=obj["event"], sig=sig, sigs=sigs, private=private)
 
 
+class _Stream(StreamingResponse):
+    """The SSE response; `release` runs once however it ends (even if the client left before
+    the first byte, when the body's generator never starts)."""
+
+    def __init__(self, body: AsyncIterator[bytes], release: Callable[[], None]) -> None:
+        super().__init__(body, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache"})
+        self._release: Callable[[], None] | None = release
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+
+
 def _sse(index: int, value: dict[str, Any]) -> bytes:
     kind = value.get("value", {}).get("event", {}).get("type", "hidden")
     return f"id: {index}\nevent: {kind}\ndata: {json.dumps(value)}\n\n".encode()
 
 
-async def _events(request: Request, s: Service, party: str, after: int) -> AsyncIterator[bytes]:
-    """Replay what this party missed from the store, then follow the writer live."""
+async def _events(request: Request, s: Service, party: str, authorization: str | None,
+                  after: int) -> AsyncIterator[bytes]:
+    """Replay what this party missed from the store, then follow the writer live.
+
+    The credential is checked again with every batch and at least once a second: a revoked
+    token (within the token cache's two seconds) or a party removed from the agreement ends
+    the stream, before anything written after the removal is sent."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[list[tuple[int, Entry]]] = asyncio.Queue()
     def hear(batch: list[tuple[int, Entry]]) -> None:  # on the writer's thread
@@ -563,9 +469,12 @@ async def _events(request: Request, s: Service, party: str, after: int) -> Async
             sent = index
         draining: threading.Event = request.app.state.draining
         quiet = 0
-        # Wake every second: a gone client or a server shutting down ends the stream at once
-        # (uvicorn waits for open responses before it stops the application).
+        # Wake every second: a gone client, a server shutting down or a credential no longer
+        # good ends the stream at once (uvicorn waits for open responses before it stops).
         while not draining.is_set() and not await request.is_disconnected():
+            if not auth.still_allowed(authorization, s, party):
+                yield b": closed: the credential is revoked or its party left the agreement\n\n"
+                return
             try:
                 batch = await asyncio.wait_for(queue.get(), timeout=1.0)
             except TimeoutError:
@@ -573,6 +482,9 @@ async def _events(request: Request, s: Service, party: str, after: int) -> Async
                 if quiet % 15 == 0:
                     yield b": keep-alive\n\n"
                 continue
+            if not auth.still_allowed(authorization, s, party):
+                yield b": closed: the credential is revoked or its party left the agreement\n\n"
+                return
             for index, entry in batch:
                 if index <= sent:
                     continue
@@ -588,7 +500,8 @@ def _visible(s: Service, index: int, data: bytes, entry: Entry,
              party: str) -> dict[str, Any] | None:
     """What `party` is told of an entry on its stream; nothing at all if it may not read it."""
     agreement: Agreement | None = s.writer.picture.agreement
-    senders = {k: m.sender for k, m in list(s.writer.picture.messages.items())}
-    item = entry_for(index, data, leaf_hash(data), entry, party, agreement, senders)
+    # Single lookups in the writer's dict: atomic, and it holds every message of this entry.
+    item = entry_for(index, data, leaf_hash(data), entry, party, agreement,
+                     s.writer.picture.messages)
     return None if item.get("hidden") else item
 

@@ -282,12 +282,10 @@ class Picture:
         mid = parse_message_ack(entry.event.body, "event.body")
         party = entry.event.party
         msg = self.messages.get(mid)
-        if msg is None:
-            raise NotFound(f"no message {mid!r}", field="event.body.message",
+        if msg is None or party not in msg.to:
+            # One answer for both: a message not sent to you is one you cannot know of.
+            raise NotFound(f"no message {mid!r} sent to {party}", field="event.body.message",
                            accepted="the id of a message sent to you")
-        if party not in msg.to:
-            raise UnknownParty(f"message {mid!r} was not sent to {party}",
-                               field="event.body.message", accepted="a message sent to you")
         if party in msg.acks:
             raise Conflict(f"{party} has already acknowledged message {mid!r}",
                            field="event.body.message", accepted="an unacknowledged message")

@@ -11,6 +11,7 @@ that the log is consistent. Pure: imports only the core.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from accord.geo.volume import footprint_geojson
 from accord.log.event import ALL_PARTIES, OPERATOR, Entry
 from accord.picture.fold import Picture
 from accord.rules.agreement import Agreement
+from accord.rules.hotline import Message
 from accord.rules.notice import Finding, Notice
 from accord.timefmt import format_time, parse_time
 
@@ -151,16 +153,20 @@ def picture_geojson(picture: Picture, party: str | None, at: datetime,
     return {"type": "FeatureCollection", "features": features}
 
 
-def entry_audience(entry: Entry, agreement: Agreement | None,
-                   messages: dict[str, Any] | None = None) -> frozenset[str] | None:
-    """The parties that may read `entry` in full; None means every party."""
+def entry_audience(entry: Entry, messages: Mapping[str, Message]) -> frozenset[str] | None:
+    """The parties that may read `entry` in full; None means every party in force.
+
+    A message's audience is what was recorded when it was sent (`Message.to`, resolved from
+    the agreement in force then), never the agreement in force now: a party added later does
+    not read earlier broadcasts. An entry the picture does not know (it cannot happen for a
+    picture at least as new as the entry) is shown to its signer only."""
     ev = entry.event
     body = ev.body
     if ev.party == ALL_PARTIES:
         return None
     if ev.party == OPERATOR:
         if ev.type == "finding":
-            return frozenset(body.get("parties", ()))
+            return frozenset(p for p in body.get("parties", ()) if isinstance(p, str))
         if ev.type == "alert":
             return frozenset(p for p in body.get("parties", ()) if isinstance(p, str))
         if ev.type == "escalation":
@@ -168,20 +174,25 @@ def entry_audience(entry: Entry, agreement: Agreement | None,
                              if isinstance(p, str))
         return frozenset()
     if ev.type == "message":
-        others = agreement.party_ids if agreement is not None else ()
-        to = body.get("to") or [p for p in others if p != ev.party]
-        return frozenset((ev.party, *to))
+        msg = messages.get(str(body.get("message")))
+        if msg is None or msg.sender != ev.party or msg.sent_at != entry.received_at:
+            return frozenset((ev.party,))
+        return frozenset((ev.party, *msg.to))
     if ev.type == "message.ack":
-        sender = (messages or {}).get(str(body.get("message")))
-        return frozenset((ev.party, sender)) if isinstance(sender, str) else frozenset((ev.party,))
+        acked = messages.get(str(body.get("message")))
+        return (frozenset((ev.party, acked.sender)) if acked is not None
+                else frozenset((ev.party,)))
     return None  # notices, cancellations, acknowledgements: given to every party
 
 
 def entry_for(index: int, data: bytes, leaf: bytes, entry: Entry, party: str,
               agreement: Agreement | None,
-              messages: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An entry as `party` may read it: in full, with the title withheld, or hidden."""
-    audience = entry_audience(entry, agreement, messages)
+              messages: Mapping[str, Message]) -> dict[str, Any]:
+    """An entry as `party` may read it: in full, with the title withheld, or hidden.
+
+    `messages` is the picture's (at least as new as the entry): it holds who each message was
+    sent to."""
+    audience = entry_audience(entry, messages)
     out: dict[str, Any] = {"index": index,
                            "leaf_hash": base64.b64encode(leaf).decode("ascii")}
     if audience is not None and party not in audience:
@@ -198,3 +209,9 @@ def entry_for(index: int, data: bytes, leaf: bytes, entry: Entry, party: str,
     out["value"] = obj
     return out
 
+
+def entry_visible(entry: Entry, party: str, messages: Mapping[str, Message]) -> bool:
+    """May `party` read `entry` at all (in full or redacted)? Hidden entries are index and
+    leaf hash only, everywhere: entries, the stream, receipts."""
+    audience = entry_audience(entry, messages)
+    return audience is None or party in audience

@@ -56,12 +56,21 @@ class ServiceConfig:
     wal_limit_bytes: int = WAL_LIMIT_BYTES  # past this the writer truncates the WAL
     wal_checkpoint_interval_s: float = 0.5  # passive checkpoints by the helper thread
 
+    # The HTTP edge (`accord serve`): slow or idle clients must not hold descriptors for good.
+    header_timeout_s: float = 10.0  # from connecting (or the last answer) to the full headers
+    body_timeout_s: float = 30.0  # from the headers to the full body
+    idle_timeout_s: float = 5.0  # keep-alive: a connection idle between requests is closed
+    max_connections: int = 4096  # all clients together (kept well below the fd limit)
+    max_connections_per_client: int = 64  # per client address (an IPv6 /64 counts as one)
+    max_streams_per_party: int = 8  # open /v1/stream responses of one party
     def __post_init__(self) -> None:
         n = self.max_open_alerts
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise DeploymentError(f"[service] max_open_alerts = {n!r} is not usable",
                                   accepted="an integer >= 1")
-        for name in ("write_timeout_s", "wal_limit_bytes", "wal_checkpoint_interval_s"):
+        for name in ("write_timeout_s", "wal_limit_bytes", "wal_checkpoint_interval_s",
+                     "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections",
+                     "max_connections_per_client", "max_streams_per_party"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise DeploymentError(f"[service] {name} must be a positive number, "
