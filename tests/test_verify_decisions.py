@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
+from accord.picture.fold import Picture
 from accord.rules.notice import Finding, Notice
 from accord.scenarios import latakia
 from accord.service.deployment import Deployment
@@ -76,7 +78,8 @@ def test_a_conflict_left_out_of_an_amendment_is_reported(world: World) -> None:
     crooked(world, lambda fs: [f for f in fs if f.kind != "conflict"])
     world.clock.advance(timedelta(seconds=1))
     amend = world.amend("A", "A-1", 1, {"kind": "strike", "volumes": [volume(35.03, 35.0)]})
-    [p] = problems(verify(world))
+    got = problems(verify(world))
+    [p] = got
     assert p.startswith(f"entry {amend.index}: ") and "A-1 v2 conflicts with B-1" in p
 
 
@@ -90,7 +93,8 @@ def test_an_invented_finding_is_reported_at_its_entry(world: World) -> None:
     crooked(world, lambda fs: [*fs, invented])
     out = world.file("B", {"kind": "transit", "volumes": [volume(40.0, 40.0)]}, notice="B-2")
     [(f, _)] = out.findings
-    [p] = problems(verify(world))
+    got = problems(verify(world))
+    [p] = got
     assert p.startswith(f"entry {f.entry}: ") and "is not one the strategic check of entry " \
         f"{out.index} gives" in p
 
@@ -100,7 +104,8 @@ def test_a_late_notice_without_its_late_finding_is_reported(world: World) -> Non
     late = world.file("A", {"kind": "strike",
                             "volumes": [volume(start=T0 + timedelta(minutes=5))]}, notice="A-1")
     assert late.findings == []
-    [p] = problems(verify(world))
+    got = problems(verify(world))
+    [p] = got
     assert p.startswith(f"entry {late.index}: ") and "late_notice" in p
 
 
@@ -158,5 +163,81 @@ def test_the_demo_stores_verify_with_their_decisions(demo: Path, name: str) -> N
 def test_a_zone_violation_left_out_is_reported(world: World) -> None:
     crooked(world, lambda fs: [f for f in fs if f.kind != "zone_violation"])
     strike = world.file("A", {"kind": "strike", "volumes": [volume(36.0, 36.0)]}, notice="A-1")
-    [p] = problems(verify(world))
+    got = problems(verify(world))
+    [p] = got
     assert p.startswith(f"entry {strike.index}: ") and "zone_violation" in p and "base" in p
+
+
+# -- escalations: made by the timer from deadlines ---------------------------------------------
+
+
+def send(w: World, party: str, mid: str, minutes: int) -> None:
+    w.writer.submit(w.sub(party, "message", {"message": mid, "text": "check",
+                                             "ack_minutes": minutes}))
+
+
+def test_honest_escalations_verify(world: World) -> None:
+    send(world, "A", "M1", 1)
+    world.file("A", {"kind": "strike", "volumes": [volume()]}, notice="S")
+    send(world, "B", "M2", 2)
+    world.clock.advance(timedelta(minutes=10))
+    assert len(world.writer.escalate()) == 6
+    world.writer.submit(world.sub("B", "message.ack", {"message": "M1"}))  # late, still logged
+    report = verify(world)
+    assert report.ok, report.problems
+
+
+def test_an_escalation_before_its_deadline_is_reported(world: World) -> None:
+    send(world, "A", "M1", 5)
+    picture = world.writer.picture
+    picture.overdue = lambda at: Picture.overdue(picture, at + timedelta(hours=1))  # type: ignore[method-assign]
+    world.clock.advance(timedelta(minutes=1))
+    finding_index, _ = world.writer.escalate()
+    got = problems(verify(world))
+    [p] = got
+    assert p.startswith(f"entry {finding_index}: ") and "before its deadline" in p
+
+
+def test_an_escalation_left_out_of_a_pass_is_reported(world: World) -> None:
+    send(world, "A", "M1", 1)
+    send(world, "A", "M2", 2)
+    picture = world.writer.picture
+    picture.overdue = lambda at: [d for d in Picture.overdue(picture, at)  # type: ignore[method-assign]
+                                  if d.message != "M1"]
+    world.clock.advance(timedelta(minutes=3))
+    finding_index, _ = world.writer.escalate()
+    got = problems(verify(world))
+    [p] = got
+    assert p.startswith(f"entry {finding_index}: ") and "leaves out message:M1:B" in p
+
+
+def test_an_escalation_of_what_was_acknowledged_is_reported(world: World) -> None:
+    send(world, "A", "M1", 1)
+    picture = world.writer.picture
+    [due] = picture.pending.values()
+    world.writer.submit(world.sub("B", "message.ack", {"message": "M1"}))
+    picture.overdue = lambda at: [due]  # type: ignore[method-assign]
+    world.clock.advance(timedelta(minutes=3))
+    finding_index, _ = world.writer.escalate()
+    got = problems(verify(world))
+    [p] = got
+    assert p.startswith(f"entry {finding_index}: ") and "no such acknowledgement was owed" in p
+
+
+def test_an_escalation_body_changed_is_reported(world: World,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from accord.service import writer as writer_module
+
+    real = writer_module.overdue_records
+
+    def other_contact(*args: Any) -> Any:
+        finding, make = real(*args)
+        return finding, lambda fid, seq: {**make(fid, seq), "contact": "nobody"}
+
+    monkeypatch.setattr(writer_module, "overdue_records", other_contact)
+    send(world, "A", "M1", 1)
+    world.clock.advance(timedelta(minutes=3))
+    _, escalation_index = world.writer.escalate()
+    got = problems(verify(world))
+    [p] = got
+    assert p.startswith(f"entry {escalation_index}: ") and "not the one the writer makes" in p

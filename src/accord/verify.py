@@ -10,24 +10,27 @@ before that entry, must give exactly the findings the log records right after it
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from accord.errors import AccordError, InvalidInput
 from accord.geo.box import volume_box
-from accord.log.event import Entry, canonical, private_digest
+from accord.log.event import OPERATOR, Entry, canonical, private_digest
 from accord.log.merkle import Frontier, leaf_hash
 from accord.log.note import Checkpoint, NoteVerifier, open_note
 from accord.picture.fold import Changes, Picture
+from accord.rules.hotline import Due
 from accord.rules.notice import Finding, Notice
-from accord.service.writer import strategic_check
+from accord.service.writer import overdue_records, strategic_check
 from accord.store.sqlite import SCHEMA_VERSION, SqliteStore, dumps
-from accord.timefmt import parse_time
+from accord.timefmt import format_time, parse_time
 
 
 @dataclass(frozen=True)
@@ -191,14 +194,20 @@ def _described(f: Finding) -> str:
 class Decisions:
     """The operator's decisions, made again along the fold and compared with the log.
 
-    The writer checks a filing or an amendment against the picture and the 4D index as they
-    stand just before it (`strategic_check`), appends it, then appends each finding as an
-    operator entry right after it, in the check's order; a finding whose action is `reject`
-    refuses the filing instead, so a logged filing never breaks such a rule. Here the same
-    function runs against the same prefix: the picture being folded, and an in-memory SQLite
-    R*Tree holding the volumes of every notice filed and not cancelled, as the writer's does
-    (`SqliteStore.index`, queried by the same `near`). Every
-    finding the check gives must follow its filing; any other strategic finding is extra.
+    Strategic findings: the writer checks a filing or an amendment against the picture and
+    the 4D index as they stand just before it (`strategic_check`), appends it, then appends
+    each finding as an operator entry right after it, in the check's order; a finding whose
+    action is `reject` refuses the filing instead, so a logged filing never breaks such a
+    rule. Here the same function runs against the same prefix: the picture being folded, and
+    an in-memory SQLite R*Tree holding the volumes of every notice filed and not cancelled,
+    as the writer's does (`SqliteStore.index`, queried by the same `near`). Every finding the
+    check gives must follow its filing; any other strategic finding is extra.
+
+    Escalations: an escalation pass logs, for each acknowledgement overdue at that moment in
+    (deadline, key) order, an `unacknowledged` finding and right after it the escalation
+    (`overdue_records`). So each must have been owed and past its deadline when logged, be
+    exactly what the writer makes of it, come as a pair; and when a pass escalates one, every
+    acknowledgement still owed with an earlier deadline was overdue too and is missing.
     """
 
     def __init__(self, picture: Picture, report: Report) -> None:
@@ -208,14 +217,25 @@ class Decisions:
         self.owed: list[Finding] = []  # what the last filing's check found, not yet seen
         self.source = -1  # the entry index of that filing (-1: none is being followed)
         self.checked = 0
+        self.due: Due | None = None  # the acknowledgement an unacknowledged finding is about
+        # The escalation the last entry (an unacknowledged finding) must be followed by.
+        self.escalation: tuple[int, Callable[[str, int], dict[str, Any]] | None, str] | None \
+            = None
+        self.deadlines: list[tuple[datetime, str]] = []  # every due, as a heap
+        self.missed: set[str] = set()
 
     def close(self) -> None:
         self.index.close()
 
     def before(self, entry: Entry) -> list[Finding] | None:
         """The findings the writer's check gives for a filing or amendment at this point of
-        the log (None for other entries, or for one the fold is about to refuse)."""
-        if entry.event.type not in ("notice.file", "notice.amend"):
+        the log (None for other entries, or for one the fold is about to refuse); for an
+        unacknowledged finding, the acknowledgement owed that it speaks of."""
+        ev = entry.event
+        self.due = None
+        if ev.type == "finding" and ev.body.get("kind") == "unacknowledged":
+            self.due = self.picture.pending.get(_due_key(ev.body))
+        if ev.type not in ("notice.file", "notice.amend"):
             return None
         try:
             notice, previous = self.picture.prospective(entry)
@@ -228,14 +248,29 @@ class Decisions:
               expected: list[Finding] | None) -> None:
         """Compare an admitted entry with what is owed, then take its own decisions on."""
         ev = entry.event
+        if ev.party == OPERATOR and ev.type == "finding" and ev.body.get("finding") != \
+                f"F{ev.seq}":
+            self.report.add(f"entry {index}", f"finding id {ev.body.get('finding')!r}: the "
+                                              f"writer names a finding F<its seq>, F{ev.seq}")
         if ev.type == "finding" and ev.body.get("kind") in STRATEGIC:
             self._strategic(index, entry)
         else:
             self._settle()
+        if self.escalation is not None and ev.type != "escalation":
+            self.report.add(f"entry {self.escalation[0]}", "an unacknowledged finding that is "
+                                                           "not followed by its escalation")
+            self.escalation = None
+        if ev.type == "finding" and ev.body.get("kind") == "unacknowledged":
+            self._unacknowledged(index, entry)
+        elif ev.type == "escalation":
+            self._escalation(index, entry)
         if ev.type in ("notice.amend", "notice.cancel"):  # the index holds live volumes
             self.index.unindex(changes.notices[0])
         if ev.type in ("notice.file", "notice.amend"):
             self.index.index(self.picture.notices[changes.notices[0]])
+            self._owed(self.picture.notice_dues(self.picture.notices[changes.notices[0]]))
+        elif ev.type == "message":
+            self._owed(self.picture.message_dues(self.picture.messages[changes.messages[0]]))
         if expected is not None:
             assert changes.notice is not None
             self.checked += 1
@@ -249,10 +284,15 @@ class Decisions:
 
     def finish(self) -> None:
         self._settle()
+        if self.escalation is not None:
+            self.report.add(f"entry {self.escalation[0]}", "an unacknowledged finding that is "
+                                                           "not followed by its escalation")
 
     @staticmethod
     def _name(notice: Notice) -> str:
         return f"{notice.id} v{notice.version}"
+
+    # -- strategic findings ------------------------------------------------------------------
 
     def _strategic(self, index: int, entry: Entry) -> None:
         body = entry.event.body
@@ -283,6 +323,65 @@ class Decisions:
             self.report.add(f"entry {self.source}", f"the strategic check gives "
                                                     f"{_described(f)}, which the log does not "
                                                     f"record after the entry")
+
+    # -- acknowledgements overdue ------------------------------------------------------------
+
+    def _owed(self, dues: list[Due]) -> None:
+        for d in dues:
+            heapq.heappush(self.deadlines, (d.deadline, d.key))
+
+    def _unacknowledged(self, index: int, entry: Entry) -> None:
+        body = entry.event.body
+        due, at = self.due, entry.received_at
+        what = f"finding {body.get('finding')} (unacknowledged: {_due_key(body)})"
+        self.escalation = (index, None, str(body.get("finding")))  # to pair it, at least
+        if due is None:
+            self.report.add(f"entry {index}", f"{what}: no such acknowledgement was owed")
+            return
+        if due.deadline > at:
+            self.report.add(f"entry {index}", f"{what}: recorded at {format_time(at)}, before "
+                                              f"its deadline {format_time(due.deadline)}")
+            return
+        # A pass escalates in (deadline, key) order everything overdue at its start, so every
+        # acknowledgement still owed that sorts before this one was overdue too.
+        while self.deadlines and self.deadlines[0] < (due.deadline, due.key):
+            deadline, key = heapq.heappop(self.deadlines)
+            late = self.picture.pending.get(key)
+            if late is not None and late.deadline == deadline and key not in self.missed:
+                self.missed.add(key)
+                self.report.add(f"entry {index}", f"the escalation pass leaves out {key}, due "
+                                                  f"at {format_time(deadline)}, before "
+                                                  f"{due.key} (due "
+                                                  f"{format_time(due.deadline)}) that it "
+                                                  f"escalates")
+        agreement = self.picture.require_agreement()
+        finding, escalation = overdue_records(self.picture, agreement, due)
+        if {k: v for k, v in body.items() if k != "finding"} != _comparable(finding):
+            self.report.add(f"entry {index}", f"{what}: not the finding the writer records for "
+                                              f"it")
+        self.escalation = (index, escalation, str(body.get("finding")))
+
+    def _escalation(self, index: int, entry: Entry) -> None:
+        ev = entry.event
+        if self.escalation is None:
+            self.report.add(f"entry {index}", f"escalation {ev.body.get('escalation')} follows "
+                                              f"no unacknowledged finding")
+            return
+        _, make, finding_id = self.escalation
+        self.escalation = None
+        if make is not None and ev.body != json.loads(canonical(make(finding_id, ev.seq))):
+            self.report.add(f"entry {index}", f"escalation {ev.body.get('escalation')} is not "
+                                              f"the one the writer makes for finding "
+                                              f"{finding_id}")
+
+
+def _due_key(body: dict[str, Any]) -> str:
+    """The key of the acknowledgement an `unacknowledged` finding body speaks of."""
+    details = body.get("details")
+    party = details.get("party") if isinstance(details, dict) else None
+    message = details.get("message") if isinstance(details, dict) else None
+    return Due(str(party), datetime.min, notice=body.get("notice"), version=body.get("version"),
+               message=message).key
 
 
 def _nodes(store: SqliteStore, fold: _Fold, report: Report) -> None:
