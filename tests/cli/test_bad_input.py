@@ -130,3 +130,11 @@ def test_a_receipt_path_that_cannot_be_written_is_refused_before_filing(cwd: Pat
             "dep", says="cannot write the receipt to dep")
     after = json.loads(accord(cwd, "log", "checkpoint", "-d", "dep", "--json").stdout)["size"]
     assert after == before
+
+
+def test_a_log_key_that_is_not_this_deployments_is_refused(cwd: Path) -> None:
+    accord(cwd, "init", "other", "--origin", "cli.test/other")
+    refused(cwd, "--log-key", "other/log.pub", "notice", "file", "n.json", "--key", "IL.key",
+            "-d", "dep", says="not the log key you hold")
+    same = accord(cwd, "--log-key", "dep/log.pub", "log", "receipt", "1", "-d", "dep")
+    assert json.loads(same.stdout)["index"] == 1

@@ -79,3 +79,16 @@ def test_lines_from_a_tcp_feed() -> None:
     t.join()
     server.close()
     assert len(rows) == 1 and rows[0]["aircraft"] == "ABC123" and counts.lines == 2
+
+
+def test_an_endless_line_is_cut_and_a_deep_one_counted_bad() -> None:
+    import io
+
+    from accord.feeds.readers import MAX_LINE, Counts, capped_lines, jsonl_rows
+
+    endless = io.StringIO("x" * (3 * MAX_LINE + 5) + "\n" + '{"a": 1}\n')
+    lines = list(capped_lines(endless))
+    assert [len(x) for x in lines] == [MAX_LINE, 9]
+    counts = Counts()
+    rows = list(jsonl_rows(iter(["[" * 50_000 + "]" * 50_000 + "\n", *lines]), counts))
+    assert rows == [{"a": 1}] and counts.lines == 3 and counts.bad == 2

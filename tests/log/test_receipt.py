@@ -280,6 +280,12 @@ def test_an_entry_that_is_not_canonical_or_not_signed_by_the_operator_fails() ->
     r4 = replace(log.receipt(4), entry=spaced)
     with pytest.raises(ProofError, match="not a canonical Accord entry"):
         prove(r4, log.signer.verifier())
+    deep = b"[" * 100_000 + b"]" * 100_000  # in a tree, signed: still not an entry
+    tree = MemoryTree()
+    tree.append(deep)
+    note = sign_note(Checkpoint(ORIGIN, 1, root(tree, 1)).body(), [log.signer])
+    with pytest.raises(ProofError, match="nested too deeply"):
+        prove(Receipt(0, leaf_hash(deep), note, (), deep), log.signer.verifier())
     with pytest.raises(ProofError, match="operator's entry is not signed by the log key"):
         prove(log.receipt(5), log.signer.verifier())
 

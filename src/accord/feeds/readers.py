@@ -15,7 +15,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from accord.timefmt import format_time
 
@@ -40,7 +40,7 @@ def jsonl_rows(lines: Iterable[str], counts: Counts) -> Iterator[dict[str, Any]]
             continue
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             counts.bad += 1
             continue
         if not isinstance(row, dict):
@@ -113,18 +113,34 @@ class SbsAssembler:
         return None
 
 
+MAX_LINE = 64 * 1024
+"""A report line is ~200 bytes; a longer line is cut here (and then counted as bad), so a feed
+without newlines (or `/dev/zero`) cannot fill the memory."""
+
+
+def capped_lines(fh: IO[str]) -> Iterator[str]:
+    """Lines of at most MAX_LINE characters: an over-long line yields its first part only."""
+    while True:
+        line = fh.readline(MAX_LINE)
+        if not line:
+            return
+        yield line
+        while len(line) == MAX_LINE and not line.endswith("\n"):  # skip the rest of it
+            line = fh.readline(MAX_LINE)
+
+
 def lines_from(source: str) -> Iterator[str]:
     """A file's lines, standard input ('-'), or a TCP feed ('tcp://host:port')."""
     if source.startswith("tcp://"):
         host, _, port = source.removeprefix("tcp://").rpartition(":")
         with socket.create_connection((host, int(port)), timeout=30) as sock, \
                 sock.makefile("r", encoding="ascii", errors="replace") as fh:
-            yield from fh
+            yield from capped_lines(fh)
         return
     if source == "-":
         import sys
 
-        yield from sys.stdin
+        yield from capped_lines(sys.stdin)
         return
     with open(source, encoding="utf-8", errors="replace") as fh:
-        yield from fh
+        yield from capped_lines(fh)

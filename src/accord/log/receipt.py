@@ -190,9 +190,10 @@ def prove(receipt: Receipt, log_verifier: NoteVerifier, *, entry: bytes | None =
     cp = verify_receipt(receipt, log_verifier, data)
     try:
         logged = Entry.decode(data)
-    except AccordError as e:
+    except (AccordError, RecursionError) as e:
+        detail = e.detail if isinstance(e, AccordError) else "nested too deeply"
         raise ProofError(f"the entry at index {receipt.index} is not a canonical Accord "
-                         f"entry: {e.detail}", field="entry") from None
+                         f"entry: {detail}", field="entry") from None
     if logged.event.party == OPERATOR:
         if logged.sig is None:
             raise ProofError("the operator's entry carries no signature", field="entry.sig")
