@@ -125,8 +125,12 @@ def _empty(candidates: int = 0) -> Conflicts:
 @dataclass(frozen=True)
 class Kinematics:
     """Per aircraft, in one earth-centred frame (metres, metres a second): the point of the
-    WGS-84 ellipsoid below it (p), the unit normal there (n) and its velocity along its track
-    in its own local east/north frame (v, perpendicular to n)."""
+    WGS-84 ellipsoid below it (p), the normal there (n) and its velocity along its track in
+    its own local east/north frame (v, perpendicular to n).
+
+    n is the ellipsoid's gradient, a Q p with Q = diag(a^-2, a^-2, b^-2): exactly the normal's
+    direction, of length N / a (1 to 1.0034). Since p Q p = 1 at every point, the chord
+    between two points is exactly perpendicular to the sum of their n."""
 
     px: F64
     py: F64
@@ -145,7 +149,7 @@ def kinematics(f: Fleet) -> Kinematics:
     sl, cl, so, co = np.sin(lat), np.cos(lat), np.sin(lon), np.cos(lon)
     prime = WGS84_A / np.sqrt(1.0 - _E2 * sl * sl)  # radius of curvature in the prime vertical
     p = (prime * cl * co, prime * cl * so, prime * (1.0 - _E2) * sl)
-    n = (cl * co, cl * so, sl)
+    n = (p[0] / WGS84_A, p[1] / WGS84_A, p[2] * WGS84_A / (WGS84_B * WGS84_B))
     trk = np.radians(f.trk)
     ve, vn = f.gs * np.sin(trk), f.gs * np.cos(trk)
     v = (-ve * so - vn * sl * co, ve * co - vn * sl * so, vn * cl)
@@ -179,7 +183,7 @@ def pair_geometry(f: Fleet, i: I64, j: I64, h: float, v: float,
     [lo, hi] is the range of the reference offset: [0, 0] within one reference; with i AMSL
     and j W84 the true gap is dz - N, so [GEOID_MIN_M, GEOID_MAX_M]; with i W84 and j AMSL it
     is dz + N, so [-GEOID_MAX_M, -GEOID_MIN_M]."""
-    return _exact(kinematics(f), f, i, j, h, v, lookahead)
+    return _exact(kinematics(f), f, i, j, h, v, lookahead, _mixed(f))
 
 
 def horizontal_distance(f: Fleet, i: I64, j: I64, t: F64) -> F64:
@@ -188,46 +192,54 @@ def horizontal_distance(f: Fleet, i: I64, j: I64, t: F64) -> F64:
     dx, dy, dz = k.px[j] - k.px[i], k.py[j] - k.py[i], k.pz[j] - k.pz[i]
     wx, wy, wz = k.vx[j] - k.vx[i], k.vy[j] - k.vy[i], k.vz[j] - k.vz[i]
     mx, my, mz = k.nx[i] + k.nx[j], k.ny[i] + k.ny[j], k.nz[i] + k.nz[j]
+    wm = (wx * mx + wy * my + wz * mz) / np.sqrt(mx * mx + my * my + mz * mz)
     rx, ry, rz = dx + wx * t, dy + wy * t, dz + wz * t
-    rm = (rx * mx + ry * my + rz * mz) / np.sqrt(mx * mx + my * my + mz * mz)
-    out: F64 = np.sqrt(np.maximum(rx * rx + ry * ry + rz * rz - rm * rm, 0.0))
+    out: F64 = np.sqrt(np.maximum(rx * rx + ry * ry + rz * rz - (wm * t) ** 2, 0.0))
     return out
 
 
+def _mixed(f: Fleet) -> bool:
+    """Altitudes in both references (the vertical test then allows for the geoid)."""
+    return bool(f.amsl.any()) and not bool(f.amsl.all())
+
+
 def _exact(k: Kinematics, f: Fleet, i: I64, j: I64, h: float, v: float,
-           lookahead: float) -> Conflicts:
+           lookahead: float, mixed: bool = True) -> Conflicts:
+    candidates = len(i)
     dx, dy, dz = k.px[j] - k.px[i], k.py[j] - k.py[i], k.pz[j] - k.pz[i]  # j relative to i
     wx, wy, wz = k.vx[j] - k.vx[i], k.vy[j] - k.vy[i], k.vz[j] - k.vz[i]
     mx, my, mz = k.nx[i] + k.nx[j], k.ny[i] + k.ny[j], k.nz[i] + k.nz[j]  # the pair's normal
-    q = 1.0 / (mx * mx + my * my + mz * mz)
-    dm = dx * mx + dy * my + dz * mz
+    # In the plane normal to m: the chord d lies in it already; w loses its m component.
+    # |d + w t|^2 = dist2 + 2 dw t + v2 t^2
     wm = wx * mx + wy * my + wz * mz
-    # In the plane normal to m: |d + w t|^2 = dist2 + 2 dw t + v2 t^2
-    dist2 = np.maximum(dx * dx + dy * dy + dz * dz - dm * dm * q, 0.0)
-    dw = dx * wx + dy * wy + dz * wz - dm * wm * q
-    v2 = np.maximum(wx * wx + wy * wy + wz * wz - wm * wm * q, 1e-6)
+    dist2 = dx * dx + dy * dy + dz * dz
+    dw = dx * wx + dy * wy + dz * wz
+    v2 = np.maximum(wx * wx + wy * wy + wz * wz - wm * wm / (mx * mx + my * my + mz * mz),
+                    1e-6)
+    d_cpa2 = np.abs(dist2 - dw * dw / v2)
+    near = np.flatnonzero(d_cpa2 < h * h)  # most candidates end here: the rest on these only
+    i, j, dist2, dw, v2, d_cpa2 = i[near], j[near], dist2[near], dw[near], v2[near], d_cpa2[near]
     t_cpa = -dw / v2
-    d_cpa2 = np.abs(dist2 - t_cpa * t_cpa * v2)
-    hor = d_cpa2 < h * h
-    half = np.sqrt(np.maximum(0.0, h * h - d_cpa2) / v2)
-    t_in_h = np.where(hor, t_cpa - half, 1e8)
-    t_out_h = np.where(hor, t_cpa + half, -1e8)
+    half = np.sqrt((h * h - d_cpa2) / v2)
     dalt = f.alt[j] - f.alt[i]
     vs = f.vs[j] - f.vs[i]
     vs = np.where(np.abs(vs) < 1e-6, 1e-6, vs)
-    amsl_i, amsl_j = f.amsl[i], f.amsl[j]
-    up = amsl_i & ~amsl_j  # i AMSL, j W84
-    down = ~amsl_i & amsl_j  # i W84, j AMSL
-    lo = np.where(up, GEOID_MIN_M, np.where(down, -GEOID_MAX_M, 0.0))
-    hi = np.where(up, GEOID_MAX_M, np.where(down, -GEOID_MIN_M, 0.0))
+    lo: F64 | float = 0.0
+    hi: F64 | float = 0.0
+    if mixed:
+        amsl_i, amsl_j = f.amsl[i], f.amsl[j]
+        up = amsl_i & ~amsl_j  # i AMSL, j W84
+        down = ~amsl_i & amsl_j  # i W84, j AMSL
+        lo = np.where(up, GEOID_MIN_M, np.where(down, -GEOID_MAX_M, 0.0))
+        hi = np.where(up, GEOID_MAX_M, np.where(down, -GEOID_MIN_M, 0.0))
     cross_hi = (dalt - lo + v) / -vs  # dz(t) = lo - v
     cross_lo = (dalt - hi - v) / -vs  # dz(t) = hi + v
-    t_in = np.maximum(np.minimum(cross_hi, cross_lo), t_in_h)
-    t_out = np.minimum(np.maximum(cross_hi, cross_lo), t_out_h)
-    hit = hor & (t_in <= t_out) & (t_out > 0.0) & (t_in < lookahead)
+    t_in = np.maximum(np.minimum(cross_hi, cross_lo), t_cpa - half)
+    t_out = np.minimum(np.maximum(cross_hi, cross_lo), t_cpa + half)
+    hit = (t_in <= t_out) & (t_out > 0.0) & (t_in < lookahead)
     gap = np.maximum(np.maximum(dalt - hi, lo - dalt), 0.0)
     return Conflicts(i[hit], j[hit], t_in[hit], t_out[hit], t_cpa[hit],
-                     np.sqrt(d_cpa2[hit]), np.sqrt(dist2[hit]), gap[hit], len(i))
+                     np.sqrt(d_cpa2[hit]), np.sqrt(dist2[hit]), gap[hit], candidates)
 
 
 def reach(h: float, lookahead: float, speed_sum: float) -> float:
@@ -236,28 +248,30 @@ def reach(h: float, lookahead: float, speed_sum: float) -> float:
     ground speeds add up to at most `speed_sum`.
 
     The exact test drops the relative position's component along the pair's normal m. At
-    time t it is d0.m + t w.m. Since each velocity is perpendicular to its own normal,
-    |w.m| <= speed_sum tan(g/2), g the angle between the two normals; and d0.m vanishes on a
-    sphere, and on the ellipsoid is at most (a - b) d0^2 / (2 b^2 cos(g/2)) (the normal at p
-    is k Qp with Q = diag(a^-2, a^-2, b^-2) and b <= k <= a). A pair within h at t started
-    within d0 <= h + t speed_sum, and the normals of two points a chord d0 apart differ by at
-    most g = 2 asin(d0 / (2 rho_min)). So the chord is under sqrt(h^2 + beta^2)."""
+    time t that is t w.m^ (the chord itself is perpendicular to m). Each velocity is
+    perpendicular to its own normal, and m^ lies between the two normals, within half their
+    angle g of each (times 1.0017 for the unequal lengths of the two n; 1.01 is used), so
+    |w.m^| <= speed_sum tan(1.01 g / 2). A pair within h at t started within
+    d0 <= h + t speed_sum, and the normals of two points a chord d0 apart differ by at most
+    g = 2 asin(d0 / (2 rho_min)) (the normal turns by at most the arc length over the least
+    radius of curvature). So the chord is under sqrt(h^2 + beta^2), beta = t speed_sum
+    tan(1.01 g / 2)."""
     d0 = (h + lookahead * speed_sum) * (1.0 + 1e-9) + 1.0
-    if d0 >= 2.0 * RHO_MIN * math.sin(1.0):  # normals more than a radian apart: no use
+    if d0 >= 2.0 * RHO_MIN * math.sin(0.5):  # normals a radian apart: no useful bound
         return d0 + lookahead * speed_sum
     g = 2.0 * math.asin(d0 / (2.0 * RHO_MIN))
-    beta = (lookahead * speed_sum * math.tan(g / 2.0)
-            + (WGS84_A - WGS84_B) * d0 * d0 / (2.0 * WGS84_B * WGS84_B * math.cos(g / 2.0)))
+    beta = lookahead * speed_sum * math.tan(1.01 * g / 2.0)
     return min(math.hypot(h, beta), d0 + lookahead * speed_sum) * (1.0 + 1e-9) + 1.0
 
 
 def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = False,
-           chunk: int = 1 << 19, workers: int = 2) -> Conflicts:
+           chunk: int = 1 << 15, batch: int = 1 << 13, workers: int = 2) -> Conflicts:
     """Conflicts between aircraft of different parties (all pairs with `all_pairs`)."""
     n = len(f)
     if n < 2:
         return _empty()
     k0 = kinematics(f)
+    mixed = _mixed(f)
     axes = _axes(k0)  # x east, y north, z up at the fleet's centre
     x, y, zz = _rotate(axes, k0.px, k0.py, k0.pz)
     ux, uy, uz = _rotate(axes, k0.vx, k0.vy, k0.vz)
@@ -291,12 +305,19 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     x0 = float(xlo.min())
     key_lo = strip * width + (xlo[member] - x0)
     key_hi = strip * width + (xhi[member] - x0)
-    order = np.argsort(key_lo, kind="stable")
+    order = np.argsort(key_lo)
     key_lo, key_hi, member, strip = key_lo[order], key_hi[order], member[order], strip[order]
     m = len(member)
     # Per entry, in sorted order: the tests below read rows a and a+k, nearly in sequence.
     e_ylo, e_yhi, e_zlo, e_zhi = ylo[member], yhi[member], zlo[member], zhi[member]
+    # The third axis (up at the fleet's centre) only separates boxes whose x and y overlap
+    # when the fleet spreads over a large part of the globe; it is a filter, never needed
+    # for exactness, so it is skipped when it cannot help.
+    wide = float(np.min(zz)) < float(np.max(zz)) - 2.0 * pad - 1e5
     e_clo, e_chi = clo[member], chi[member]
+    # A pair is taken only in the strip holding the lower edge of the two boxes' y-overlap,
+    # the higher of their lower edges: the strip in which one of the two boxes begins.
+    e_first = s_lo[member] == strip
     e_party = f.party[member]
     ends = np.searchsorted(key_lo, key_hi, side="right")  # boxes starting before this ends
     counts = np.maximum(ends - np.arange(m) - 1, 0)
@@ -304,38 +325,62 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, total_pairs + chunk, chunk),
                              side="right")
     edges = np.unique(np.concatenate([[0], np.minimum(bounds, m), [m]]))
-    def run(start: int, stop: int) -> Conflicts | None:
+
+    def candidates(start: int, stop: int) -> tuple[I64, I64] | None:
         c = counts[start:stop]
         total = int(c.sum())
         if total == 0:
             return None
+        # Entry a (in order) against the c[a] entries after it; the a side is repeated from
+        # contiguous slices, the b side gathered from nearly contiguous rows. Cheapest and
+        # most selective tests first, each on the survivors of the one before.
         a = np.repeat(np.arange(start, stop), c)
-        b = a + 1 + (np.arange(total) - np.repeat(np.cumsum(c) - c, c))
-        ya, yb = e_ylo[a], e_ylo[b]
-        keep = ((ya <= e_yhi[b]) & (yb <= e_yhi[a]) & (e_zlo[a] <= e_zhi[b])
-                & (e_zlo[b] <= e_zhi[a]) & (e_clo[a] <= e_chi[b]) & (e_clo[b] <= e_chi[a]))
+        b = np.arange(total) + np.repeat(np.arange(start + 1, stop + 1) - (np.cumsum(c) - c), c)
+        keep = (np.repeat(e_first[start:stop], c) | e_first[b])  # the pair's own strip
+        keep &= np.repeat(e_ylo[start:stop], c) <= e_yhi[b]
+        keep &= e_ylo[b] <= np.repeat(e_yhi[start:stop], c)
+        a, b = a[keep], b[keep]
+        keep = (e_zlo[a] <= e_zhi[b]) & (e_zlo[b] <= e_zhi[a])
+        if wide:
+            keep &= (e_clo[a] <= e_chi[b]) & (e_clo[b] <= e_chi[a])
         if not all_pairs:
             keep &= e_party[a] != e_party[b]
-        a, b = a[keep], b[keep]
-        ya, yb = ya[keep], yb[keep]
-        once = ((np.maximum(ya, yb) - y0) // height).astype(np.int64) == strip[a]
-        i, j = member[a[once]], member[b[once]]
-        if not len(i):
-            return None
-        return _exact(k0, f, np.minimum(i, j), np.maximum(i, j), h, v, lookahead)
+        i, j = member[a[keep]], member[b[keep]]
+        return (np.minimum(i, j), np.maximum(i, j)) if len(i) else None
+
+    def work(spans: list[tuple[int, int]]) -> list[Conflicts]:
+        # Candidates are gathered until a batch is full, then tested together: arrays stay
+        # small (a chunk of 8,192 pairs is 64 KiB, under the allocator's mmap threshold, so
+        # no page faults on every temporary) and numpy's per-call overhead is shared.
+        out: list[Conflicts] = []
+        held: list[tuple[I64, I64]] = []
+        size = 0
+        for start, stop in spans:
+            ij = candidates(start, stop)
+            if ij is not None:
+                held.append(ij)
+                size += len(ij[0])
+            if size >= batch or (held and (start, stop) == spans[-1]):
+                i = np.concatenate([x for x, _ in held])
+                j = np.concatenate([y for _, y in held])
+                out.append(_exact(k0, f, i, j, h, v, lookahead, mixed))
+                held, size = [], 0
+        return out
 
     spans_ = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
     if workers > 1 and len(spans_) > 1:
-        # numpy releases the GIL in its loops: chunks run side by side on the cores.
+        # numpy releases the GIL in its loops: each thread takes a share of the chunks.
+        share = -(-len(spans_) // workers)
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda se: run(*se), spans_))
+            found = [c for part in pool.map(work, [spans_[k:k + share] for k in
+                                                   range(0, len(spans_), share)])
+                     for c in part]
     else:
-        results = [run(*se) for se in spans_]
-    found = [r for r in results if r is not None]
-    candidates = sum(r.candidates for r in found)
+        found = work(spans_)
+    tested = sum(r.candidates for r in found)
     if not found:
-        return _empty(candidates)
-    return _sorted(_concat(found, candidates))
+        return _empty(tested)
+    return _sorted(_concat(found, tested))
 
 
 def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
@@ -343,6 +388,7 @@ def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
     """The O(N^2) reference: every pair through the exact test, in blocks (bounded memory)."""
     n = len(f)
     k = kinematics(f)
+    mixed = _mixed(f)
     found: list[Conflicts] = []
     for s in range(0, n, block):
         rows = np.arange(s, min(n, s + block))
@@ -352,7 +398,7 @@ def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
         if not all_pairs:
             keep &= f.party[i] != f.party[j]
         if keep.any():
-            found.append(_exact(k, f, i[keep], j[keep], h, v, lookahead))
+            found.append(_exact(k, f, i[keep], j[keep], h, v, lookahead, mixed))
     if not found:
         return _empty()
     return _sorted(_concat(found, n * (n - 1) // 2))
@@ -368,6 +414,6 @@ def _concat(parts: list[Conflicts], candidates: int) -> Conflicts:
 
 
 def _sorted(c: Conflicts) -> Conflicts:
-    k = np.lexsort((c.j, c.i))
+    k = np.argsort(c.i * (int(c.j.max(initial=0)) + 1) + c.j)  # by i, then j
     return Conflicts(c.i[k], c.j[k], c.t_in[k], c.t_out[k], c.t_cpa[k], c.d_cpa[k],
                      c.distance[k], c.vertical[k], c.candidates)
