@@ -5,6 +5,11 @@ at the entry of the filing (a missing finding) or of the finding (an extra one).
 from __future__ import annotations
 
 import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -14,11 +19,15 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from accord.log.event import Entry
+from accord.log.merkle import Frontier
+from accord.log.note import Checkpoint, sign_note
 from accord.picture.fold import Picture
 from accord.rules.notice import Finding, Notice
 from accord.scenarios import latakia
 from accord.service.deployment import Deployment
 from accord.service.writer import strategic_check
+from accord.timefmt import format_time
 from accord.verify import Report, verify_store
 from support import T0, World, volume
 
@@ -241,3 +250,66 @@ def test_an_escalation_body_changed_is_reported(world: World,
     got = problems(verify(world))
     [p] = got
     assert p.startswith(f"entry {escalation_index}: ") and "not the one the writer makes" in p
+
+
+# -- a finding deleted from the store, the tree rebuilt and re-signed with the log key ---------
+
+
+def delete_last_entry_and_reseal(dir: Path) -> None:
+    """What an operator with the log key (and the database) can do: drop the last entry, cut
+    the tree back, sign a new checkpoint, and make the projection agree."""
+    d = Deployment.open(dir)
+    con = sqlite3.connect(dir / "accord.db")
+    last = con.execute("SELECT MAX(idx) FROM entries").fetchone()[0]
+    gone = Entry.decode(bytes(con.execute("SELECT entry FROM entries WHERE idx = ?",
+                                          (last,)).fetchone()[0]))
+    before = Entry.decode(bytes(con.execute("SELECT entry FROM entries WHERE idx = ?",
+                                            (last - 1,)).fetchone()[0]))
+    con.execute("DELETE FROM entries WHERE idx = ?", (last,))
+    con.execute("DELETE FROM nodes WHERE ((idx + 1) << level) > ?", (last,))  # held it
+    con.execute("DELETE FROM checkpoints WHERE size > ?", (last,))
+    frontier = Frontier()
+    for (h,) in con.execute("SELECT hash FROM nodes WHERE level = 0 ORDER BY idx"):
+        frontier.append(bytes(h))
+    assert frontier.size == last
+    note = sign_note(Checkpoint(d.origin, last, frontier.root()).body(), [d.signer()])
+    con.execute("INSERT INTO checkpoints(size, note) VALUES(?, ?)", (last, note))
+    con.execute("DELETE FROM p_findings WHERE entry = ?", (last,))
+    if gone.event.seq > 1:
+        con.execute("UPDATE p_seqs SET seq = ? WHERE party = ?", (gone.event.seq - 1,
+                                                                  gone.event.party))
+    else:
+        con.execute("DELETE FROM p_seqs WHERE party = ?", (gone.event.party,))
+    con.execute("UPDATE p_state SET v = ? WHERE k = 'size'", (json.dumps(last),))
+    con.execute("UPDATE p_state SET v = ? WHERE k = 'last_received'",
+                (json.dumps(format_time(before.received_at, micro=True)),))
+    con.commit()
+    con.close()
+
+
+def test_a_conflict_deleted_and_the_log_resigned_is_reported(world: World) -> None:
+    strike = file_pair(world)  # the strike's conflict finding is the last entry
+    [conflict] = world.writer.picture.findings.values()
+    assert conflict.kind == "conflict" and conflict.entry == strike + 1 == world.store.size() - 1
+    world.store.close()
+    delete_last_entry_and_reseal(world.dir)
+    d = Deployment.open(world.dir)
+    store = d.store(readonly=True)
+    report = verify_store(store, d.verifier_key, origin=d.origin)
+    store.close()
+    assert len(report.problems) == 1, report.problems  # the tree, checkpoints and tables agree
+    p = str(report.problems[0])
+    assert p.startswith(f"entry {strike}: the strategic check gives a conflict finding "
+                        f"(A-1 v1 conflicts with B-1 v1") and "does not record" in p
+
+
+def test_accord_verify_names_the_wrong_decision_and_exits_1(world: World) -> None:
+    file_pair(world)
+    world.store.close()
+    delete_last_entry_and_reseal(world.dir)
+    proc = subprocess.run([sys.executable, "-m", "accord", "verify", "-d", str(world.dir)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "300"})
+    assert proc.returncode == 1, proc.stderr
+    assert "FAILED 1 problem(s)" in proc.stderr and "internal error" not in proc.stderr
+    assert "the strategic check gives a conflict finding" in proc.stderr

@@ -96,8 +96,9 @@ def friendly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
+        except (typer.Exit, click.exceptions.Exit, click.exceptions.Abort,
+                click.ClickException):
+            raise  # typer.Exit is not click's Exit: a command's own exit status, not an error
         except AccordError as exc:
             fail(exc, bool(kwargs.get("as_json")))
         except OSError as exc:
