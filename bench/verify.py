@@ -58,7 +58,7 @@ def build(dir: Path, n: int) -> None:
     d = Deployment.init(dir, "bench.example/verify", clock)
     keys = {p: KeyFile.generate(PARTY_KEY, p) for p in PARTIES}
     writer = Writer(SqliteStore(d.db_path), d.signer(), clock)
-    writer.submit(commands.signed_by_all(agreement(keys), keys.values(), clock.now()))
+    writer.submit(commands.signed_by_all(agreement(keys), keys.values(), clock.now(), d.origin))
     rnd = random.Random(7)
     seqs = dict.fromkeys(PARTIES, 0)
     done = 0
@@ -69,8 +69,9 @@ def build(dir: Path, n: int) -> None:
             seqs[party] += 1
             clock.advance(timedelta(seconds=1))
             body, _ = commands.notice_body(notice(rnd, clock.now()), party)
-            batch.append(commands.signed(keys[party], "notice.file", seqs[party],
-                                         clock.now(), body))
+            batch.append(commands.signed(keys[party], "notice.file",
+                                         writer.context(party).at(seqs[party]), clock.now(),
+                                         body))
             done += 1
         for r in writer.submit_batch(batch):
             if isinstance(r, Exception):

@@ -23,6 +23,7 @@ from typing import Any
 
 from accord import commands
 from accord.keys import PARTY_KEY, KeyFile
+from accord.log.event import Context
 from accord.service.deployment import Deployment
 from accord.service.runtime import Service, ServiceConfig
 from accord.service.writer import Writer
@@ -41,12 +42,12 @@ def deployment(dir: Path) -> dict[str, KeyFile]:
            "kinds": {"uas": {}}, "limits": {"max_window_hours": 2, "horizon_days": 30}}
     store = SqliteStore(d.db_path)
     Writer(store, d.signer(), clock).submit(commands.signed_by_all(doc, keys.values(),
-                                                                   clock.now()))
+                                                                   clock.now(), d.origin))
     store.close()
     return keys
 
 
-def filing(key: KeyFile, party: str, seq: int, i: int) -> Any:
+def filing(key: KeyFile, party: str, context: Context, i: int) -> Any:
     """A small notice, placed so that notices rarely meet (a check with few candidates)."""
     now = SystemClock().now()
     start = now.replace(microsecond=0) + timedelta(hours=1, minutes=(i * 7) % 40_000)
@@ -57,7 +58,7 @@ def filing(key: KeyFile, party: str, seq: int, i: int) -> Any:
         "altitude": {"lower": 0, "upper": 120, "units": "m", "reference": "W84"},
         "start": format_time(start), "end": format_time(start + timedelta(minutes=30))}]}
     body, reveal = commands.notice_body(doc, party)
-    return commands.signed(key, "notice.file", seq, now, body, reveal)
+    return commands.signed(key, "notice.file", context, now, body, reveal)
 
 
 def run(seconds: float, rate: float, wal_limit: int | None) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def run(seconds: float, rate: float, wal_limit: int | None) -> dict[str, Any]:
             if wait > 0:
                 time.sleep(wait)
             sent = time.perf_counter()
-            fut = svc.submit(filing(keys[p], p, i + 1, i))
+            fut = svc.submit(filing(keys[p], p, svc.writer.context(p).at(i + 1), i))
 
             def done(f: Any, sent: float = sent) -> None:
                 with lock:

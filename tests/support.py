@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,10 @@ class World:
 
     def sub(self, party: str, type: str, body: dict[str, Any], *, seq: int | None = None,
             private: dict[str, Any] | None = None) -> Submission:
-        key = self.keys[party]
-        s = seq if seq is not None else self.writer.picture.next_seq(party)
-        return commands.signed(key, type, s, self.clock.now(), body, private)
+        context = self.writer.context(party)
+        if seq is not None:
+            context = replace(context, seq=seq)
+        return commands.signed(self.keys[party], type, context, self.clock.now(), body, private)
 
     def file(self, party: str, doc: dict[str, Any], notice: str | None = None) -> Outcome:
         body, reveal = commands.notice_body(doc, party, notice=notice)
@@ -100,12 +101,14 @@ class World:
 
 
 def make_world(dir: Path, parties: tuple[str, ...] = ("A", "B"), start: datetime = T0,
+               keys: dict[str, KeyFile] | None = None, origin: str = "test.example/log",
                **over: Any) -> World:
     clock = ManualClock(start)
-    deployment = Deployment.init(dir, "test.example/log", clock)
-    keys = {p: KeyFile.generate(PARTY_KEY, p) for p in parties}
+    deployment = Deployment.init(dir, origin, clock)
+    keys = keys or {p: KeyFile.generate(PARTY_KEY, p) for p in parties}
     writer = Writer(SqliteStore(deployment.db_path), deployment.signer(), clock)
-    writer.submit(commands.signed_by_all(agreement_doc(keys, **over), keys.values(), clock.now()))
+    writer.submit(commands.signed_by_all(agreement_doc(keys, **over), keys.values(), clock.now(),
+                                         deployment.origin))
     return World(dir, writer, clock, keys)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from accord import commands
 from accord.errors import InvalidInput, NoAgreement, ProofError
-from accord.log.event import Event
+from accord.log.event import Context, Event
 from accord.log.merkle import consistency_proof, root
 from accord.log.note import NoteVerifier, open_checkpoint
 from accord.log.receipt import Proved, prove, prove_write
@@ -35,7 +35,7 @@ from accord.timefmt import Clock, SystemClock, format_time
 class Access(Protocol):
     clock: Clock
 
-    def next_seq(self, party: str) -> int: ...
+    def context(self, party: str) -> Context: ...
     def submit(self, sub: Submission) -> tuple[dict[str, Any], Proved]: ...
     def check(self, party: str, doc: dict[str, Any]) -> dict[str, Any]: ...
     def current_version(self, notice: str) -> int | None: ...
@@ -126,8 +126,8 @@ class Local:
                 return load_picture(store, log_key(self.deployment))
             return rebuild_picture(store, log_key(self.deployment), before=at)
 
-    def next_seq(self, party: str) -> int:
-        return self.writer.picture.next_seq(party)
+    def context(self, party: str) -> Context:
+        return self.writer.context(party)
 
     def submit(self, sub: Submission) -> tuple[dict[str, Any], Proved]:
         answer = self.writer.submit(sub).to_json()
@@ -213,12 +213,12 @@ class Remote:
     def close(self) -> None:
         self.client.close()
 
-    def next_seq(self, party: str) -> int:
+    def context(self, party: str) -> Context:
         me = self.client.me()
         if me["party"] != party:
             raise InvalidInput(f"the token is {me['party']}'s, the key {party}'s",
                                field="token", accepted=f"a token of {party}")
-        return int(me["next_seq"])
+        return Context.from_json(me, "/v1/me")
 
     def submit(self, sub: Submission) -> tuple[dict[str, Any], Proved]:
         return self.client.submit_proved(sub)

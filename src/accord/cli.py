@@ -275,20 +275,32 @@ def agreement_propose(
         = Path("proposal.json"),
         dir: Annotated[Path | None, typer.Option(
             "--dir", "-d", envvar="ACCORD_DIR",
-            help="For an amendment: the deployment whose agreement it replaces.")] = None,
+            help="The deployment it is for (its log origin; for an amendment, the agreement "
+                 "it replaces).")] = None,
+        log: Annotated[str | None, typer.Option(
+            "--log", help="The log origin it is for, when the deployment is not on this "
+                          "machine (as `accord init` printed it).")] = None,
         as_json: JsonOpt = False) -> None:
-    """Turn an agreement file into a proposal for every party to sign."""
+    """Turn an agreement file into a proposal for every party to sign (for one log only)."""
     doc = commands.load_document(file)
     replaces = version = None
     if dir is not None and (dir / "accord.toml").exists():
-        store = Deployment.open(dir).store(readonly=True)
+        deployment = Deployment.open(dir)
+        if log is not None and log != deployment.origin:
+            raise InvalidInput(f"--log {log!r} is not the origin of {dir}", field="log",
+                               accepted=repr(deployment.origin))
+        log = deployment.origin
+        store = deployment.store(readonly=True)
         state = store.state()
         if state.get("agreement_entry", -1) >= 0:
-            current = load_picture(store, log_key(Deployment.open(dir))).agreement
+            current = load_picture(store, log_key(deployment)).agreement
             assert current is not None
             replaces, version = state["agreement_leaf"], current.version + 1
         store.close()
-    proposal = commands.propose_agreement(doc, SystemClock().now(), replaces, version)
+    if log is None:
+        raise InvalidInput("a proposal names the log it is for", field="log",
+                           accepted="-d DIR (the deployment) or --log ORIGIN")
+    proposal = commands.propose_agreement(doc, SystemClock().now(), log, replaces, version)
     out_path.write_text(json.dumps(proposal, indent=2) + "\n")
     if as_json:
         dump(proposal)
@@ -395,7 +407,7 @@ def _send(dir: Path, key: Path, build: Build) -> tuple[dict[str, Any], Proved]:
 def _signed(type: str, body: Callable[[KeyFile, Access], tuple[dict[str, Any], Any]]) -> Build:
     def build(k: KeyFile, a: Access) -> Submission:
         b, reveal = body(k, a)
-        return commands.signed(k, type, a.next_seq(k.name), a.clock.now(), b, reveal)
+        return commands.signed(k, type, a.context(k.name), a.clock.now(), b, reveal)
     return build
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from accord.errors import AccordError, DeploymentError, InvalidInput, ProofError, from_problem
-from accord.log.event import Event
+from accord.log.event import Context, Event
 from accord.log.note import NoteVerifier
 from accord.log.receipt import Proved, Receipt, prove, prove_write, verify_receipt
 from accord.service.writer import Submission
@@ -116,6 +116,11 @@ class Client:
     def me(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/me")
         return result
+
+    def context(self) -> Context:
+        """What this party's next event must name (log, agreement in force, seq): sign with
+        `commands.signed(key, type, client.context(), now, body)`."""
+        return Context.from_json(self.me(), "/v1/me")
 
     def agreement(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/agreement")

@@ -19,7 +19,7 @@ from accord.errors import InvalidInput, TooDeep
 from accord.files import DOCUMENT_MAX, read_text
 from accord.keys import KeyFile
 from accord.limits import MAX_DEPTH, check_depth, parse_json
-from accord.log.event import ALL_PARTIES, Event, b64, private_digest
+from accord.log.event import ALL_PARTIES, EVENT_VERSION, Context, Event, b64, private_digest
 from accord.rules.agreement import Agreement
 from accord.service.writer import Submission
 from accord.timefmt import format_time
@@ -73,15 +73,20 @@ def notice_body(doc: Any, party: str, *, replaces: int | None = None,
     return body, reveal
 
 
-def signed(key: KeyFile, type: str, seq: int, issued_at: datetime, body: dict[str, Any],
-           private: dict[str, Any] | None = None) -> Submission:
-    event = Event(type=type, party=key.name, seq=seq, issued_at=format_time(issued_at), body=body)
+def signed(key: KeyFile, type: str, context: Context, issued_at: datetime,
+           body: dict[str, Any], private: dict[str, Any] | None = None) -> Submission:
+    """`key`'s party signs a `type` event for the log, agreement and seq of `context` (from
+    `GET /v1/me`, or `Picture.context` on the operator's machine)."""
+    event = context.event(type, key.name, format_time(issued_at), body)
     return Submission(event=event.to_json(), sig=key.sign(event), private=private)
 
 
-def propose_agreement(doc: Any, issued_at: datetime, replaces: str | None = None,
+def propose_agreement(doc: Any, issued_at: datetime, log: str, replaces: str | None = None,
                       version: int | None = None) -> dict[str, Any]:
-    """An unsigned agreement event with an empty `sigs` map, for each party to sign."""
+    """An unsigned agreement event for `log` with an empty `sigs` map, for each party to sign.
+
+    An amendment names the agreement in force it replaces (`replaces`, its leaf hash), both in
+    the event's `agreement` and in the body's `replaces`; the first agreement names none."""
     if not isinstance(doc, dict):
         raise InvalidInput("an agreement is a table", field="agreement")
     body = dict(doc)
@@ -91,7 +96,8 @@ def propose_agreement(doc: Any, issued_at: datetime, replaces: str | None = None
         body["replaces"] = replaces
     agreement = Agreement.from_json(body)  # refuse a bad proposal before anyone signs it
     event = Event(type="agreement", party=ALL_PARTIES, seq=agreement.version,
-                  issued_at=format_time(issued_at), body=body)
+                  issued_at=format_time(issued_at), body=body, log=log,
+                  agreement=agreement.replaces)
     return {"event": event.to_json(), "sigs": {}}
 
 
@@ -101,7 +107,15 @@ def sign_proposal(proposal: Any, key: KeyFile) -> dict[str, Any]:
         raise InvalidInput("not an agreement proposal", field="proposal",
                            accepted="a file written by `accord agreement propose`")
     event = Event.from_json(proposal["event"], "proposal.event")
+    if event.v != EVENT_VERSION:
+        raise InvalidInput(f"the proposal is in the version {event.v} event format, which is "
+                           f"no longer admitted", field="proposal.event.v",
+                           accepted="a proposal made again with `accord agreement propose`")
     agreement = Agreement.from_json(event.body)
+    if event.agreement != agreement.replaces:
+        raise InvalidInput("the proposal's agreement and its body's replaces disagree",
+                           field="proposal.event.agreement",
+                           accepted="a proposal made with `accord agreement propose`")
     if key.name not in agreement.party_ids and agreement.version == 1:
         agreement.party(key.name, "key")  # refuses: only the parties sign a first agreement
     # A party being removed by an amendment signs too; the writer checks its key against the
@@ -116,10 +130,12 @@ def sign_proposal(proposal: Any, key: KeyFile) -> dict[str, Any]:
     return {"event": event.to_json(), "sigs": dict(sorted(sigs.items()))}
 
 
-def signed_by_all(doc: Any, keys: Iterable[KeyFile], issued_at: datetime) -> Submission:
-    """Propose, have every key sign, and adopt: for tests, demos and a single operator who
-    holds every party's key in an exercise (real parties sign on their own machines)."""
-    proposal = propose_agreement(doc, issued_at)
+def signed_by_all(doc: Any, keys: Iterable[KeyFile], issued_at: datetime,
+                  log: str) -> Submission:
+    """Propose (a first agreement for `log`), have every key sign, and adopt: for tests, demos
+    and a single operator who holds every party's key in an exercise (real parties sign on
+    their own machines)."""
+    proposal = propose_agreement(doc, issued_at, log)
     for k in keys:
         proposal = sign_proposal(proposal, k)
     return adoption(proposal)

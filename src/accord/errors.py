@@ -205,3 +205,8 @@ class WriteFailed(AccordError):
     slug = "write-failed"
     title = "The write failed"
     status = 500
+
+
+class WrongLog(InvalidInput):
+    slug = "wrong-log"
+    title = "Signed for another log"

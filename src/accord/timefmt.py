@@ -1,13 +1,16 @@
 """Time in Accord: UTC only, RFC 3339 with `Z`, and an injectable clock.
 
 Everything that reads "now" takes a `Clock`, so tests and the demo can run in fixed or
-accelerated time. Pure: imports only `accord.errors`.
+accelerated time; a `ClockWatch` reads the wall clock against the monotonic clock and notices
+when the wall clock steps. Imports only `accord.errors`.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -18,6 +21,7 @@ _RFC3339 = re.compile(
 )
 ACCEPTED_TIME = "RFC 3339 UTC time ending in Z, e.g. 2018-09-17T18:40:00Z"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 
 def parse_time(text: object, field: str = "time") -> datetime:
@@ -60,30 +64,40 @@ def from_micros(us: int) -> datetime:
 
 
 class Clock(Protocol):
+    """The wall clock (UTC, as the system reports it: it may step) and a monotonic clock
+    (seconds from an arbitrary origin, never stepped), read together to detect steps."""
+
     def now(self) -> datetime: ...
+    def monotonic(self) -> float: ...
+
+
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
 
 
 class SystemClock:
-    """Wall-clock UTC, strictly increasing so two entries never share a receive time."""
-
-    def __init__(self) -> None:
-        self._last = EPOCH
-        self._lock = threading.Lock()
+    """The system's clocks. `now` is the wall clock as it is (receive times are made strictly
+    increasing by the writer, which is also where a step is noticed); `monotonic` counts time
+    suspended too where the platform can (Linux CLOCK_BOOTTIME), so a suspended machine's
+    wall clock catching up is not mistaken for a step."""
 
     def now(self) -> datetime:
-        with self._lock:
-            t = datetime.now(UTC)
-            if t <= self._last:
-                t = self._last + timedelta(microseconds=1)
-            self._last = t
-            return t
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        if _BOOTTIME is not None:
+            return time.clock_gettime(_BOOTTIME)
+        return time.monotonic()
 
 
 class ManualClock:
-    """A clock that moves only when told to: for tests, the demo and replays."""
+    """A clock that moves only when told to: for tests, the demo and replays.
+
+    `set` and `advance` move both clocks together, as time passing does; `step` moves only the
+    wall clock, as an operator or a bad time source does. Each `now()` moves 1 µs on."""
 
     def __init__(self, start: datetime) -> None:
         self._t = start.astimezone(UTC)
+        self._skew = 0  # wall minus monotonic, in µs, changed only by step()
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -92,6 +106,10 @@ class ManualClock:
             self._t = t + timedelta(microseconds=1)
             return t
 
+    def monotonic(self) -> float:
+        with self._lock:
+            return (to_micros(self._t) - self._skew) / 1e6
+
     def set(self, t: datetime) -> None:
         with self._lock:
             self._t = t.astimezone(UTC)
@@ -99,3 +117,100 @@ class ManualClock:
     def advance(self, delta: timedelta) -> None:
         with self._lock:
             self._t += delta
+
+    def step(self, delta: timedelta) -> None:
+        """The wall clock jumps by `delta` (either way); the monotonic clock does not."""
+        with self._lock:
+            self._t += delta
+            self._skew += delta // _US
+
+
+# A clock step is a change of the wall clock against the monotonic clock between two readings
+# of more than CLOCK_STEP plus the most a time daemon slews in that interval (NTP and chrony
+# slew at most 500 ppm): a step of a second moves receive times by more than any network delay
+# a party could see, and smaller ones are what slewing does anyway.
+CLOCK_STEP = timedelta(seconds=1)
+CLOCK_MAX_SLEW = 500e-6
+# After a step the clock stays in doubt this long, plus the size of a backward step (while the
+# writer pins receive times to the last one + 1 µs, until real time catches up).
+CLOCK_DOUBT = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class ClockStep:
+    """Two readings of both clocks and how far the wall clock moved against the monotonic."""
+
+    step_us: int
+    wall: datetime
+    previous_wall: datetime
+    monotonic_us: int
+    previous_monotonic_us: int
+
+    def to_body(self) -> dict[str, object]:
+        """The body of the operator's `clock` entry."""
+        return {"step_us": self.step_us, "wall": format_time(self.wall, micro=True),
+                "previous_wall": format_time(self.previous_wall, micro=True),
+                "monotonic_us": self.monotonic_us,
+                "previous_monotonic_us": self.previous_monotonic_us}
+
+
+class ClockWatch:
+    """Reads the wall clock with the monotonic clock and notices when the wall clock steps.
+
+    Thread-safe: the writer reads through it for every receive time, the service's timer and
+    `/readyz` read it too, and each reading is compared with the one just before, whoever made
+    it. Steps wait in `take()` for the writer to log them."""
+
+    def __init__(self, clock: Clock, threshold: timedelta = CLOCK_STEP,
+                 doubt: timedelta = CLOCK_DOUBT) -> None:
+        self.clock = clock
+        self._threshold = threshold // _US
+        self._doubt = doubt // _US
+        self._lock = threading.Lock()
+        self._prev: tuple[datetime, int] | None = None
+        self._pending: list[ClockStep] = []
+        self._last: ClockStep | None = None
+        self._doubt_until = 0  # monotonic µs
+
+    def now(self) -> datetime:
+        """The wall clock; a step since the previous reading is recorded."""
+        with self._lock:
+            wall = self.clock.now()
+            mono = round(self.clock.monotonic() * 1e6)
+            prev = self._prev
+            self._prev = (wall, mono)
+            if prev is None:
+                return wall
+            elapsed = mono - prev[1]
+            step = (to_micros(wall) - to_micros(prev[0])) - elapsed
+            if abs(step) > self._threshold + CLOCK_MAX_SLEW * max(elapsed, 0):
+                found = ClockStep(step, wall, prev[0], mono, prev[1])
+                self._pending.append(found)
+                self._last = found
+                self._doubt_until = max(self._doubt_until, mono + self._doubt + max(-step, 0))
+            return wall
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    def take(self) -> list[ClockStep]:
+        """The steps seen and not yet logged (the writer logs each as a `clock` entry)."""
+        with self._lock:
+            out, self._pending = self._pending, []
+            return out
+
+    def status(self) -> dict[str, object]:
+        """For `/readyz`: `ok`, or `in doubt` with the last step, until when (wall clock, as
+        now read) and in how many seconds."""
+        self.now()
+        with self._lock:
+            mono = round(self.clock.monotonic() * 1e6)
+            last = self._last
+            if last is None or mono >= self._doubt_until:
+                return {"state": "ok"}
+            left = (self._doubt_until - mono) / 1e6
+            return {"state": "in doubt", "step_s": last.step_us / 1e6,
+                    "wall": format_time(last.wall, micro=True),
+                    "previous_wall": format_time(last.previous_wall, micro=True),
+                    "doubt_left_s": round(left, 3)}

@@ -97,7 +97,7 @@ def _verify(store: SqliteStore, verifier_key: str,
     if store.meta("log_key") != verifier_key:
         report.add("table meta (log_key)", "the stored log key is not the deployment's log.pub")
     _origin(store, verifier, origin, report)
-    fold = _Fold(Picture(verifier.public_key.public_bytes_raw()))
+    fold = _Fold(Picture(verifier.public_key.public_bytes_raw(), verifier.name))
     stages: list[tuple[str, Callable[[], None]]] = [
         ("table entries", lambda: _entries(store, fold, report, progress)),
         ("table nodes", lambda: _nodes(store, fold, report)),

@@ -18,6 +18,7 @@ import pytest
 from accord import commands
 from accord.client import Client
 from accord.keys import PARTY_KEY, KeyFile
+from accord.log.event import Context
 from accord.service.deployment import Deployment
 from accord.service.runtime import issue_token
 from accord.service.writer import Submission, Writer
@@ -40,11 +41,17 @@ class Server:
     def client(self, party: str | None) -> Client:
         return Client(self.url, self.tokens[party] if party else None)
 
+    def context(self, party: str) -> Context:
+        """What `party`'s next event must name, from GET /v1/me."""
+        with self.client(party) as c:
+            return c.context()
+
     def sub(self, party: str, type: str, body: dict[str, Any],
             private: dict[str, Any] | None = None) -> Submission:
         with self.client(party) as c:
-            seq = c.me()["next_seq"]
-        return commands.signed(self.keys[party], type, seq, SystemClock().now(), body, private)
+            context = c.context()
+        return commands.signed(self.keys[party], type, context, SystemClock().now(), body,
+                               private)
 
     def send(self, party: str, type: str, body: dict[str, Any]) -> dict[str, Any]:
         with self.client(party) as c:
@@ -76,7 +83,7 @@ def make_deployment(dir: Path, service: str = "", **over: Any) -> tuple[dict[str
     doc.setdefault("disclosure", {"C": "volumes"})
     store = SqliteStore(d.db_path)
     writer = Writer(store, d.signer(), clock)
-    writer.submit(commands.signed_by_all(doc, keys.values(), clock.now()))
+    writer.submit(commands.signed_by_all(doc, keys.values(), clock.now(), d.origin))
     tokens = {p: issue_token(store, p, "test", clock) for p in PARTIES}
     store.close()
     return keys, tokens
@@ -151,7 +158,8 @@ def amendment(server: Server, parties: dict[str, KeyFile],
     assert b64.b64decode(leaf)
     doc = agreement_doc(parties)
     doc["disclosure"] = {"C": "volumes"} if "C" in parties else {}
-    proposal = commands.propose_agreement(doc, SystemClock().now(), replaces=leaf,
+    proposal = commands.propose_agreement(doc, SystemClock().now(), server.context(
+                                              "A").log, replaces=leaf,
                                           version=shown["agreement"].get("version", 1) + 1)
     for k in signers:
         proposal = commands.sign_proposal(proposal, k)

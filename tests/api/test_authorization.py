@@ -13,6 +13,8 @@ import httpx
 import pytest
 from api_support import PARTIES, Server, future_volume
 
+from accord.service.deployment import Deployment
+
 OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
@@ -205,7 +207,7 @@ def test_first_agreement_is_never_adopted_over_http(tmp_path: Any) -> None:
     try:
         strangers = {p: KeyFile.generate(PARTY_KEY, p) for p in ("A", "B")}
         sub = commands.signed_by_all(agreement_doc(strangers), strangers.values(),
-                                     SystemClock().now())
+                                     SystemClock().now(), Deployment.open(dir).origin)
         for headers in ({}, _auth("acc_guessed"), _auth("acc_guessed", "bearer")):
             r = httpx.post(s.url + "/v1/events", json={"event": sub.event, "sigs": sub.sigs},
                            headers=headers)

@@ -36,13 +36,14 @@ def test_sigkill_under_concurrent_filing(tmp_path: Any, run: int) -> None:
     def client(party: str, seed: int) -> None:
         rnd = random.Random(seed)
         with Client(server.url, tokens[party], timeout=5) as c:
-            seq = c.me()["next_seq"]
+            context = c.context()
             while not stop_flag.is_set():
                 doc = {"kind": "transit", "volumes": [future_volume(
                     rnd.uniform(-50, 50), rnd.uniform(-50, 50))]}
                 body, _ = commands.notice_body(doc, party)
-                sub = commands.signed(keys[party], "notice.file", seq, SystemClock().now(), body)
-                seq += 1
+                sub = commands.signed(keys[party], "notice.file", context, SystemClock().now(),
+                                      body)
+                context = context.next()
                 try:
                     out = c.submit(sub)
                 except Exception:  # the server died mid-request: no receipt, no claim

@@ -65,7 +65,8 @@ def deep_private_body(server: Server, seq: int, depth: int) -> bytes:
         body, _ = commands.notice_body({"kind": "transit", "volumes": [future_volume(40.0)]},
                                        "A")
         body["private_digest"] = digest
-        sub = commands.signed(server.keys["A"], "notice.file", seq, SystemClock().now(), body)
+        sub = commands.signed(server.keys["A"], "notice.file", server.context("A").at(seq),
+                              SystemClock().now(), body)
         return json.dumps({"event": sub.event, "sig": sub.sig,
                            "private": {"salt": base64.b64encode(salt).decode(),
                                        "data": data}}).encode()
@@ -91,8 +92,8 @@ def test_one_partys_poison_filings_cost_no_other_party_a_write(server: Server) -
             for i in range(60):
                 doc = {"kind": "transit", "volumes": [future_volume(lon + i * 0.05, 20.0)]}
                 body, reveal = commands.notice_body(doc, party)
-                sub = commands.signed(server.keys[party], "notice.file", seq + i,
-                                      SystemClock().now(), body, reveal)
+                sub = commands.signed(server.keys[party], "notice.file",
+                                      c.context().at(seq + i), SystemClock().now(), body, reveal)
                 r = httpx.post(server.url + "/v1/events", timeout=30,
                                content=json.dumps({"event": sub.event, "sig": sub.sig,
                                                    "private": sub.private}).encode(),
@@ -111,14 +112,14 @@ def test_one_partys_poison_filings_cost_no_other_party_a_write(server: Server) -
 def test_clients_that_vanish_mid_write_never_stop_the_writer(server: Server) -> None:
     """Many writes whose clients give up after a millisecond (the connection is closed while
     the writer works on them); afterwards a write succeeds and /readyz says the writer lives."""
-    with server.client("B") as c:
-        seq = c.me()["next_seq"]
+    context = server.context("B")
+    seq = context.seq
     bodies = []
     for i in range(200):
         doc = {"kind": "transit", "volumes": [future_volume(-20.0 + i * 0.05, -30.0)]}
         body, reveal = commands.notice_body(doc, "B")
-        sub = commands.signed(server.keys["B"], "notice.file", seq + i, SystemClock().now(),
-                              body, reveal)
+        sub = commands.signed(server.keys["B"], "notice.file", context.at(seq + i),
+                              SystemClock().now(), body, reveal)
         bodies.append(json.dumps({"event": sub.event, "sig": sub.sig,
                                   "private": sub.private}).encode())
 
@@ -136,8 +137,8 @@ def test_clients_that_vanish_mid_write_never_stop_the_writer(server: Server) -> 
         seq = c.me()["next_seq"]
     doc = {"kind": "transit", "volumes": [future_volume(-25.0, -30.0)]}
     body, reveal = commands.notice_body(doc, "B")
-    sub = commands.signed(server.keys["B"], "notice.file", seq, SystemClock().now(), body,
-                          reveal)
+    sub = commands.signed(server.keys["B"], "notice.file", server.context("B").at(seq),
+                          SystemClock().now(), body, reveal)
     with server.client("B") as c:
         assert c.submit(sub)["index"] > 0
 
@@ -164,7 +165,7 @@ def test_readyz_is_503_with_the_reason_when_the_writer_thread_dies(
             monkeypatch.setattr(s.writer, "submit_batch", crash)
             body, reveal = commands.notice_body(
                 {"kind": "transit", "volumes": [volume(35.0, 35.0)]}, "A")
-            sub = commands.signed(w.keys["A"], "notice.file", 1, w.clock.now(), body, reveal)
+            sub = w.sub("A", "notice.file", body, seq=1, private=reveal)
             assert isinstance(s.submit(sub).exception(10), Unavailable)
             s.sequencer._thread.join(10)
             r = http.get("/readyz")
@@ -197,7 +198,7 @@ def test_a_write_that_outlasts_the_timeout_is_a_503_problem(tmp_path: Path) -> N
             assert entered.wait(10)
             body, reveal = commands.notice_body(
                 {"kind": "transit", "volumes": [volume(35.0, 35.0)]}, "A")
-            sub = commands.signed(w.keys["A"], "notice.file", 1, w.clock.now(), body, reveal)
+            sub = w.sub("A", "notice.file", body, seq=1, private=reveal)
             r = http.post("/v1/events", headers={"Authorization": f"Bearer {token}"},
                           content=json.dumps({"event": sub.event, "sig": sub.sig,
                                               "private": sub.private}))

@@ -67,7 +67,8 @@ ack_deadline_minutes = 5
 
 [kinds.transit]
 """)
-    accord(cwd, "agreement", "propose", "agreement.toml", "-o", "proposal.json")
+    accord(cwd, "agreement", "propose", "agreement.toml", "--log", "cli.test/log",
+           "-o", "proposal.json")
     assert "Still to sign: RU" in accord(cwd, "agreement", "sign", "proposal.json",
                                          "--key", "IL.key").stdout
     assert "ready to adopt" in accord(cwd, "agreement", "sign", "proposal.json",

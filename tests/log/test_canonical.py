@@ -60,6 +60,7 @@ def test_entry_bytes_are_the_jcs_of_the_whole_entry() -> None:
     from datetime import UTC, datetime
 
     ev = Event(type="notice.file", party="A", seq=3, issued_at="2030-01-01T00:00:00Z",
+               log="test.example/log", agreement=None,
                body={"z": 1.5, "a": [35.0, "é"]})
     entry = Entry(event=ev, received_at=datetime(2030, 1, 1, tzinfo=UTC), sig="c2ln")
     assert entry.encode() == rfc8785.dumps(entry.to_json())

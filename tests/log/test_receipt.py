@@ -163,7 +163,7 @@ WHEN = datetime(2018, 9, 17, 18, 40, 0, 250_000, tzinfo=UTC)
 
 def _event(party: str, seq: int, text: str = "hello") -> Event:
     return Event(type="message", party=party, seq=seq, issued_at="2018-09-17T18:40:00Z",
-                 body={"message": f"{party}-M{seq}", "text": text})
+                 body={"message": f"{party}-M{seq}", "text": text}, log=ORIGIN)
 
 
 class _Log:
@@ -178,6 +178,7 @@ class _Log:
             ev = _event(party, i + 1)
             self.add(Entry(ev, WHEN.replace(second=i), sig=sign_event(ev, self.keys[party])))
         finding = Event(type="finding", party=OPERATOR, seq=1, issued_at="2018-09-17T18:40:03Z",
+                        log=ORIGIN,
                         body={"finding": "F1", "kind": "late_notice"})
         self.add(Entry(finding, WHEN.replace(second=3),
                        sig=sign_event(finding, self.signer.private_key)))
@@ -271,6 +272,7 @@ def test_an_entry_that_is_not_canonical_or_not_signed_by_the_operator_fails() ->
     log = _Log()
     spaced = log.entries[0].encode().replace(b'"event":', b'"event": ', 1)
     forged_ev = Event(type="finding", party=OPERATOR, seq=2, issued_at="2018-09-17T18:40:04Z",
+                      log=ORIGIN,
                       body={"finding": "F2"})
     forged = Entry(forged_ev, WHEN.replace(second=4),
                    sig=sign_event(forged_ev, Ed25519PrivateKey.generate()))

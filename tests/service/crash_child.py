@@ -29,7 +29,7 @@ def main(dir: Path) -> None:
     out_lock = threading.Lock()
     seq_lock = threading.Lock()
     keys = {p: KeyFile.read(dir / f"{p}.key", PARTY_KEY) for p in ("A", "B")}
-    counters = {p: writer.picture.next_seq(p) for p in keys}
+    contexts = {p: writer.context(p) for p in keys}
 
     def worker(n: int) -> None:
         rnd = random.Random(n)
@@ -45,9 +45,9 @@ def main(dir: Path) -> None:
                 "start": format_time(start), "end": format_time(start + timedelta(hours=1))}]}
             body, _ = commands.notice_body(doc, party)
             with seq_lock:  # seq order must match submission order for one party
-                s = counters[party]
-                counters[party] += 1
-                fut = seq.submit(commands.signed(keys[party], "notice.file", s, now, body))
+                context = contexts[party]
+                contexts[party] = context.next()
+                fut = seq.submit(commands.signed(keys[party], "notice.file", context, now, body))
             outcome = fut.result()
             with out_lock:
                 sys.stdout.write(json.dumps(outcome.receipt.to_json()) + "\n")

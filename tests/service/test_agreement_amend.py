@@ -16,7 +16,8 @@ from support import World, agreement_doc, volume
 def amendment(world: World, doc: dict, signers: list[KeyFile], replaces: str | None = None,
               version: int = 2) -> dict:
     leaf = replaces or base64.b64encode(world.writer.picture.agreement_leaf).decode()
-    proposal = commands.propose_agreement(doc, world.clock.now(), leaf, version)
+    proposal = commands.propose_agreement(doc, world.clock.now(), world.writer.origin, leaf,
+                                          version)
     for k in signers:
         proposal = commands.sign_proposal(proposal, k)
     return proposal

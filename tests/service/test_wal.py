@@ -48,8 +48,7 @@ def test_sustained_writes_keep_the_wal_under_the_limit_and_readers_keep_reading(
                                    "volumes": [volume(lon, lat, half=0.01)],
                                    "private": {"pad": "x" * 300}}
             body, reveal = commands.notice_body(doc, party)
-            futs.append(s.submit(commands.signed(w.keys[party], "notice.file", i, w.clock.now(),
-                                                 body, reveal)))
+            futs.append(s.submit(w.sub(party, "notice.file", body, seq=i, private=reveal)))
         assert all(isinstance(f.result(60), Outcome) for f in futs)
 
     readers = [threading.Thread(target=reader) for _ in range(2)]

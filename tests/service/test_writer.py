@@ -324,7 +324,7 @@ def test_private_part_must_match_its_digest(world: World) -> None:
 def test_malformed_event_refused(world: World) -> None:
     good = world.sub("A", "notice.file", {"notice": "N", "kind": "transit",
                                          "volumes": [volume()]})
-    for event in ({**good.event, "v": 2}, {**good.event, "seq": -1},
+    for event in ({**good.event, "v": 3}, {**good.event, "v": 1}, {**good.event, "seq": -1},
                   {k: v for k, v in good.event.items() if k != "body"},
                   {**good.event, "issued_at": "yesterday"}, {**good.event, "extra": 1}):
         _assert_unchanged(world, lambda e=event: world.writer.submit(  # type: ignore[misc]

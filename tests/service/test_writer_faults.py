@@ -46,7 +46,7 @@ def notice(w: World, party: str, seq: int, lon: float,
     if private is not None:
         doc["private"] = private
     body, reveal = commands.notice_body(doc, party)
-    return commands.signed(w.keys[party], "notice.file", seq, w.clock.now(), body, reveal)
+    return w.sub(party, "notice.file", body, seq=seq, private=reveal)
 
 
 def deep_private(w: World, seq: int, depth: int) -> Submission:
@@ -62,8 +62,8 @@ def deep_private(w: World, seq: int, depth: int) -> Submission:
         sys.setrecursionlimit(old)
     body, _ = commands.notice_body({"kind": "transit", "volumes": [volume(36.0, 35.0)]}, "A")
     body["private_digest"] = digest
-    return commands.signed(w.keys["A"], "notice.file", seq, w.clock.now(), body,
-                           {"salt": base64.b64encode(salt).decode(), "data": data})
+    return w.sub("A", "notice.file", body, seq=seq,
+                 private={"salt": base64.b64encode(salt).decode(), "data": data})
 
 
 def in_thread(fn: Any) -> Any:

@@ -52,7 +52,8 @@ class SubmissionIn(BaseModel):
     """A party's signed event, as made by `accord.commands.signed` or any client."""
 
     model_config = ConfigDict(extra="forbid")
-    event: dict[str, Any] = Field(description='{"v":1,"type","party","seq","issued_at","body"}')
+    event: dict[str, Any] = Field(
+        description='{"v":2,"log","agreement","type","party","seq","issued_at","body"}')
     sig: str | None = Field(None, description="base64 Ed25519 signature over the event")
     sigs: dict[str, str] | None = Field(None, description="agreement events: one per party")
     private: dict[str, Any] | None = Field(None, description='{"salt", "data"} beside a '
@@ -180,7 +181,8 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         with s.reader() as store:
             size = store.size()
         return {"status": "ready", "origin": s.deployment.origin, "entries": size,
-                "started": s.started, "writer": writer}
+                "started": s.started, "writer": writer,
+                "clock": s.clock_status()}
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -210,10 +212,14 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
 
     @app.get("/v1/me", tags=["read"])
     def me(p: Party, s: Svc) -> dict[str, Any]:
-        """Who this credential is, and the next seq to sign with."""
+        """Who this credential is, and what its next event must name: the next seq, this log
+        (its origin) and the agreement in force (its leaf hash)."""
         with s.reader() as store:
             seq = store.seqs().get(p, 0)
-        return {"party": p, "next_seq": seq + 1}
+            state = store.state()
+        agreement = state.get("agreement_leaf") if state.get("agreement_entry", -1) >= 0 else None
+        return {"party": p, "next_seq": seq + 1, "log": s.deployment.origin,
+                "agreement": agreement}
 
     @app.get("/v1/agreement", tags=["read"])
     def agreement(p: Party, s: Svc) -> dict[str, Any]:

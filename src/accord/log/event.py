@@ -1,9 +1,13 @@
 """Events and entries: the exact bytes a party signs and the exact bytes the log stores.
 
-An event is `{"v":1, "type", "party", "seq", "issued_at", "body"}`; its signature is Ed25519
-over `b"accord/event/v1\\n" + JCS(event)` (RFC 8785). An entry, the Merkle leaf, is
-`JCS({"event", "sig" | "sigs", "received_at"})`. These formats are a contract with other
-parties' verifiers (DESIGN.md section 4). Pure: no I/O, no adapters.
+An event is `{"v":2, "log", "agreement", "type", "party", "seq", "issued_at", "body"}`; its
+signature is Ed25519 over `b"accord/event/v2\\n" + JCS(event)` (RFC 8785). `log` is the log's
+origin and `agreement` the leaf hash of the agreement in force when it was signed, so a
+signature is valid in one log, under one agreement. Version 1 (`{"v":1, "type", "party",
+"seq", "issued_at", "body"}` over `b"accord/event/v1\\n" + JCS(event)`) is still read, so
+logs written before version 2 still verify; the writer no longer admits it. An entry, the
+Merkle leaf, is `JCS({"event", "sig" | "sigs", "received_at"})`. These formats are a contract
+with other parties' verifiers (docs/design.md, Events). Pure: no I/O, no adapters.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ from accord.errors import BadSignature, InvalidInput
 from accord.limits import check_depth
 from accord.timefmt import format_time, parse_time
 
-EVENT_DOMAIN = b"accord/event/v1\n"
+EVENT_DOMAINS = {1: b"accord/event/v1\n", 2: b"accord/event/v2\n"}
+EVENT_VERSION = 2  # the version the writer admits; older ones are read on replay only
 PRIVATE_DOMAIN = b"accord/private/v1\n"
 OPERATOR = "operator"
 ALL_PARTIES = "*"
-_EVENT_KEYS = {"v", "type", "party", "seq", "issued_at", "body"}
+_EVENT_KEYS = {1: {"v", "type", "party", "seq", "issued_at", "body"},
+               2: {"v", "log", "agreement", "type", "party", "seq", "issued_at", "body"}}
+_ACCEPTED_EVENT = '{"v":2,"log","agreement","type","party","seq","issued_at","body"}'
+MAX_SEQ = 2**53 - 1
 
 
 _INT_LIMIT = 2**53 - 1
@@ -127,20 +135,68 @@ def _reject_floats_nan(obj: Any, where: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Context:
+    """What a party's next event must name: the log, the agreement in force and its seq.
+
+    A party reads it from the service (`GET /v1/me`) or the store, and signs events with it;
+    `seq` is the signer's next one (last + 1)."""
+
+    log: str
+    agreement: str | None
+    seq: int
+
+    def event(self, type: str, party: str, issued_at: str, body: dict[str, Any]) -> Event:
+        return Event(type=type, party=party, seq=self.seq, issued_at=issued_at, body=body,
+                     log=self.log, agreement=self.agreement)
+
+    def next(self) -> Context:
+        """The context of the event after this one (events signed ahead, sent in order)."""
+        return Context(self.log, self.agreement, self.seq + 1)
+
+    def at(self, seq: int) -> Context:
+        """The same log and agreement with another seq (events signed ahead)."""
+        return Context(self.log, self.agreement, seq)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"log": self.log, "agreement": self.agreement, "next_seq": self.seq}
+
+    @staticmethod
+    def from_json(obj: Any, field: str = "context") -> Context:
+        """From `GET /v1/me` (`log`, `agreement`, `next_seq`)."""
+        if (not isinstance(obj, dict) or not isinstance(obj.get("log"), str)
+                or not isinstance(obj.get("agreement"), str | None)
+                or not isinstance(obj.get("next_seq"), int)):
+            raise InvalidInput("the service did not say which log, agreement and seq to sign "
+                               "for", field=field,
+                               accepted='{"log": str, "agreement": str|null, "next_seq": int}')
+        return Context(obj["log"], obj["agreement"], obj["next_seq"])
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
-    """One change, as the party (or the operator, or all parties jointly) signed it."""
+    """One change, as the party (or the operator, or all parties jointly) signed it.
+
+    Version 2 names the log (`log`, its origin) and the agreement in force when it was signed
+    (`agreement`, base64 leaf hash; null only before the first agreement). Version 1 carries
+    neither and is read only from logs written before version 2."""
 
     type: str
     party: str
     seq: int
     issued_at: str
     body: dict[str, Any] = field(hash=False)
-    v: int = 1
+    log: str | None = None
+    agreement: str | None = None
+    v: int = EVENT_VERSION
     _jcs: list[bytes] = field(default_factory=list, compare=False, hash=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": self.v, "type": self.type, "party": self.party, "seq": self.seq,
-                "issued_at": self.issued_at, "body": self.body}
+        if self.v == 1:
+            return {"v": 1, "type": self.type, "party": self.party, "seq": self.seq,
+                    "issued_at": self.issued_at, "body": self.body}
+        return {"v": self.v, "log": self.log, "agreement": self.agreement, "type": self.type,
+                "party": self.party, "seq": self.seq, "issued_at": self.issued_at,
+                "body": self.body}
 
     def canonical(self) -> bytes:
         """JCS of the event, computed once: it is both signed and stored inside the entry."""
@@ -149,7 +205,7 @@ class Event:
         return self._jcs[0]
 
     def signing_bytes(self) -> bytes:
-        return EVENT_DOMAIN + self.canonical()
+        return EVENT_DOMAINS[self.v] + self.canonical()
 
     @property
     def issued(self) -> datetime:
@@ -159,23 +215,25 @@ class Event:
     def from_json(obj: Any, field: str = "event") -> Event:
         if not isinstance(obj, dict):
             raise InvalidInput("an event must be a JSON object", field=field,
-                               accepted='{"v":1,"type","party","seq","issued_at","body"}')
-        missing = _EVENT_KEYS - obj.keys()
-        extra = obj.keys() - _EVENT_KEYS
+                               accepted=_ACCEPTED_EVENT)
+        v = obj.get("v")
+        if type(v) is not int or v not in _EVENT_KEYS:
+            raise InvalidInput(f"unsupported event version {v!r}", field=f"{field}.v",
+                               accepted=str(EVENT_VERSION))
+        keys = _EVENT_KEYS[v]
+        missing = keys - obj.keys()
+        extra = obj.keys() - keys
         if missing or extra:
             what = (f"missing {sorted(missing)}" if missing else "") + (
                 f"{' and ' if missing else ''}unknown {sorted(extra)}" if extra else "")
-            raise InvalidInput(f"event has {what}", field=field,
-                               accepted="exactly v, type, party, seq, issued_at, body")
-        if obj["v"] != 1 or isinstance(obj["v"], bool):
-            raise InvalidInput(f"unsupported event version {obj['v']!r}", field=f"{field}.v",
-                               accepted="1")
+            raise InvalidInput(f"event v{v} has {what}", field=field,
+                               accepted="exactly " + ", ".join(sorted(keys)))
         for key in ("type", "party"):
             if not isinstance(obj[key], str) or not obj[key] or len(obj[key]) > 64:
                 raise InvalidInput(f"{key} must be a non-empty string", field=f"{field}.{key}",
                                    accepted="a string of 1 to 64 characters")
         seq = obj["seq"]
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 2**53:
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq <= MAX_SEQ:
             raise InvalidInput(f"seq must be a positive integer, got {seq!r}",
                                field=f"{field}.seq", accepted="an integer from 1 to 2^53-1")
         parse_time(obj["issued_at"], f"{field}.issued_at")
@@ -183,8 +241,16 @@ class Event:
             raise InvalidInput("body must be a JSON object", field=f"{field}.body",
                                accepted="a JSON object")
         _reject_floats_nan(obj["body"], f"{field}.body")
-        return Event(type=obj["type"], party=obj["party"], seq=seq,
-                     issued_at=obj["issued_at"], body=obj["body"])
+        log = agreement = None
+        if v >= 2:
+            log, agreement = obj["log"], obj["agreement"]
+            if not isinstance(log, str) or not 0 < len(log) <= 255:
+                raise InvalidInput("log must name the log (its origin)", field=f"{field}.log",
+                                   accepted="the log's origin, as in its checkpoints")
+            if agreement is not None:
+                unb64(agreement, f"{field}.agreement", 32)
+        return Event(type=obj["type"], party=obj["party"], seq=seq, issued_at=obj["issued_at"],
+                     body=obj["body"], log=log, agreement=agreement, v=v)
 
 
 def sign_event(event: Event, key: Ed25519PrivateKey) -> str:
@@ -197,9 +263,10 @@ def verify_event_signature(event: Event, sig: str, public_key: bytes, field: str
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(raw, event.signing_bytes())
     except InvalidSignature:
+        domain = EVENT_DOMAINS[event.v].decode().replace("\n", "\\n")
         raise BadSignature(f"the signature does not verify for party {event.party!r} "
                            f"({event.type}, seq {event.seq})", field=field,
-                           accepted="Ed25519 over b'accord/event/v1\\n' + JCS(event), "
+                           accepted=f"Ed25519 over b'{domain}' + JCS(event), "
                                     "made with the key in the agreement") from None
 
 

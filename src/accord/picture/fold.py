@@ -10,20 +10,30 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from accord.errors import (
     BadSignature,
     Conflict,
     InvalidInput,
+    InvalidTime,
     NoAgreement,
     NotFound,
     ReplayedSeq,
     StaleVersion,
     UnknownParty,
+    WrongLog,
 )
-from accord.log.event import ALL_PARTIES, OPERATOR, Entry, b64, verify_event_signature
+from accord.log.event import (
+    ALL_PARTIES,
+    EVENT_VERSION,
+    OPERATOR,
+    Context,
+    Entry,
+    b64,
+    verify_event_signature,
+)
 from accord.rules.agreement import Agreement
 from accord.rules.hotline import Due, Message, parse_message, parse_message_ack
 from accord.rules.notice import (
@@ -33,10 +43,34 @@ from accord.rules.notice import (
     parse_notice_body,
     parse_ref_body,
 )
-from accord.timefmt import format_time
+from accord.timefmt import format_time, parse_time, to_micros
 
 EVENT_TYPES = ("agreement", "notice.file", "notice.amend", "notice.cancel", "notice.ack",
-               "message", "message.ack", "finding", "escalation", "alert")
+               "message", "message.ack", "finding", "escalation", "alert", "clock")
+
+# How far a v2 event's signed `issued_at` may be from the operator's `received_at`. A party
+# signs just before it sends (the CLI reads its context, signs and posts within a second), so
+# five minutes covers queueing, retries after a 503 and a slow link, while an event held back
+# longer (or replayed later) is refused; re-signing it costs nothing, as a refusal burns no
+# seq. Sixty seconds ahead tolerates a party whose clock is not disciplined by NTP; more
+# would let a party claim to have signed in the future. Agreement events are proposed, then
+# signed by every party, over days: thirty days behind, the same sixty seconds ahead. Being
+# in the fold, the bounds also hold the operator: a replay refuses a receive time that is not
+# within them of what the party signed.
+ISSUED_AHEAD = timedelta(seconds=60)
+ISSUED_BEHIND = timedelta(minutes=5)
+AGREEMENT_ISSUED_BEHIND = timedelta(days=30)
+
+
+def _span(d: timedelta) -> str:
+    s = abs(d.total_seconds())
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 172_800:
+        return f"{s / 3600:.0f} h"
+    return f"{s / 86_400:.0f} days"
 
 
 @dataclass(slots=True)
@@ -56,8 +90,12 @@ class Changes:
 class Picture:
     """Notices, findings, the agreement and each signer's last seq, as of the entries folded."""
 
-    def __init__(self, operator_key: bytes) -> None:
+    def __init__(self, operator_key: bytes, origin: str = "") -> None:
         self.operator_key = operator_key
+        self.origin = origin  # the log's origin, which every v2 event must name
+        # Version 1 events are read only as the prefix a log held before version 2; once a v2
+        # entry is in the log, a v1 event is refused (and the writer refuses v1 outright).
+        self.v2_seen = False
         self.agreement: Agreement | None = None
         self.agreement_entry = -1
         self.agreement_leaf = b""
@@ -84,11 +122,55 @@ class Picture:
     def next_seq(self, party: str) -> int:
         return self.seqs.get(party, 0) + 1
 
-    def _check_seq(self, party: str, seq: int) -> None:
+    def agreement_hash(self) -> str | None:
+        """The leaf hash (base64) of the agreement in force, as events name it; None before
+        the first agreement."""
+        return b64(self.agreement_leaf) if self.agreement is not None else None
+
+    def context(self, party: str) -> Context:
+        """What `party`'s next event must name: this log, the agreement in force, its seq."""
+        return Context(self.origin, self.agreement_hash(), self.next_seq(party))
+
+    def _check_seq(self, party: str, seq: int, version: int) -> None:
         last = self.seqs.get(party, 0)
-        if seq <= last:
+        if version >= 2 and seq != last + 1:
+            what = "is not after" if seq <= last else "skips ahead of"
+            raise ReplayedSeq(f"seq {seq} of {party!r} {what} its last seq {last}",
+                              field="event.seq", accepted=f"{last + 1} (the last seq + 1)")
+        if seq <= last:  # version 1, read from old logs: gaps were allowed
             raise ReplayedSeq(f"seq {seq} of {party!r} is not after its last seq {last}",
                               field="event.seq", accepted=f"an integer greater than {last}")
+
+    def _bind(self, entry: Entry) -> None:
+        """A v2 event names this log and the agreement in force, and was signed close to when
+        it was received; a v1 event is read only before the log's first v2 entry."""
+        ev = entry.event
+        if ev.v < 2:
+            if self.v2_seen:
+                raise InvalidInput(f"a version {ev.v} event after version 2 entries",
+                                   field="event.v", accepted=str(EVENT_VERSION))
+            return
+        if ev.log != self.origin:
+            raise WrongLog(f"the event was signed for log {ev.log!r}, not this one",
+                           field="event.log", accepted=repr(self.origin))
+        current = self.agreement_hash()
+        if ev.agreement != current:
+            if current is None:
+                raise StaleVersion("the event names an agreement, but none is in force yet",
+                                   field="event.agreement", accepted="null")
+            assert self.agreement is not None
+            raise StaleVersion(f"the event was signed under agreement {ev.agreement}, not the "
+                               f"one in force (version {self.agreement.version}); sign it "
+                               f"again", field="event.agreement", accepted=current)
+        behind = AGREEMENT_ISSUED_BEHIND if ev.type == "agreement" else ISSUED_BEHIND
+        lag = entry.received_at - ev.issued
+        if lag > behind or -lag > ISSUED_AHEAD:
+            raise InvalidTime(
+                f"issued_at {ev.issued_at} is {_span(lag)} "
+                f"{'before' if lag > timedelta(0) else 'after'} the receive time "
+                f"{format_time(entry.received_at)}", field="event.issued_at",
+                accepted=f"a time from {_span(behind)} before to {_span(ISSUED_AHEAD)} after "
+                         f"the receive time (sign just before sending)")
 
     def _authenticate(self, entry: Entry, verify: bool) -> None:
         ev = entry.event
@@ -109,9 +191,10 @@ class Picture:
         """Signature and seq, before any work is spent on the content (agreements: in apply).
 
         `verify=False` when the signature was already checked against the same key."""
+        self._bind(entry)
         self._authenticate(entry, verify)
         if entry.event.type != "agreement":
-            self._check_seq(entry.event.party, entry.event.seq)
+            self._check_seq(entry.event.party, entry.event.seq, entry.event.v)
 
     def apply(self, entry: Entry, leaf: bytes, *, verify: bool = True) -> Changes:
         """Admit `entry` as the next entry of the log, or raise and change nothing."""
@@ -122,9 +205,10 @@ class Picture:
         if self.last_received is not None and entry.received_at <= self.last_received:
             raise InvalidInput("receive times must strictly increase along the log",
                                field="received_at")
+        self._bind(entry)
         self._authenticate(entry, verify)
         if ev.type != "agreement":
-            self._check_seq(ev.party, ev.seq)
+            self._check_seq(ev.party, ev.seq, ev.v)
         handler = getattr(self, "_" + ev.type.replace(".", "_"))
         changes: Changes = handler(entry, leaf, verify)
         # Admitted: now record the signer's seq and the position.
@@ -132,6 +216,7 @@ class Picture:
         changes.seq = (ev.party, ev.seq)
         self.size += 1
         self.last_received = entry.received_at
+        self.v2_seen = self.v2_seen or ev.v >= 2
         return changes
 
     # -- handlers: validate first, mutate last -----------------------------------------------
@@ -341,6 +426,25 @@ class Picture:
         else:
             self.open_alerts[key] = aid
         return Changes(alerts=[aid])
+
+    def _clock(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
+        """A step of the operator's wall clock, measured against its monotonic clock."""
+        if entry.event.party != OPERATOR:
+            raise UnknownParty("only the operator records clock steps", field="event.party",
+                               accepted=OPERATOR)
+        body = entry.event.body
+        keys = {"step_us", "wall", "previous_wall", "monotonic_us", "previous_monotonic_us"}
+        if set(body) != keys or not all(type(body[k]) is int for k in keys
+                                        if k.endswith("_us")):
+            raise InvalidInput("malformed clock step", field="event.body",
+                               accepted=", ".join(sorted(keys)) + " (the *_us as integers)")
+        wall = to_micros(parse_time(body["wall"], "event.body.wall"))
+        before = to_micros(parse_time(body["previous_wall"], "event.body.previous_wall"))
+        step = (wall - before) - (body["monotonic_us"] - body["previous_monotonic_us"])
+        if body["step_us"] != step:
+            raise InvalidInput(f"step_us {body['step_us']} is not the readings' difference "
+                               f"{step}", field="event.body.step_us", accepted=str(step))
+        return Changes()
 
     # -- acknowledgements owed -------------------------------------------------------------
 

@@ -165,6 +165,8 @@ def entry_audience(entry: Entry, messages: Mapping[str, Message]) -> frozenset[s
     if ev.party == ALL_PARTIES:
         return None
     if ev.party == OPERATOR:
+        if ev.type == "clock":
+            return None  # a step of the operator's clock concerns every receive time
         if ev.type == "finding":
             return frozenset(p for p in body.get("parties", ()) if isinstance(p, str))
         if ev.type == "alert":

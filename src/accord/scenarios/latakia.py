@@ -127,7 +127,7 @@ class Run:
              private: dict[str, Any] | None = None) -> Outcome:
         self.clock.set(when)
         key = self.keys[party]
-        sub = commands.signed(key, type, self.writer.picture.next_seq(party), when, body, private)
+        sub = commands.signed(key, type, self.writer.context(party), when, body, private)
         return self.writer.submit(sub)
 
     def file(self, when: datetime, party: str, doc: dict[str, Any], notice: str) -> Outcome:
@@ -145,7 +145,7 @@ def setup(dir: Path, origin: str) -> Run:
     writer = Writer(store, deployment.signer(), clock)
     run = Run(dir, writer, clock, keys)
     clock.set(at("12:00:00"))
-    adoption = commands.signed_by_all(agreement_doc(keys), keys.values(), clock.now())
+    adoption = commands.signed_by_all(agreement_doc(keys), keys.values(), clock.now(), origin)
     (dir / "agreement.json").write_text(json.dumps(
         {"event": adoption.event, "sigs": adoption.sigs}, indent=2) + "\n")
     writer.submit(adoption)

@@ -118,7 +118,7 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
              private: dict[str, Any] | None = None) -> dict[str, Any]:
         clock.set(when)
         c = clients[party]
-        sub = commands.signed(r.keys[party], type, c.me()["next_seq"], when, body, private)
+        sub = commands.signed(r.keys[party], type, c.context(), when, body, private)
         return c.submit(sub)
 
     def file(when: datetime, party: str, doc: dict[str, Any], notice: str) -> dict[str, Any]:

@@ -210,6 +210,12 @@ class Service:
                               field="writer", extra={"writer": health})
         return health
 
+    def clock_status(self) -> dict[str, object]:
+        """For `/readyz`: `{"state": "ok"}`, or `in doubt` after a step of the wall clock
+        against the monotonic clock, with the step and for how much longer (docs/design.md,
+        Events: clock steps)."""
+        return self.writer.watch.status()
+
     # -- writes -------------------------------------------------------------------------------
 
     def submit(self, sub: Submission) -> Future[Outcome]:
@@ -300,7 +306,9 @@ class Service:
         restart the first pass escalates whatever fell due while the service was down."""
         while not self._stop.wait(self.config.timer_interval_s):
             due = self.writer.next_deadline
-            if due is not None and due <= self.clock.now():
+            # A clock step seen here (or by a read) is logged by the next batch: queue one.
+            self.writer.watch.now()
+            if self.writer.watch.pending or (due is not None and due <= self.clock.now()):
                 try:
                     written = self.sequencer.escalate().result(self.config.write_timeout_s)
                 except Exception:  # keep the timer alive; the writer logs it

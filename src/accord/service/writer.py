@@ -31,7 +31,9 @@ from accord.errors import AccordError, InvalidInput, RuleBreach, Unavailable, Wr
 from accord.geo.box import volume_box
 from accord.limits import check_depth
 from accord.log.event import (
+    EVENT_VERSION,
     OPERATOR,
+    Context,
     Entry,
     Event,
     canonical,
@@ -50,7 +52,7 @@ from accord.rules.hotline import Due, Message
 from accord.rules.notice import Finding, Notice
 from accord.service.appender import LogAppender
 from accord.store.sqlite import SqliteStore
-from accord.timefmt import Clock, SystemClock, format_time, parse_time
+from accord.timefmt import Clock, ClockWatch, SystemClock, format_time, parse_time
 
 log = logging.getLogger("accord.writer")
 
@@ -105,14 +107,18 @@ class Outcome:
                              for f, rc in self.findings]}
 
 
-def load_picture(store: SqliteStore, operator_key: bytes) -> Picture:
-    """The live picture from the projection tables (fast); `accord verify` proves them right."""
-    picture = Picture(operator_key)
+def load_picture(store: SqliteStore, operator_key: bytes, origin: str | None = None) -> Picture:
+    """The live picture from the projection tables (fast); `accord verify` proves them right.
+
+    `origin` is the log's (default: as the store records it)."""
+    origin = (store.meta("origin") or "") if origin is None else origin
+    picture = Picture(operator_key, origin)
     state = store.state()
     size = store.size()
     if state.get("size", 0) != size:
-        return rebuild_picture(store, operator_key)
+        return rebuild_picture(store, operator_key, origin=origin)
     picture.size = size
+    picture.v2_seen = size > 0 and Entry.decode(store.entry(size - 1)).event.v >= 2
     picture.agreement_entry = state.get("agreement_entry", -1)
     if picture.agreement_entry >= 0:
         entry = Entry.decode(store.entry(picture.agreement_entry))
@@ -181,9 +187,9 @@ def overdue_records(picture: Picture, agreement: Agreement, due: Due
 
 
 def rebuild_picture(store: SqliteStore, operator_key: bytes, *, verify: bool = False,
-                    before: datetime | None = None) -> Picture:
+                    before: datetime | None = None, origin: str | None = None) -> Picture:
     """Fold the log from entry 0 (up to entries received before `before`)."""
-    picture = Picture(operator_key)
+    picture = Picture(operator_key, (store.meta("origin") or "") if origin is None else origin)
     for _, data in store.entries():
         entry = Entry.decode(data)
         if before is not None and entry.received_at >= before:
@@ -298,8 +304,10 @@ class Writer:
         self.store = store
         self.signer = signer
         self.clock = clock or SystemClock()
+        self.watch = ClockWatch(self.clock)  # every receive time is read through it
         self.operator_key = signer.public_key
-        self.picture = load_picture(store, self.operator_key)
+        self.origin = signer.name
+        self.picture = load_picture(store, self.operator_key, self.origin)
         self.log = LogAppender(store, signer)
         self.listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
         # Read by the escalation timer from another thread: replaced whole, never mutated.
@@ -334,6 +342,7 @@ class Writer:
         try:
             with self.store.transaction():
                 self.log.begin()
+                self._log_clock_steps()
                 for sub in subs:
                     results.append(self._isolated(sub))
                 self._journal.stop()
@@ -406,12 +415,17 @@ class Writer:
         The check needs no private reveal, so a private digest in the body is ignored."""
         self.picture.require_agreement().party(party, "party")
         now = self.clock.now()
-        event = Event(type="notice.file", party=party, seq=1, issued_at=format_time(now),
-                      body={k: v for k, v in body.items() if k != "private_digest"})
+        event = self.picture.context(party).event(
+            "notice.file", party, format_time(now),
+            {k: v for k, v in body.items() if k != "private_digest"})
         entry = Entry(event=event, received_at=now, sig="")
         notice, previous = self.picture.prospective(entry)
         findings = self._check(notice, entry.received_at, previous)
         return {"notice": notice.to_json(), "findings": [f.to_body() for f in findings]}
+
+    def context(self, party: str) -> Context:
+        """What `party`'s next event must name: this log, the agreement in force, its seq."""
+        return self.picture.context(party)
 
     # -- one command ------------------------------------------------------------------------
 
@@ -421,7 +435,7 @@ class Writer:
         Safe from any thread (it only reads the agreement in force); Ed25519 verification
         releases the GIL, so callers' threads verify in parallel while the writer appends.
         """
-        event = parse_event(sub.event)
+        event = self._admissible(parse_event(sub.event))
         agreement = self.picture.agreement
         if event.type == "agreement" or agreement is None or sub.sig is None:
             return sub
@@ -432,8 +446,20 @@ class Writer:
         verify_event_signature(event, sub.sig, key)
         return replace(sub, verified=(event, key))
 
+    @staticmethod
+    def _admissible(event: Event) -> Event:
+        """Only the current event format is admitted; older ones are read from old logs only
+        (the log and agreement they do not name could be any)."""
+        if event.v != EVENT_VERSION:
+            raise InvalidInput(f"event format version {event.v} is no longer admitted: it does "
+                               f"not name the log and the agreement it was signed for",
+                               field="event.v",
+                               accepted=f"{EVENT_VERSION}, with log and agreement (GET /v1/me)")
+        return event
+
     def _one(self, sub: Submission) -> Outcome:
-        event = sub.verified[0] if sub.verified else parse_event(sub.event)
+        event = self._admissible(sub.verified[0] if sub.verified
+                                 else parse_event(sub.event))
         if event.party == OPERATOR:
             raise InvalidInput("operator events are made by the service, not submitted",
                                field="event.party", accepted="a party id")
@@ -465,8 +491,11 @@ class Writer:
         return outcome
 
     def _receive_time(self) -> datetime:
-        """The clock's time, but never at or before the last entry's: the log's order is time's."""
-        now = self.clock.now()
+        """The clock's time, but never at or before the last entry's: the log's order is time's.
+
+        Read through the clock watch, which notices a step of the wall clock (either way)
+        against the monotonic clock; the next batch logs it (`_log_clock_steps`)."""
+        now = self.watch.now()
         last = self.picture.last_received
         if last is not None and now <= last:
             now = last + timedelta(microseconds=1)
@@ -490,6 +519,13 @@ class Writer:
                                field="private", accepted="the part the party signed")
         return salt, private["data"]
 
+    def _log_clock_steps(self) -> None:
+        """Log, as operator `clock` entries, the steps of the wall clock seen since the last
+        batch, before this batch's entries (whose receive times follow the stepped clock)."""
+        self.watch.now()
+        for step in self.watch.take():
+            self._operator("clock", lambda seq, s=step: s.to_body())
+
     def _check(self, notice: Notice, received_at: datetime,
                previous: Notice | None) -> list[Finding]:
         return strategic_check(self.store, self.picture, notice, received_at, previous)
@@ -501,7 +537,7 @@ class Writer:
         # Through canonical JSON and back, so the live picture holds what a replay will read.
         body = json.loads(canonical(make_body(seq)))
         event = Event(type=type, party=OPERATOR, seq=seq, issued_at=format_time(received),
-                      body=body)
+                      body=body, log=self.origin, agreement=self.picture.agreement_hash())
         entry = Entry(event=event, received_at=received,
                       sig=sign_event(event, self.signer.private_key))
         return self._append(entry, verified=True)
@@ -594,7 +630,7 @@ class Writer:
 
     def _reload(self) -> None:
         """After a failed transaction, forget what was applied in memory: the store is truth."""
-        self.picture = load_picture(self.store, self.operator_key)
+        self.picture = load_picture(self.store, self.operator_key, self.origin)
         self.next_deadline = self.picture.next_deadline()
         self.log.reload()
         self._stale = False
