@@ -241,8 +241,9 @@ def init(dir: Annotated[Path, typer.Argument(help="Folder to create the deployme
     if as_json:
         dump({"dir": str(d.dir), "origin": d.origin, "log_key": d.verifier_key})
         return
-    out.print(f"Created deployment [bold]{d.dir}[/] with log origin [bold]{d.origin}[/]")
-    out.print(f"Log verifier key (give it to every party):\n  {d.verifier_key}")
+    out.print(f"Created deployment [bold]{markup(d.dir)}[/] with log origin "
+              f"[bold]{markup(d.origin)}[/]")
+    out.print(f"Log verifier key (give it to every party):\n  {markup(d.verifier_key)}")
 
 
 @app.command()
@@ -260,7 +261,7 @@ def keygen(party: Annotated[str, typer.Argument(help="The party id this key sign
     if as_json:
         dump({"party": party, "key_file": str(path), "public_key": key.public_b64})
         return
-    out.print(f"Wrote {path} (keep it private). Public key for the agreement:")
+    out.print(f"Wrote {markup(path)} (keep it private). Public key for the agreement:")
     out.print(f'  [[parties]]\n  id = "{party}"\n  key = "{key.public_b64}"', markup=False)
 
 
@@ -306,9 +307,9 @@ def agreement_propose(
         dump(proposal)
         return
     body = proposal["event"]["body"]
-    out.print(f"Wrote {out_path}: agreement [bold]{body['id']}[/] version "
+    out.print(f"Wrote {markup(out_path)}: agreement [bold]{markup(body['id'])}[/] version "
               f"{proposal['event']['seq']}, to be signed by "
-              + ", ".join(p["id"] for p in body["parties"]))
+              + markup(", ".join(str(p["id"]) for p in body["parties"])))
 
 
 @agreement_app.command("sign")
@@ -324,8 +325,9 @@ def agreement_sign(proposal: Annotated[Path, typer.Argument(help="The proposal f
         return
     parties = [p["id"] for p in signed["event"]["body"]["parties"]]
     missing = [p for p in parties if p not in signed["sigs"]]
-    out.print(f"Signed as {k.name}. " + (f"Still to sign: {', '.join(missing)}" if missing
-                                          else "Every party has signed: ready to adopt."))
+    out.print(f"Signed as {markup(k.name)}. "
+              + (f"Still to sign: {markup(', '.join(missing))}" if missing
+                 else "Every party has signed: ready to adopt."))
 
 
 @agreement_app.command("adopt")
@@ -568,7 +570,7 @@ def report(written: tuple[dict[str, Any], Proved], as_json: bool,
         out.print("  no findings")
     print_receipt(proved)
     if receipt_path is not None:
-        out.print(f"  receipt written to {receipt_path}")
+        out.print(f"  receipt written to {markup(receipt_path)}")
 
 
 # -- picture, findings, the live stream --------------------------------------------------------
@@ -1008,7 +1010,8 @@ def party_token(party: Annotated[str, typer.Argument(help="The party the token a
     if as_json:
         dump({"party": party, "label": label, "token": token})
         return
-    out.print(f"Token for {party} ({label}); keep it secret, it is not shown again:")
+    out.print(f"Token for {markup(party)} ({markup(label)}); keep it secret, it is not shown "
+              f"again:")
     print(token)
 
 
@@ -1023,7 +1026,7 @@ def party_revoke(party: str, dir: DirOpt = Path("."),
     with store.transaction():
         n = store.revoke_tokens(party, label)
     store.close()
-    out.print(f"Revoked {n} token(s) of {party}.")
+    out.print(f"Revoked {n} token(s) of {markup(party)}.")
 
 
 # -- demo ------------------------------------------------------------------------------------
