@@ -81,14 +81,6 @@ class Fleet:
     def __len__(self) -> int:
         return len(self.lat)
 
-    @property
-    def east(self) -> F64:
-        return self.gs * np.sin(np.radians(self.trk))
-
-    @property
-    def north(self) -> F64:
-        return self.gs * np.cos(np.radians(self.trk))
-
 
 @dataclass(frozen=True)
 class Conflicts:
@@ -203,6 +195,28 @@ def _mixed(f: Fleet) -> bool:
     return bool(f.amsl.any()) and not bool(f.amsl.all())
 
 
+def _offsets(f: Fleet, i: I64, j: I64, mixed: bool) -> tuple[F64 | float, F64 | float]:
+    """The range [lo, hi] of the reference offset of alt_j - alt_i (see `pair_geometry`)."""
+    if not mixed:
+        return 0.0, 0.0
+    amsl_i, amsl_j = f.amsl[i], f.amsl[j]
+    up = amsl_i & ~amsl_j  # i AMSL, j W84
+    down = ~amsl_i & amsl_j  # i W84, j AMSL
+    return (np.where(up, GEOID_MIN_M, np.where(down, -GEOID_MAX_M, 0.0)),
+            np.where(up, GEOID_MAX_M, np.where(down, -GEOID_MIN_M, 0.0)))
+
+
+def apart(f: Fleet, i: I64, j: I64) -> tuple[F64, F64]:
+    """(horizontal, vertical) distance now between aircraft i[k] and j[k], as the exact test
+    measures them (the vertical one the smallest possible across references)."""
+    k = kinematics(f)
+    dx, dy, dz = k.px[j] - k.px[i], k.py[j] - k.py[i], k.pz[j] - k.pz[i]
+    dalt = f.alt[j] - f.alt[i]
+    lo, hi = _offsets(f, i, j, _mixed(f))
+    gap: F64 = np.maximum(np.maximum(dalt - hi, lo - dalt), 0.0)
+    return np.sqrt(dx * dx + dy * dy + dz * dz), gap
+
+
 def _exact(k: Kinematics, f: Fleet, i: I64, j: I64, h: float, v: float,
            lookahead: float, mixed: bool = True) -> Conflicts:
     candidates = len(i)
@@ -224,14 +238,7 @@ def _exact(k: Kinematics, f: Fleet, i: I64, j: I64, h: float, v: float,
     dalt = f.alt[j] - f.alt[i]
     vs = f.vs[j] - f.vs[i]
     vs = np.where(np.abs(vs) < 1e-6, 1e-6, vs)
-    lo: F64 | float = 0.0
-    hi: F64 | float = 0.0
-    if mixed:
-        amsl_i, amsl_j = f.amsl[i], f.amsl[j]
-        up = amsl_i & ~amsl_j  # i AMSL, j W84
-        down = ~amsl_i & amsl_j  # i W84, j AMSL
-        lo = np.where(up, GEOID_MIN_M, np.where(down, -GEOID_MAX_M, 0.0))
-        hi = np.where(up, GEOID_MAX_M, np.where(down, -GEOID_MIN_M, 0.0))
+    lo, hi = _offsets(f, i, j, mixed)
     cross_hi = (dalt - lo + v) / -vs  # dz(t) = lo - v
     cross_lo = (dalt - hi - v) / -vs  # dz(t) = hi + v
     t_in = np.maximum(np.minimum(cross_hi, cross_lo), t_cpa - half)
@@ -384,12 +391,14 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
 
 
 def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
-                 all_pairs: bool = False, block: int = 2048) -> Conflicts:
-    """The O(N^2) reference: every pair through the exact test, in blocks (bounded memory)."""
+                 all_pairs: bool = False, pairs_per_block: int = 1 << 18) -> Conflicts:
+    """The O(N^2) reference: every pair through the exact test, in blocks of rows of about
+    `pairs_per_block` pairs (memory stays in the tens of MB at any size)."""
     n = len(f)
     k = kinematics(f)
     mixed = _mixed(f)
     found: list[Conflicts] = []
+    block = max(1, pairs_per_block // max(n, 1))
     for s in range(0, n, block):
         rows = np.arange(s, min(n, s + block))
         i = np.repeat(rows, n)
