@@ -84,6 +84,20 @@ def test_wrong_key_for_party_is_refused(dep: Path) -> None:
     assert proc.returncode == 2 and "Bad signature" in proc.stderr
 
 
+def test_a_proposal_names_the_log_it_is_for(dep: Path) -> None:
+    """An agreement proposal is signed for one log: -d reads its origin, --log names it away
+    from the deployment; neither, or a --log that is not the deployment's, is refused."""
+    none = accord(dep, "agreement", "propose", "agreement.toml", "-o", "p.json", ok=False)
+    assert none.returncode == 2 and "names the log" in none.stdout + none.stderr
+    other = accord(dep, "agreement", "propose", "agreement.toml", "-d", "dep", "--log",
+                   "other.example/log", "-o", "p.json", ok=False)
+    assert other.returncode == 2 and "cli.test/log" in other.stdout + other.stderr
+    assert not (dep / "p.json").exists()
+    amendment = js(dep, "agreement", "propose", "agreement.toml", "-d", "dep", "-o", "p.json")
+    assert amendment["event"]["log"] == "cli.test/log" and amendment["event"]["v"] == 2
+    assert amendment["event"]["agreement"] == amendment["event"]["body"]["replaces"]
+
+
 def test_help_lists_every_command(tmp_path: Path) -> None:
     out = accord(tmp_path, "--help").stdout
     for cmd in ("init", "keygen", "agreement", "notice", "picture", "log", "verify", "demo"):

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from accord import commands
+from accord.api.app import create_app
 from accord.errors import (
     AccordError,
     InvalidInput,
@@ -26,11 +28,13 @@ from accord.errors import (
     WrongLog,
 )
 from accord.keys import PARTY_KEY, KeyFile
-from accord.log.event import MAX_SEQ, Entry, Event
+from accord.log.event import MAX_SEQ, Context, Entry, Event
 from accord.log.merkle import leaf_hash
 from accord.picture.fold import AGREEMENT_ISSUED_BEHIND, ISSUED_AHEAD, ISSUED_BEHIND
 from accord.service.deployment import Deployment
+from accord.service.runtime import Service, ServiceConfig, issue_token
 from accord.service.writer import Submission, Writer, rebuild_picture
+from accord.store.sqlite import SqliteStore
 from accord.timefmt import ManualClock, format_time
 from accord.verify import verify_store
 from support import World, agreement_doc, make_world, volume
@@ -335,3 +339,36 @@ def test_the_fold_holds_the_operators_receive_time_to_the_window(world: World) -
         picture.apply(late, leaf_hash(late.encode()))
     ok = replace(late, received_at=event.issued + ISSUED_BEHIND)
     picture.apply(ok, leaf_hash(ok.encode()))
+
+
+def test_over_http_a_copied_event_is_refused_even_with_the_partys_token_there(
+        twins: tuple[World, World]) -> None:
+    """The issue's reproduction: A's signed event, read from deployment A's log, posted to
+    deployment B with B's valid token for the same party (same key in both agreements)."""
+    a, b = twins
+    out = a.writer.submit(a.sub("A", "notice.file", transit(1)))
+    stored = json.loads(a.store.entry(out.index))
+    b.writer.store.close()
+    s = Service(b.dir, clock=b.clock, config=ServiceConfig(tactical_interval_s=3600))
+    try:
+        store = SqliteStore(s.deployment.db_path)
+        token = issue_token(store, "A", "t", b.clock)
+        store.close()
+        with TestClient(create_app(service=s)) as http:
+            auth = {"Authorization": f"Bearer {token}"}
+            size = http.get("/readyz").json()["entries"]
+            r = http.post("/v1/events", headers=auth,
+                          json={"event": stored["event"], "sig": stored["sig"]})
+            assert r.status_code == 400 and r.json()["type"].endswith("/wrong-log"), r.text
+            assert r.json()["field"] == "event.log"
+            assert http.get("/readyz").json()["entries"] == size
+            # What B tells the party to name instead, and an event signed with it is admitted.
+            me = http.get("/v1/me", headers=auth).json()
+            assert me["log"] == "b.example/log" and me["next_seq"] == 1
+            assert me["agreement"] == b.writer.picture.agreement_hash()
+            sub = commands.signed(b.keys["A"], "notice.file", Context.from_json(me),
+                                  b.clock.now(), transit(2))
+            ok = http.post("/v1/events", headers=auth, json={"event": sub.event, "sig": sub.sig})
+            assert ok.status_code == 200, ok.text
+    finally:
+        s.close()
