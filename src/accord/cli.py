@@ -955,39 +955,57 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
 
     from accord.api import logs
     from accord.api.app import create_app
-    from accord.service.runtime import ServiceConfig
+    from accord.api.edge import edge_for, protocol
+    from accord.service.runtime import Service, ServiceConfig
 
     config = ServiceConfig.load(dir)
+    host = host or config.host
+    port = config.port if port is None else port
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"{port} is not a TCP port", field="port",
+                           accepted="0 to 65535 (0 picks a free one)")
     logs.configure(log_level)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # The deployment first, with its writer lock: a second `accord serve` of the same folder
+    # refuses here, before it binds a port or says it is serving.
+    service = Service(dir, config=config)
     try:
-        sock.bind((host or config.host, config.port if port is None else port))
-    except OSError as exc:
-        raise DeploymentError(f"cannot listen on {host or config.host}:{port}: {exc.strerror}",
-                              accepted="a free port, e.g. --port 0") from None
-    sock.listen(1024)
-    bound_host, bound_port = sock.getsockname()[:2]
-    deployment = Deployment.open(dir)
-    print(f"Accord serving {deployment.dir} (log {deployment.origin}) on "
-          f"http://{bound_host}:{bound_port}", flush=True)
-    app_ = create_app(dir)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                             socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except (OSError, OverflowError) as exc:
+            sock.close()
+            raise DeploymentError(f"cannot listen on {host}:{port}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}",
+                                  accepted="a free port, e.g. --port 0") from None
+        sock.listen(1024)
+        bound_host, bound_port = sock.getsockname()[:2]
+        deployment = service.deployment
+        print(f"Accord serving {deployment.dir} (log {deployment.origin}) on "
+              f"http://{bound_host}:{bound_port}", flush=True)
+        app_ = create_app(service=service)
 
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            app_.state.draining.set()  # live streams end, so the graceful stop is quick
-            super().handle_exit(sig, frame)
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                app_.state.draining.set()  # live streams end, so the graceful stop is quick
+                super().handle_exit(sig, frame)
 
-        @contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            with super().capture_signals():
-                yield
-                # SIGTERM/SIGINT asked for a graceful stop and it is done: exit 0, not -15.
-                self._captured_signals.clear()
+            @contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                with super().capture_signals():
+                    yield
+                    # SIGTERM/SIGINT asked for a graceful stop and it is done: exit 0, not -15.
+                    self._captured_signals.clear()
 
-    server = Server(uvicorn.Config(app_, log_config=None, access_log=False,
-                                   lifespan="on", timeout_graceful_shutdown=10))
-    server.run(sockets=[sock])
+        # Header and body deadlines and connection caps (accord.api.edge): uvicorn has none.
+        server = Server(uvicorn.Config(app_, log_config=None, access_log=False,
+                                       lifespan="on", timeout_graceful_shutdown=10,
+                                       http=protocol(edge_for(config)),
+                                       timeout_keep_alive=config.idle_timeout_s))  # type: ignore[arg-type]
+        server.run(sockets=[sock])
+    finally:
+        service.close()
 
 
 @party_app.command("token")

@@ -240,3 +240,39 @@ def test_rate_limit_per_party(tmp_path: Any) -> None:
         assert other.status_code == 200  # each party has its own bucket
     finally:
         assert stop(s) == 0
+
+
+def test_control_and_bidi_text_is_refused_naming_the_field(server: Server) -> None:
+    """Text that would clear a recipient's screen or reorder what it reads never enters the
+    log: message text, notice titles, aircraft ids and callsigns."""
+    import httpx as h
+
+    size = server.size()
+    cases = [
+        ("message", {"message": "ESC-1", "text": "hello\x1b[2J"}, "event.body.text"),
+        ("message", {"message": "ESC-2", "text": "pay \u202egnp.exe"}, "event.body.text"),
+        ("message", {"message": "ESC-3", "text": "x", "ref": {"notice": "N\x1b"}},
+         "event.body.ref.notice"),
+        ("notice.file", {"notice": "ESC-N", "kind": "transit", "title": "t\x9b2J",
+                         "volumes": [future_volume(60.0, 10.0)]}, "event.body.title"),
+    ]
+    for type, body, field in cases:
+        sub = server.sub("A", type, body)
+        r = h.post(server.url + "/v1/events", json={"event": sub.event, "sig": sub.sig},
+                   headers={"Authorization": f"Bearer {server.tokens['A']}"})
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] == field
+    assert server.size() == size
+    from accord.timefmt import SystemClock, format_time
+
+    now = format_time(SystemClock().now())
+    row = {"time": now, "lat": 10.0, "lon": 60.0, "alt_m": 3000, "gs_mps": 100, "trk_deg": 0}
+    r = h.post(server.url + "/v1/tracks", headers={"Authorization":
+                                                   f"Bearer {server.tokens['A']}"},
+               json={"reports": [dict(row, aircraft="A\x1b]0;owned\x07"),
+                                 dict(row, aircraft="A2", callsign="\u2067CS")]})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["accepted"] == 0, out
+    assert [p["field"] for p in out["problems"]] == ["reports[0].aircraft",
+                                                    "reports[1].callsign"]

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from accord.errors import InvalidInput, UnknownKind, UnknownParty
 from accord.geo.volume import Volume, VolumeLimits, parse_volume
 from accord.log.event import ALL_PARTIES, OPERATOR, unb64
+from accord.rules.text import check_text
 
 Action = Literal["finding", "reject"]
 Disclosure = Literal["full", "volumes"]
@@ -206,8 +207,7 @@ class Agreement:
                 _num(t.get("vertical_m", separation.vertical_m), f"{tf}.vertical_m"),
                 look, corrective, warning)
         title = o.get("title", agreement_id)
-        if not isinstance(title, str):
-            raise InvalidInput("title must be a string", field=f"{field}.title")
+        check_text(title, f"{field}.title", 200)
         return Agreement(id=agreement_id, title=title, version=version, parties=parties,
                          kinds=kinds, separation=separation, conflict_action=conflict_action,
                          zones=zones, limits=limits, disclosure=tuple(disclosure),
@@ -276,8 +276,9 @@ def _parties(value: Any, field: str) -> tuple[Party, ...]:
         key = unb64(p.get("key"), f"{f}.key", 32)
         name = p.get("name", pid)
         esc = p.get("escalation")
-        if not isinstance(name, str) or (esc is not None and not isinstance(esc, str)):
-            raise InvalidInput("name and escalation must be strings", field=f)
+        check_text(name, f"{f}.name", 200)
+        if esc is not None:
+            check_text(esc, f"{f}.escalation", 200)
         out.append(Party(id=pid, name=name, key=key, escalation=esc))
     if len({p.id for p in out}) != len(out):
         raise InvalidInput("party ids must be unique", field=field)
@@ -348,9 +349,7 @@ def _zone(value: Any, field: str, parties: set[str], kinds: set[str]) -> Zone:
         hazard_only=_bool(app.get("hazard", False), f"{field}.applies_to.hazard"),
     )
     protects = _names(z.get("protects", []), f"{field}.protects", parties) or frozenset()
-    name = z.get("name", zid)
-    if not isinstance(name, str):
-        raise InvalidInput("name must be a string", field=f"{field}.name")
+    name = check_text(z.get("name", zid), f"{field}.name", 200)
     return Zone(id=zid, name=name, volumes=(volume,), rule=rule, protects=protects,
                 action=_action(z.get("action", "finding"), f"{field}.action"))
 

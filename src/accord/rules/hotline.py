@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from accord.errors import InvalidInput, UnknownParty
 from accord.rules.agreement import Agreement
+from accord.rules.text import check_text
 from accord.timefmt import format_time, parse_time
 
 Priority = Literal["routine", "urgent"]
@@ -109,6 +110,7 @@ def parse_message(body: dict[str, Any], agreement: Agreement, sender: str, recei
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
         raise InvalidInput("text must be a non-empty string", field=f"{field}.text",
                            accepted=f"1 to {MAX_TEXT} characters")
+    check_text(text, f"{field}.text")
     priority = body.get("priority", "routine")
     if priority not in ("routine", "urgent"):
         raise InvalidInput(f"unknown priority {priority!r}", field=f"{field}.priority",
@@ -119,6 +121,9 @@ def parse_message(body: dict[str, Any], agreement: Agreement, sender: str, recei
                                 and isinstance(next(iter(ref.values())), str)):
         raise InvalidInput("ref names one notice, finding or message", field=f"{field}.ref",
                            accepted='{"notice": id} or {"finding": id} or {"message": id}')
+    if ref is not None:
+        [(kind, ref_id)] = ref.items()
+        check_text(ref_id, f"{field}.ref.{kind}", 64)
     minutes = body.get("ack_minutes")
     if minutes is None:
         delay = agreement.hotline.ack_deadline

@@ -14,6 +14,7 @@ from accord.errors import InvalidInput, InvalidTime, LimitExceeded
 from accord.geo.volume import Volume, VolumeLimits, parse_volume, volume_to_json
 from accord.log.event import unb64
 from accord.rules.agreement import Action, Agreement
+from accord.rules.text import check_text
 from accord.timefmt import format_time, parse_time
 
 FindingKind = Literal["conflict", "late_notice", "zone_violation", "unacknowledged"]
@@ -233,6 +234,8 @@ def parse_notice_body(body: dict[str, Any], agreement: Agreement, received_at: d
     if title is not None and (not isinstance(title, str) or len(title) > 200):
         raise InvalidInput("title must be a string of at most 200 characters",
                            field=f"{field}.title")
+    if title is not None:
+        check_text(title, f"{field}.title")
     digest = body.get("private_digest")
     if digest is not None:
         unb64(digest, f"{field}.private_digest", 32)
