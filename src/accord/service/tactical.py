@@ -31,7 +31,7 @@ from accord.tactical.alerts import (
     TrackTable,
     hazards,
     nonconformance,
-    separation,
+    separation_bounded,
 )
 from accord.timefmt import Clock, format_time, parse_time
 
@@ -227,10 +227,17 @@ class TacticalMonitor:
         own: dict[str, list[Volume]] = {}
         for n in notices:
             own.setdefault(n.party, []).extend(v for v in n.volumes if v.start <= now < v.end)
-        detections = (separation(reports, fleet, rules.horizontal_m, rules.vertical_m, levels)
-                      + hazards(reports, now, active_hazards, lookahead, levels)
+        # the aircraft pairs of open separation alerts: always built, so they stay open
+        keep = frozenset((str(a[0]), str(a[1])) for o in self.book.open.values()
+                         if o.detection.kind == "separation"
+                         and isinstance(a := o.detection.details.get("aircraft"), list)
+                         and len(a) == 2)
+        listed, unlisted = separation_bounded(
+            reports, fleet, rules.horizontal_m, rules.vertical_m, levels,
+            per_party=self.book.max_open, keep=keep)
+        detections = (listed + hazards(reports, now, active_hazards, lookahead, levels)
                       + nonconformance(reports, now, own))
-        changes = self.book.step(now, detections)
+        changes = self.book.step(now, detections, unlisted)
         by_ac = {f"{r.party}/{r.aircraft}": r for r in reports}
         samples: dict[str, dict[str, Any]] = {}
         return [self._body(c, by_ac, samples) for c in changes]

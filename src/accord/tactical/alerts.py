@@ -176,42 +176,101 @@ def separation(reports: list[Report], f: Fleet, h: float, v: float,
     from the fleet moved on exactly along its geodesics (pyproj), so the engine's error
     stays within its bound for 300 s whatever the look-ahead (docs/design.md: with one
     stretch it grows as the cube of the distance flown). A pair's loss is its earliest."""
-    if len(f) < 2:
-        return []
+    return separation_bounded(reports, f, h, v, levels)[0]
+
+
+@dataclass
+class Unlisted:
+    """Detections found but not built one by one, because the cap could not raise them in
+    this cycle anyway: per party, how many and the highest level. The book counts them in
+    the party's overflow alert."""
+
+    count: dict[str, int] = field(default_factory=dict)
+    level: dict[str, int] = field(default_factory=dict)
+
+
+def separation_bounded(reports: list[Report], f: Fleet, h: float, v: float, levels: Levels,
+                       *, per_party: int | None = None,
+                       keep: frozenset[tuple[str, str]] = frozenset(),
+                       ) -> tuple[list[Detection], Unlisted]:
+    """Like `separation`, but with `per_party` set, builds only the `per_party` most urgent
+    conflicts of each party (level, then time to loss) and those between the aircraft pairs
+    in `keep` (alerts already open); the others are only counted, in arrays. So a flood of
+    stacked tracks (a million pairs) costs arrays, not a million Python objects a cycle."""
+    unlisted = Unlisted()
+    n = len(f)
+    if n < 2:
+        return [], unlisted
     lookahead = levels.preventive
-    found: dict[tuple[int, int], tuple[float, float, float]] = {}  # t_in, t_cpa, d_cpa
+    parts: list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64],
+                      NDArray[np.float64]]] = []  # pair code, t_in, t_cpa, d_cpa
     start = 0.0
     while start < lookahead:
         span = min(SEGMENT_S, lookahead - start)
         fk = f if start == 0.0 else _moved(f, start)
         c = detect(fk, h, v, span)
-        for k in range(len(c)):
-            key = (int(c.i[k]), int(c.j[k]))
-            t_in = float(c.t_in[k]) if start == 0.0 else max(0.0, float(c.t_in[k]))
-            if key not in found:
-                found[key] = (start + t_in, start + float(c.t_cpa[k]), float(c.d_cpa[k]))
+        if len(c):
+            t0 = c.t_in if start == 0.0 else np.maximum(c.t_in, 0.0)
+            parts.append((c.i * n + c.j, start + t0, start + c.t_cpa, c.d_cpa))
         start += span
-    if not found:
-        return []
-    pairs = sorted(found)
-    i = np.array([p[0] for p in pairs], dtype=np.int64)
-    j = np.array([p[1] for p in pairs], dtype=np.int64)
-    _, vertical = apart(f, i, j)
-    horizontal = np.asarray(GEOD.inv(f.lon[i], f.lat[i], f.lon[j], f.lat[j])[2])  # geodesic
+    if not parts:
+        return [], unlisted
+    # each pair once, from its earliest stretch (np.unique keeps the first occurrence)
+    code, first = np.unique(np.concatenate([p[0] for p in parts]), return_index=True)
+    t_in = np.maximum(np.concatenate([p[1] for p in parts])[first], 0.0)
+    t_cpa = np.concatenate([p[2] for p in parts])[first]
+    d_cpa = np.concatenate([p[3] for p in parts])[first]
+    i, j = code // n, code % n
+    m = len(code)
+    lv = np.where(t_in <= levels.warning, 3, np.where(t_in <= levels.corrective, 2, 1))
+    chosen = np.ones(m, dtype=np.bool_)
+    if per_party is not None and m > per_party:
+        pi, pj = f.party[i], f.party[j]
+        order = np.lexsort((j, i, t_in, -lv))  # most urgent first
+        # each conflict's rank among those of party i, and of party j, in that order
+        ev_party = np.concatenate([pi[order], pj[order]])
+        ev_pos = np.concatenate([np.arange(m), np.arange(m)])
+        o = np.lexsort((ev_pos, ev_party))
+        grouped = ev_party[o]
+        rank = np.empty(2 * m, dtype=np.int64)
+        rank[o] = np.arange(2 * m) - np.searchsorted(grouped, grouped, side="left")
+        chosen = np.zeros(m, dtype=np.bool_)
+        chosen[order] = (rank[:m] < per_party) | (rank[m:] < per_party)
+        if keep:
+            index = {f"{r.party}/{r.aircraft}": k for k, r in enumerate(reports)}
+            codes = [min(index[a], index[b]) * n + max(index[a], index[b])
+                     for a, b in keep if a in index and b in index]
+            if codes:
+                chosen |= np.isin(code, np.array(codes, dtype=np.int64))
+        rest = ~chosen
+        if rest.any():
+            name = {int(f.party[k]): r.party for k, r in enumerate(reports)}
+            size = int(f.party.max()) + 1
+            count = (np.bincount(pi[rest], minlength=size)
+                     + np.bincount(pj[rest], minlength=size))
+            top = np.zeros(size, dtype=np.int64)
+            np.maximum.at(top, pi[rest], lv[rest])
+            np.maximum.at(top, pj[rest], lv[rest])
+            for q in np.flatnonzero(count).tolist():
+                unlisted.count[name[q]] = int(count[q])
+                unlisted.level[name[q]] = int(top[q])
+    pick = np.flatnonzero(chosen)
+    ci, cj = i[pick], j[pick]
+    _, vertical = apart(f, ci, cj)
+    horizontal = np.asarray(GEOD.inv(f.lon[ci], f.lat[ci], f.lon[cj], f.lat[cj])[2])
     out = []
-    for k, key in enumerate(pairs):
-        a, b = sorted((reports[key[0]], reports[key[1]]), key=lambda r: r.key)
-        t_in, t_cpa, d_cpa = found[key]
-        t_in = max(0.0, t_in)
+    for n_k, k in enumerate(pick.tolist()):
+        a, b = sorted((reports[int(i[k])], reports[int(j[k])]), key=lambda r: r.key)
         out.append(Detection(
             key=f"separation:{a.party}/{a.aircraft}:{b.party}/{b.aircraft}", kind="separation",
-            level=levels.of(t_in), parties=tuple(sorted({a.party, b.party})),
+            level=int(lv[k]), parties=tuple(sorted({a.party, b.party})),
             details={"aircraft": [f"{a.party}/{a.aircraft}", f"{b.party}/{b.aircraft}"],
-                     "time_to_loss_s": round(t_in, 1), "t_cpa_s": round(t_cpa, 1),
-                     "d_cpa_m": round(d_cpa, 1),
-                     "distance_m": round(float(horizontal[k]), 1),
-                     "vertical_m": round(float(vertical[k]), 1)}))
-    return out
+                     "time_to_loss_s": round(float(t_in[k]), 1),
+                     "t_cpa_s": round(float(t_cpa[k]), 1),
+                     "d_cpa_m": round(float(d_cpa[k]), 1),
+                     "distance_m": round(float(horizontal[n_k]), 1),
+                     "vertical_m": round(float(vertical[n_k]), 1)}))
+    return out, unlisted
 
 
 def _moved(f: Fleet, seconds: float) -> Fleet:
@@ -567,7 +626,10 @@ class AlertBook:
                 held.lower_since = None
         self._cleared = {}
 
-    def step(self, now: datetime, detections: list[Detection]) -> list[AlertChange]:
+    def step(self, now: datetime, detections: list[Detection],
+             unlisted: Unlisted | None = None) -> list[AlertChange]:
+        """One cycle's detections in, the changes to log out. `unlisted`: detections only
+        counted (`separation_bounded`), held back with the rest."""
         changes: list[AlertChange] = []
         seen: dict[str, Detection] = {}
         fresh: list[Detection] = []
@@ -591,8 +653,10 @@ class AlertBook:
             else:
                 for p in d.parties:
                     held_back.setdefault(p, []).append(d)
-        for party, ds in held_back.items():
-            summary = self._overflow(party, ds)
+        extra = unlisted or Unlisted()
+        for party in sorted(set(held_back) | set(extra.count)):
+            summary = self._overflow(party, held_back.get(party, []),
+                                     extra.count.get(party, 0), extra.level.get(party, 0))
             seen[summary.key] = summary
         for key, d in seen.items():
             held = self.open.get(key)
@@ -627,14 +691,18 @@ class AlertBook:
                 changes.append(AlertChange("cleared", held.detection, now))
         return changes
 
-    def _overflow(self, party: str, held_back: list[Detection]) -> Detection:
+    def _overflow(self, party: str, held_back: list[Detection], unlisted: int = 0,
+                  unlisted_level: int = 0) -> Detection:
         kinds: dict[str, int] = {}
         for d in held_back:
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
+        if unlisted:
+            kinds["separation"] = kinds.get("separation", 0) + unlisted
+        level = max([d.level for d in held_back] + [unlisted_level])
         return Detection(
-            key=f"overflow:{party}", kind="overflow", level=max(d.level for d in held_back),
-            parties=(party,),
-            details={"party": party, "count": len(held_back), "max_open": self.max_open,
+            key=f"overflow:{party}", kind="overflow", level=level, parties=(party,),
+            details={"party": party, "count": len(held_back) + unlisted,
+                     "max_open": self.max_open,
                      "kinds": dict(sorted(kinds.items())),
                      "most_urgent": [{"key": d.key, "kind": d.kind, "level": d.level,
                                       "aircraft": d.details.get("aircraft")}
