@@ -492,41 +492,43 @@ def nonconformance(reports: list[Report], now: datetime,
         return out
     age = np.array([max(0.0, (now - r.time).total_seconds()) for r in reports])
     lon2, lat2 = _along(reports, (age * np.array([r.gs for r in reports]))[:, None])
-    here_now = [replace(r, lat=float(la), lon=float(lo), alt_m=r.alt_m + r.vs * a, time=now)
-                for r, la, lo, a in zip(reports, lat2[:, 0], lon2[:, 0], age, strict=True)]
     lat, lon = lat2[:, 0], lon2[:, 0]
+    alt = np.array([r.alt_m for r in reports]) + np.array([r.vs for r in reports]) * age
     maybe = np.zeros(len(reports), dtype=bool)
     for party, vols in own.items():  # inside some own box: worth the exact test
         mine = np.array([r.party == party for r in reports])
         for vol in vols:
             maybe |= mine & _near(lat, lon, np.zeros(len(reports)), vol)
-    for k, r in enumerate(here_now):
+    for k, r in enumerate(reports):
+        at = (float(lat[k]), float(lon[k]), float(alt[k]))
         if not maybe[k]:
-            out.append(_nonconforming(r, own))
+            out.append(_nonconforming(r, at, own))
             continue
-        here = Volume(Circle(r.lon, r.lat, 1.0), AltitudeBand(r.alt_m, r.alt_m, r.reference),
+        here = Volume(Circle(at[1], at[0], 1.0), AltitudeBand(at[2], at[2], r.reference),
                       now, now + timedelta(microseconds=1))
-        frame = LocalFrame.at(r.lon, r.lat)
+        frame = LocalFrame.at(at[1], at[0])
         inside = False
         for vol in own.get(r.party, []):
             lo, hi = band_in(vol.altitude, r.reference, widen=False)  # surely inside
-            if not lo <= r.alt_m <= hi:
+            if not lo <= at[2] <= hi:
                 continue
             p = proximity(here, vol, frame)
             if p is not None and p.horizontal_m <= 0.0:
                 inside = True
                 break
         if not inside:
-            out.append(_nonconforming(r, own))
+            out.append(_nonconforming(r, at, own))
     return out
 
 
-def _nonconforming(r: Report, own: dict[str, list[Volume]]) -> Detection:
+def _nonconforming(r: Report, at: tuple[float, float, float],
+                   own: dict[str, list[Volume]]) -> Detection:
+    """`at`: (lat, lon, alt_m) now."""
     return Detection(
         key=f"nonconformance:{r.party}/{r.aircraft}", kind="nonconformance", level=2,
         parties=(r.party,),
-        details={"aircraft": f"{r.party}/{r.aircraft}", "lat": round(r.lat, 6),
-                 "lon": round(r.lon, 6), "alt_m": round(r.alt_m, 1),
+        details={"aircraft": f"{r.party}/{r.aircraft}", "lat": round(at[0], 6),
+                 "lon": round(at[1], 6), "alt_m": round(at[2], 1),
                  "active_notices": len(own.get(r.party, []))})
 
 
