@@ -219,6 +219,10 @@ def test_the_service_loop_clears_alerts_when_no_track_is_left(tmp_path: Path) ->
         [alert] = s.writer.picture.alerts.values()
         assert alert["state"] == "cleared" and alert["change"] == "cleared"
         assert s.writer.picture.open_alerts == {}
+        # what GET /v1/alerts reads: the committed picture, from the projection
+        committed = s.picture()
+        assert committed.open_alerts == {}
+        assert [a["state"] for a in committed.alerts.values()] == ["cleared"]
     finally:
         s.close()
 
