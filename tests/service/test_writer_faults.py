@@ -424,3 +424,46 @@ def test_a_writer_stuck_on_a_batch_is_not_ready(served: tuple[World, Service]) -
     assert fut.result(10).index == 1
     s.writer.listeners.remove(slow)
     assert s.writer_health()["alive"]
+
+
+@pytest.mark.parametrize("name,text", [
+    ("deep.json", "[" * 5000 + "]" * 5000),
+    ("deep.json", '{"kind":' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}"),
+    ("deep.toml", "x = " + "[" * 5000 + "]" * 5000 + "\n"),
+    ("deep.toml", "x = " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n"),
+])
+def test_documents_read_by_the_cli_are_bounded_too(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(TooDeep):
+        commands.load_document(path)
+
+
+def test_the_journal_restores_fields_it_was_not_written_for(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field added to Picture later (here a list, a set and a reassigned dict) is undone too."""
+    w = world.writer
+    p = w.picture
+    p.extra_list = [1]  # type: ignore[attr-defined]
+    p.extra_set = {"a"}  # type: ignore[attr-defined]
+    real = w._one
+
+    def meddle(sub: Any) -> Any:
+        p.extra_list.append(2)  # type: ignore[attr-defined]
+        p.extra_set.add("b")  # type: ignore[attr-defined]
+        p.pending = {"new": "dict"}  # type: ignore[assignment]
+        p.notices["ghost"] = "x"  # type: ignore[assignment]
+        real(sub)
+        raise ValueError("after the append")
+
+    before = snapshot(world)
+    pending = dict(p.pending)
+    monkeypatch.setattr(w, "_one", meddle)
+    [res] = w.submit_batch([notice(world, "A", 1, 35.0)])
+    assert isinstance(res, WriteFailed)
+    assert w.picture.extra_list == [1] and w.picture.extra_set == {"a"}  # type: ignore[attr-defined]
+    assert dict(w.picture.pending) == pending and "ghost" not in w.picture.notices
+    assert snapshot(world) == before
+    monkeypatch.undo()
+    del p.extra_list, p.extra_set  # type: ignore[attr-defined]
+    assert_consistent(world)

@@ -53,7 +53,7 @@ class ServiceConfig:
     track_max_age_s: float = 30.0
     max_open_alerts: int = 50  # per party; beyond it one overflow alert (AlertBook)
     write_timeout_s: float = 15.0  # a write not answered by then gets 503, never a hang
-    wal_limit_bytes: int = WAL_LIMIT_BYTES  # past this the writer truncates the WAL
+    wal_limit_bytes: int = WAL_LIMIT_BYTES  # past this the writer restarts the WAL
     wal_checkpoint_interval_s: float = 0.5  # passive checkpoints by the helper thread
 
     # The HTTP edge (`accord serve`): slow or idle clients must not hold descriptors for good.
@@ -144,8 +144,9 @@ class Service:
         self.store.db.execute("PRAGMA wal_autocheckpoint = 0")
         self.store.set_wal_limit(self.config.wal_limit_bytes)
         self._wal_retry_at = 0.0
-        self.wal_truncations = 0
-        self.wal_stall_ms = 0.0  # the longest a truncation held the writer up
+        self.wal_restarts = 0
+        self.wal_failures = 0  # restarts in a row that readers held up
+        self.wal_stall_ms = 0.0  # the longest a restart held the writer up
         self.sequencer = Sequencer(self.writer, self.config.max_batch,
                                    maintain=self._bound_wal)
         self.limiter = RateLimiter(self.config.rate_per_second, self.config.burst)
@@ -200,7 +201,8 @@ class Service:
         health = self.sequencer.health()
         health["wal_bytes"] = self.store.wal_bytes()
         health["wal_limit_bytes"] = self.config.wal_limit_bytes
-        health["wal_truncations"] = self.wal_truncations
+        health["wal_restarts"] = self.wal_restarts
+        health["wal_failures"] = self.wal_failures
         health["wal_stall_ms"] = round(self.wal_stall_ms, 1)
         if not health["alive"]:
             raise Unavailable(f"the writer thread has stopped: {health['failure'] or 'closed'}",
@@ -263,7 +265,7 @@ class Service:
 
     def _wal_checkpoints(self) -> None:
         """Passive checkpoints in the background: pages go back into the database without
-        holding anyone up, so a truncation (`_bound_wal`) finds little left to copy."""
+        holding anyone up, so a restart (`_bound_wal`) finds little left to copy."""
         db = sqlite3.connect(self.deployment.db_path, check_same_thread=False)
         db.execute(f"PRAGMA journal_size_limit = {int(self.config.wal_limit_bytes)}")
         try:
@@ -275,29 +277,39 @@ class Service:
         finally:
             db.close()
 
-    WAL_WAIT_MS = 50  # how long a truncation waits for readers of older snapshots
-    WAL_RETRY_S = 0.5
+    WAL_WAIT_MS = 50  # the first wait for readers of older snapshots; doubled per failure
+    WAL_WAIT_MAX_MS = 800
+    WAL_RETRY_S = 0.2
 
-    def _bound_wal(self) -> None:
+    def _bound_wal(self, idle: bool) -> None:
         """On the writer's thread, between batches: once the WAL passes the limit, copy the
-        rest back and cut the file to zero (TRUNCATE). Readers never wait for it; the writer
-        waits for the copy (little, after the passive checkpoints) and for readers of older
-        snapshots, at most WAL_WAIT_MS: if they are still there it tries again later."""
+        rest back and have the next commit start the WAL over (RESTART; that commit cuts the
+        file back to the limit, `journal_size_limit`), or when the writer is idle cut it to
+        zero (TRUNCATE). The file is reused under load rather than grown again from zero.
+        Readers never wait for it; the writer waits for the copy (little, after the passive
+        checkpoints) and for readers that started before it, at first at most WAL_WAIT_MS.
+        If they are still reading it tries again WAL_RETRY_S later, waiting twice as long
+        each time (up to WAL_WAIT_MAX_MS): a short stall when it can, a bounded WAL always."""
         if time.monotonic() < self._wal_retry_at:
             return
         size = self.store.wal_bytes()
         if size <= self.config.wal_limit_bytes:
             return
+        wait_ms = min(self.WAL_WAIT_MAX_MS, self.WAL_WAIT_MS << min(self.wal_failures, 8))
         started = time.perf_counter()
-        done = self.store.truncate_wal(self.WAL_WAIT_MS)
+        done = self.store.restart_wal(wait_ms, truncate=idle)
         stall_ms = (time.perf_counter() - started) * 1e3
         self.wal_stall_ms = max(self.wal_stall_ms, stall_ms)
         if done:
-            self.wal_truncations += 1
+            self.wal_restarts += 1
+            self.wal_failures = 0
         else:
-            self._wal_retry_at = time.monotonic() + self.WAL_RETRY_S
-        log.info("WAL truncation", extra={"event": "wal_truncate", "wal_bytes": size,
-                                          "done": done, "ms": round(stall_ms, 2)})
+            self.wal_failures += 1
+        # A restart takes effect at the next commit: look again only after a moment.
+        self._wal_retry_at = time.monotonic() + self.WAL_RETRY_S
+        log.info("WAL restart", extra={"event": "wal_restart", "wal_bytes": size, "done": done,
+                                       "truncate": idle, "ms": round(stall_ms, 2),
+                                       "waited_ms": wait_ms})
 
     def _escalation_timer(self) -> None:
         """Wake a few times a second; when a deadline has passed, queue an escalation pass.

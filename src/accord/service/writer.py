@@ -254,6 +254,7 @@ class _UndoDict(dict[Any, Any]):
 
 
 _IMMUTABLE = (type(None), bool, int, float, str, bytes, datetime, tuple, frozenset)
+_KNOWN_SAFE = {*_IMMUTABLE, _UndoDict, Agreement}  # exact types that need no check
 
 
 class _Journal:
@@ -269,15 +270,17 @@ class _Journal:
     def begin(self, picture: Picture) -> dict[str, Any]:
         """Start recording; returns the attributes to restore on `undo`."""
         attrs = vars(picture)
-        saved: dict[str, Any] = {}
-        for name, value in attrs.items():
-            if type(value) is dict:  # a new plain dict (e.g. reassigned): journal it too
-                value = attrs[name] = _UndoDict(self, value)
-            elif not (isinstance(value, (*_IMMUTABLE, _UndoDict))
+        saved = dict(attrs)
+        for name, value in saved.items():
+            t = type(value)
+            if t in _KNOWN_SAFE:
+                continue
+            if t is dict:  # a new plain dict (e.g. reassigned): journal it too
+                saved[name] = attrs[name] = _UndoDict(self, value)
+            elif not (isinstance(value, _IMMUTABLE)
                       or (dataclasses.is_dataclass(value)
                           and value.__dataclass_params__.frozen)):  # type: ignore[union-attr]
-                value = copy.copy(value)
-            saved[name] = value
+                saved[name] = copy.copy(value)
         self.entries = []
         return saved
 
@@ -673,6 +676,15 @@ def _settle(fut: Future[Any], result: Any) -> None:
         pass
 
 
+def _take(fut: Future[Any]) -> bool:
+    """Mark a caller's future as taken by the writer; False if the caller cancelled it (or it
+    was somehow settled already): then the command is dropped, unwritten."""
+    try:
+        return fut.set_running_or_notify_cancel()
+    except RuntimeError:
+        return False
+
+
 _Item = tuple[Submission | Tick | Alerts | _Call, Future[Any]]
 
 
@@ -693,10 +705,11 @@ class Sequencer:
     IDLE_WAKE_S = 1.0  # how often an idle writer wakes for `maintain`
 
     def __init__(self, writer: Writer, max_batch: int = 512,
-                 maintain: Callable[[], None] | None = None) -> None:
+                 maintain: Callable[[bool], None] | None = None) -> None:
         self.writer = writer
         self.max_batch = max_batch
-        self.maintain = maintain  # run on the writer's thread between batches
+        # Run on the writer's thread after each batch, and when idle (its argument: idle).
+        self.maintain = maintain
         self.failure: str | None = None
         self.batches = 0
         self.last_batch: float | None = None  # time.time() when the last batch ended
@@ -798,7 +811,7 @@ class Sequencer:
                 first = self._queue.get(timeout=self.IDLE_WAKE_S)
                 break
             except queue.Empty:
-                self._maintain()
+                self._maintain(idle=True)
         if first is None:
             return None
         batch = [first]
@@ -819,7 +832,7 @@ class Sequencer:
                 return
             taken, stop = got
             # From here on a caller cannot cancel; one that already did is dropped, unwritten.
-            batch = [(item, fut) for item, fut in taken if fut.set_running_or_notify_cancel()]
+            batch = [(item, fut) for item, fut in taken if _take(fut)]
             for item, fut in batch:
                 if isinstance(item, _Call):
                     try:
@@ -830,7 +843,7 @@ class Sequencer:
             commands = [(c, f) for c, f in batch if not isinstance(c, _Call)]
             if commands:
                 self._commit(commands)
-            self._maintain()
+            self._maintain(idle=False)
             if stop:
                 return
 
@@ -860,10 +873,10 @@ class Sequencer:
         for (_, fut), res in zip(batch, results, strict=True):
             _settle(fut, res)
 
-    def _maintain(self) -> None:
+    def _maintain(self, idle: bool) -> None:
         if self.maintain is None:
             return
         try:
-            self.maintain()
+            self.maintain(idle)
         except Exception:  # housekeeping must never stop the writer
             log.exception("writer maintenance failed")

@@ -119,14 +119,17 @@ class SqliteStore:
         """`journal_size_limit` for this connection: a WAL reset leaves at most `limit` bytes."""
         self.db.execute(f"PRAGMA journal_size_limit = {int(limit)}")
 
-    def truncate_wal(self, wait_ms: int) -> bool:
-        """Copy the whole WAL into the database and cut the file to zero (a TRUNCATE
-        checkpoint), waiting at most `wait_ms` for readers of older snapshots; True if done.
+    def restart_wal(self, wait_ms: int, *, truncate: bool = False) -> bool:
+        """Copy the whole WAL into the database so that the next commit starts the WAL over
+        from its beginning (a RESTART checkpoint; that commit cuts the file back to
+        `journal_size_limit`), or with `truncate` cut the file to zero now (TRUNCATE). Waits
+        at most `wait_ms` for readers of older snapshots; True if done.
 
         It holds the write lock while it works: call it between transactions of the writer."""
+        mode = "TRUNCATE" if truncate else "RESTART"
         self.db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
         try:
-            busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         finally:
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return int(busy) == 0
@@ -162,13 +165,21 @@ class SqliteStore:
                            accepted=f"0 to {self.size() - 1}")
         return bytes(row[0])
 
+    ENTRY_CHUNK = 512
+
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """Entries in order, read a chunk at a time: whatever the caller does between two
+        entries (a replay folds each one) never keeps a read snapshot open, which would hold
+        up the WAL's checkpoints. Entries never change, so the chunks are one log."""
         stop = self.size() if end is None else min(end, self.size())
-        start = max(0, min(start, stop))
-        cur = self.db.execute("SELECT idx, entry FROM entries WHERE idx >= ? AND idx < ? "
-                              "ORDER BY idx", (start, stop))
-        for idx, data in cur:
-            yield int(idx), bytes(data)
+        at = max(0, min(start, stop))
+        while at < stop:
+            upto = min(stop, at + self.ENTRY_CHUNK)
+            rows = self.db.execute("SELECT idx, entry FROM entries WHERE idx >= ? AND idx < ? "
+                                   "ORDER BY idx", (at, upto)).fetchall()
+            for idx, data in rows:
+                yield int(idx), bytes(data)
+            at = upto
 
     def node(self, level: int, index: int) -> bytes:
         row = self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?",
@@ -238,7 +249,8 @@ class SqliteStore:
                             [(k, dumps(v)) for k, v in values.items()])
 
     def state(self) -> dict[str, Any]:
-        return {str(k): json.loads(v) for k, v in self.db.execute("SELECT k, v FROM p_state")}
+        rows = self.db.execute("SELECT k, v FROM p_state").fetchall()
+        return {str(k): json.loads(v) for k, v in rows}
 
     def save_notice(self, notice: Notice) -> None:
         self.db.execute("INSERT OR REPLACE INTO p_notices(id, party, version, json) "
@@ -273,7 +285,8 @@ class SqliteStore:
         return {str(r[0]) for r in cur}
 
     def notices_json(self) -> Iterator[dict[str, Any]]:
-        for (text,) in self.db.execute("SELECT json FROM p_notices ORDER BY id"):
+        # fetchall first: the read snapshot lasts the fetch, not the parsing (see entries)
+        for (text,) in self.db.execute("SELECT json FROM p_notices ORDER BY id").fetchall():
             yield json.loads(text)
 
     def save_finding(self, finding_json: dict[str, Any]) -> None:
@@ -281,7 +294,7 @@ class SqliteStore:
                         (finding_json["finding"], finding_json["entry"], dumps(finding_json)))
 
     def findings_json(self) -> Iterator[dict[str, Any]]:
-        for (text,) in self.db.execute("SELECT json FROM p_findings ORDER BY entry"):
+        for (text,) in self.db.execute("SELECT json FROM p_findings ORDER BY entry").fetchall():
             yield json.loads(text)
 
     def save_item(self, table: str, key: str, obj: dict[str, Any]) -> None:
@@ -292,7 +305,8 @@ class SqliteStore:
 
     def items(self, table: str) -> dict[str, dict[str, Any]]:
         assert table in ("p_messages", "p_escalations", "p_alerts")
-        return {str(k): json.loads(v) for k, v in self.db.execute(f"SELECT id, json FROM {table}")}
+        rows = self.db.execute(f"SELECT id, json FROM {table}").fetchall()
+        return {str(k): json.loads(v) for k, v in rows}
 
     def save_seq(self, party: str, seq: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO p_seqs(party, seq) VALUES(?, ?)", (party, seq))
