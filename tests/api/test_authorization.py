@@ -280,6 +280,8 @@ def amended(tmp_path_factory: pytest.TempPathFactory) -> Any:
     s.keys["D"] = d
     s.tokens["D"] = add_token(s, "D")
     after = s.send("A", "message", {"message": "AFTER", "text": "AFTER-MARKER"})
+    s.file("A", {"kind": "transit", "volumes": [future_volume(70.0, 5.0)],
+                 "private": {"secret": "AM-PRIVATE"}}, notice="AM-1")
     yield {"server": s, "before": before, "after": after, "adopted": adopted,
            "refused": refused, "c_stream": c_stream, "removed_at": removed_at}
     assert stop(s) == 0
@@ -349,3 +351,87 @@ def test_revoking_a_token_ends_its_stream(amended: dict[str, Any]) -> None:
     assert stream.ended_at is not None, "the revoked token's stream is still open"
     assert stream.ended_at - revoked < 4.5  # the token cache (2 s) plus a wake (1 s)
     assert httpx.get(s.url + "/v1/me", headers=_auth(token)).status_code == 401
+
+
+# -- the matrix: every route of the app, as nobody, as a removed party, as an added one -------
+
+# Every route the app serves, and what a party in force gets from it (path parameters filled
+# in). A route missing here fails `test_every_route_has_a_policy`: give it one.
+ROUTES: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/healthz"): {"open": True},
+    ("GET", "/readyz"): {"open": True},
+    ("GET", "/openapi.json"): {"open": True},
+    ("GET", "/docs"): {"open": True},
+    ("GET", "/docs/oauth2-redirect"): {"open": True},
+    ("GET", "/redoc"): {"open": True},
+    ("POST", "/v1/events"): {"status": 200},
+    ("POST", "/v1/check"): {"status": 200,
+                            "json": {"notice": {"kind": "transit",
+                                                "volumes": [future_volume(10.0, 60.0)]}}},
+    ("POST", "/v1/tracks"): {"status": 200, "json": {"reports": []}},
+    ("GET", "/v1/me"): {"status": 200},
+    ("GET", "/v1/agreement"): {"status": 200},
+    ("GET", "/v1/picture"): {"status": 200},
+    ("GET", "/v1/notices/{notice_id}"): {"status": 200, "path": "/v1/notices/AM-1"},
+    ("GET", "/v1/notices/{notice_id}/private"): {"status": 404,  # A's, not the reader's
+                                                 "path": "/v1/notices/AM-1/private"},
+    ("GET", "/v1/findings"): {"status": 200},
+    ("GET", "/v1/alerts"): {"status": 200},
+    ("GET", "/v1/log/checkpoint"): {"status": 200},
+    ("GET", "/v1/log/entries"): {"status": 200},
+    ("GET", "/v1/log/receipt/{index}"): {"status": 200, "path": "/v1/log/receipt/0"},
+    ("GET", "/v1/log/consistency"): {"status": 200, "params": {"size1": 1, "size2": 2}},
+    ("GET", "/v1/stream"): {"status": 200, "stream": True},
+}
+
+
+def app_routes(server: Server) -> set[tuple[str, str]]:
+    from accord.api.app import create_app
+
+    app = create_app(server.dir)
+    return {(m, r.path) for r in app.routes for m in getattr(r, "methods", ()) or ()
+            if m != "HEAD"}
+
+
+def test_every_route_has_a_policy(server: Server) -> None:
+    assert app_routes(server) == set(ROUTES)
+
+
+def _call(s: Server, method: str, path: str, spec: dict[str, Any],
+          headers: dict[str, str], as_party: str | None) -> int:
+    url = s.url + spec.get("path", path)
+    body = spec.get("json")
+    if path == "/v1/events" and as_party == "D":  # signed by the added party
+        sub = s.sub(as_party, "message", {"message": f"MATRIX-{as_party}-{time.time_ns()}",
+                                          "text": "matrix"})
+        body = {"event": sub.event, "sig": sub.sig}
+    elif path == "/v1/events":
+        body = {"event": {"v": 1, "type": "message", "party": "A", "seq": 1,
+                          "issued_at": "2026-01-01T00:00:00Z", "body": {}}, "sig": "AAAA"}
+    if spec.get("stream"):
+        with httpx.stream(method, url, headers=headers, timeout=httpx.Timeout(10, read=5)) as r:
+            return r.status_code
+    return httpx.request(method, url, headers=headers, json=body, params=spec.get("params"),
+                         timeout=10).status_code
+
+
+def test_matrix_of_every_route(amended: dict[str, Any]) -> None:
+    """Nobody: 401. A party removed by the amendment: 403 (its token still in the table). A
+    party added by it: what any party in force gets. An open path: answers anyone."""
+    s: Server = amended["server"]
+    assert app_routes(s) == set(ROUTES)
+    for (method, path), spec in sorted(ROUTES.items()):
+        if spec.get("open"):
+            assert _call(s, method, path, spec, {}, None) == 200, path
+            continue
+        seen = {
+            "nobody": _call(s, method, path, spec, {}, None),
+            "garbage": _call(s, method, path, spec, _auth("acc_nope"), None),
+            "removed C": _call(s, method, path, spec, _auth(s.tokens["C"]), "C"),
+            "added D": _call(s, method, path, spec, _auth(s.tokens["D"]), "D"),
+            "D, lower-case scheme": _call(s, method, path, spec,
+                                          _auth(s.tokens["D"], "bearer"), "D"),
+        }
+        want = {"nobody": 401, "garbage": 401, "removed C": 403, "added D": spec["status"],
+                "D, lower-case scheme": spec["status"]}
+        assert seen == want, (method, path)
