@@ -313,3 +313,16 @@ def test_accord_verify_names_the_wrong_decision_and_exits_1(world: World) -> Non
     assert proc.returncode == 1, proc.stderr
     assert "FAILED 1 problem(s)" in proc.stderr and "internal error" not in proc.stderr
     assert "the strategic check gives a conflict finding" in proc.stderr
+
+
+def test_accord_verify_says_the_decisions_were_checked(world: World) -> None:
+    file_pair(world)
+    world.store.close()
+    run = [sys.executable, "-m", "accord", "verify", "-d", str(world.dir)]
+    env = {**os.environ, "COLUMNS": "300"}
+    proc = subprocess.run(run, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "the strategic check of 2 filings and amendments, run again" in proc.stdout
+    as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=120,
+                             env=env)
+    assert json.loads(as_json.stdout)["checks"] == 2

@@ -878,12 +878,14 @@ def verify(dir: DirOpt = Path("."),
     store.close()
     if as_json:
         dump({"ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,
+              "checks": result.checks,
               "problems": [{"where": p.where, "what": p.what} for p in result.problems]})
     elif result.ok:
         out.print(f"[bold green]OK[/] {result.entries} entries, {result.nodes} tree nodes, "
                   f"{result.checkpoints} checkpoints, every signature, the tree, the checkpoints "
                   f"and the picture ({result.notices} notices, {result.findings} findings) "
-                  f"verify.")
+                  f"verify; the strategic check of {result.checks} filings and amendments, run "
+                  f"again, gives the findings the log holds.")
     else:
         err.print(f"[bold red]FAILED[/] {len(result.problems)} problem(s):")
         for p in result.problems:
