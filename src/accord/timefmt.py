@@ -172,23 +172,60 @@ class ClockWatch:
         self._last: ClockStep | None = None
         self._doubt_until = 0  # monotonic µs
 
+    def _read(self) -> tuple[datetime, int]:
+        """The wall clock between two monotonic readings, taken as at their midpoint; retried
+        (up to three times) when the thread was held up between them, so a pause of the
+        process is not mistaken for a step."""
+        best: tuple[int, datetime, int] | None = None
+        for _ in range(3):
+            before = self.clock.monotonic()
+            wall = self.clock.now()
+            after = self.clock.monotonic()
+            spread = round((after - before) * 1e6)
+            if best is None or spread < best[0]:
+                best = (spread, wall, round((before + after) * 5e5))
+            if spread <= 10_000:
+                break
+        assert best is not None
+        return best[1], best[2]
+
     def now(self) -> datetime:
         """The wall clock; a step since the previous reading is recorded."""
         with self._lock:
-            wall = self.clock.now()
-            mono = round(self.clock.monotonic() * 1e6)
+            wall, mono = self._read()
             prev = self._prev
             self._prev = (wall, mono)
-            if prev is None:
-                return wall
-            elapsed = mono - prev[1]
-            step = (to_micros(wall) - to_micros(prev[0])) - elapsed
-            if abs(step) > self._threshold + CLOCK_MAX_SLEW * max(elapsed, 0):
-                found = ClockStep(step, wall, prev[0], mono, prev[1])
-                self._pending.append(found)
-                self._last = found
-                self._doubt_until = max(self._doubt_until, mono + self._doubt + max(-step, 0))
+            if prev is not None:
+                elapsed = mono - prev[1]
+                step = (to_micros(wall) - to_micros(prev[0])) - elapsed
+                if abs(step) > self._threshold + CLOCK_MAX_SLEW * max(elapsed, 0):
+                    self._found(ClockStep(step, wall, prev[0], mono, prev[1]))
             return wall
+
+    def _found(self, step: ClockStep) -> None:
+        self._pending.append(step)
+        self._last = step
+        self._doubt_until = max(self._doubt_until,
+                                step.monotonic_us + self._doubt + max(-step.step_us, 0))
+
+    def behind(self, last: datetime | None) -> None:
+        """At start: a wall clock more than the threshold before `last` (the log's last
+        receive time) stepped back while no reading spanned it (a restart, a restored
+        machine). Recorded as a step from `last`, with no monotonic time between; a forward
+        step while stopped cannot be told from the time stopped, and is not."""
+        if last is None:
+            return
+        with self._lock:
+            wall, mono = self._read()
+            self._prev = (wall, mono)
+            step = to_micros(wall) - to_micros(last)
+            if step < -self._threshold:
+                self._found(ClockStep(step, wall, last, mono, mono))
+
+    def restore(self, steps: list[ClockStep]) -> None:
+        """Steps taken for a batch that failed as a whole: logged by the next one instead."""
+        with self._lock:
+            self._pending[:0] = steps
 
     @property
     def pending(self) -> bool:

@@ -19,7 +19,7 @@ from accord.log.merkle import leaf_hash
 from accord.picture.view import entry_audience
 from accord.service.deployment import Deployment
 from accord.service.runtime import Service, ServiceConfig
-from accord.service.writer import Submission
+from accord.service.writer import Submission, Writer
 from accord.timefmt import CLOCK_DOUBT, CLOCK_STEP, ClockWatch, ManualClock, format_time
 from accord.verify import verify_store
 from support import T0, World, make_world, volume
@@ -165,3 +165,51 @@ def test_readyz_reports_the_clock_in_doubt_and_the_service_logs_the_step(tmp_pat
             assert types[-1] == "clock"
     finally:
         s.close()
+
+
+def test_a_clock_behind_the_log_at_start_is_a_step(world: World) -> None:
+    """Stepped back while the writer was not running (a restart, a restored machine): the
+    wall clock is behind the log's last receive time, and the first batch logs it."""
+    world.file("A", transit(1))
+    last = world.writer.picture.last_received
+    assert last is not None
+    world.writer.store.close()
+    clock = ManualClock(last - timedelta(hours=1))
+    d = Deployment.open(world.dir)
+    writer = Writer(d.store(), d.signer(), clock)
+    assert writer.watch.status()["state"] == "in doubt"
+    writer.escalate()  # any batch
+    [step] = [json.loads(data)["event"]["body"] for _, data in writer.store.entries()
+              if json.loads(data)["event"]["type"] == "clock"]
+    assert abs(step["step_us"] + 3_600_000_000) < 1_000
+    assert step["previous_wall"] == format_time(last, micro=True)
+    assert verify_store(writer.store, d.verifier_key).ok
+    writer.store.close()
+    # Ahead of the log (the time it was stopped, or a forward step: no telling): nothing.
+    again = Writer(d.store(), d.signer(), ManualClock(last + timedelta(days=1)))
+    again.escalate()
+    assert again.store.size() == writer.picture.size
+    again.store.close()
+
+
+class Interrupt(BaseException):
+    pass
+
+
+def test_a_step_taken_by_a_failed_batch_is_logged_by_the_next(world: World,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    world.file("A", transit(1))
+    world.clock.step(timedelta(minutes=3))
+    size = world.store.size()
+
+    def fail(sub: Any) -> Any:
+        raise Interrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(world.writer, "_one", fail)
+        with pytest.raises(Interrupt):
+            world.writer.submit(world.sub("A", "notice.file", transit(2)))
+    assert world.store.size() == size  # nothing of the batch, the clock entry neither
+    world.file("A", transit(3))
+    assert len(clock_entries(world)) == 1

@@ -52,7 +52,7 @@ from accord.rules.hotline import Due, Message
 from accord.rules.notice import Finding, Notice
 from accord.service.appender import LogAppender
 from accord.store.sqlite import SqliteStore
-from accord.timefmt import Clock, ClockWatch, SystemClock, format_time, parse_time
+from accord.timefmt import Clock, ClockStep, ClockWatch, SystemClock, format_time, parse_time
 
 log = logging.getLogger("accord.writer")
 
@@ -311,6 +311,8 @@ class Writer:
         self.operator_key = signer.public_key
         self.origin = signer.name
         self.picture = load_picture(store, self.operator_key, self.origin)
+        self.watch.behind(self.picture.last_received)
+        self._clock_steps: list[ClockStep] = []
         self.log = LogAppender(store, signer)
         self.listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
         # Read by the escalation timer from another thread: replaced whole, never mutated.
@@ -355,11 +357,13 @@ class Writer:
         except BaseException:
             self._journal.stop()
             self._stale = True
+            self.watch.restore(self._clock_steps)  # nothing of the batch was written
             try:
                 self._reload()
             except Exception:  # the store is unwell: the next batch tries again first
                 log.exception("reloading the writer's state failed")
             raise
+        self._clock_steps = []
         if note is not None:
             self._durable(results, note)
         return results
@@ -526,7 +530,8 @@ class Writer:
         """Log, as operator `clock` entries, the steps of the wall clock seen since the last
         batch, before this batch's entries (whose receive times follow the stepped clock)."""
         self.watch.now()
-        for step in self.watch.take():
+        self._clock_steps = self.watch.take()
+        for step in self._clock_steps:
             self._operator("clock", lambda seq, s=step: s.to_body())
 
     def _check(self, notice: Notice, received_at: datetime,
