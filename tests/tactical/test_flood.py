@@ -35,13 +35,14 @@ def fleet(seed: int, n: int, parties: int = 3) -> tuple[list[Report], Fleet]:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(2, 200), st.integers(1, 12))
-def test_bounded_separation_builds_the_most_urgent_and_counts_the_rest(seed: int, n: int,
-                                                                      cap: int) -> None:
+@given(st.integers(0, 2**32 - 1), st.integers(2, 200), st.integers(1, 12),
+       st.sampled_from([300.0, 700.0]))  # one stretch of look-ahead, and three
+def test_bounded_separation_builds_the_most_urgent_and_counts_the_rest(
+        seed: int, n: int, cap: int, lookahead: float) -> None:
     reports, f = fleet(seed, n)
-    every = {d.key: d for d in separation(reports, f, 5000, 300, Levels())}
-    built, unlisted = separation_bounded(reports, f, 5000, 300, Levels(),
-                                         per_party=cap)
+    levels = Levels(preventive=lookahead)
+    every = {d.key: d for d in separation(reports, f, 5000, 300, levels)}
+    built, unlisted = separation_bounded(reports, f, 5000, 300, levels, per_party=cap)
     assert all(every[d.key] == d for d in built)  # the same detections, where built
     for p in {r.party for r in reports}:
         mine = sorted((d for d in every.values() if p in d.parties), key=urgency)

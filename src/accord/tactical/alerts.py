@@ -179,6 +179,25 @@ def separation(reports: list[Report], f: Fleet, h: float, v: float,
     return separation_bounded(reports, f, h, v, levels)[0]
 
 
+_Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+
+
+def _stretches(f: Fleet, h: float, v: float, lookahead: float) -> list[_Part]:
+    """The conflicts of each stretch of the look-ahead: pair code i * n + j, time to loss,
+    time of closest approach (both from now) and distance at closest approach."""
+    n = len(f)
+    parts: list[_Part] = []
+    start = 0.0
+    while start < lookahead:
+        span = min(SEGMENT_S, lookahead - start)
+        c = detect(f if start == 0.0 else _moved(f, start), h, v, span)
+        if len(c):
+            t0 = c.t_in if start == 0.0 else np.maximum(c.t_in, 0.0)
+            parts.append((c.i * n + c.j, start + t0, start + c.t_cpa, c.d_cpa))
+        start += span
+    return parts
+
+
 @dataclass
 class Unlisted:
     """Detections found but not built one by one, because the cap could not raise them in
@@ -201,41 +220,38 @@ def separation_bounded(reports: list[Report], f: Fleet, h: float, v: float, leve
     n = len(f)
     if n < 2:
         return [], unlisted
-    lookahead = levels.preventive
-    parts: list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64],
-                      NDArray[np.float64]]] = []  # pair code, t_in, t_cpa, d_cpa
-    start = 0.0
-    while start < lookahead:
-        span = min(SEGMENT_S, lookahead - start)
-        fk = f if start == 0.0 else _moved(f, start)
-        c = detect(fk, h, v, span)
-        if len(c):
-            t0 = c.t_in if start == 0.0 else np.maximum(c.t_in, 0.0)
-            parts.append((c.i * n + c.j, start + t0, start + c.t_cpa, c.d_cpa))
-        start += span
+    parts = _stretches(f, h, v, levels.preventive)
     if not parts:
         return [], unlisted
-    # each pair once, from its earliest stretch (np.unique keeps the first occurrence)
-    code, first = np.unique(np.concatenate([p[0] for p in parts]), return_index=True)
-    t_in = np.maximum(np.concatenate([p[1] for p in parts])[first], 0.0)
-    t_cpa = np.concatenate([p[2] for p in parts])[first]
-    d_cpa = np.concatenate([p[3] for p in parts])[first]
+    if len(parts) == 1:  # one stretch (a look-ahead up to SEGMENT_S): each pair once already
+        code, t_in, t_cpa, d_cpa = parts[0]
+        t_in = np.maximum(t_in, 0.0)
+        if len(code) > 1 and not bool(np.all(code[1:] > code[:-1])):
+            by = np.argsort(code, kind="stable")
+            code, t_in, t_cpa, d_cpa = code[by], t_in[by], t_cpa[by], d_cpa[by]
+    else:  # each pair once, from its earliest stretch (np.unique keeps the first occurrence)
+        code, first = np.unique(np.concatenate([p[0] for p in parts]), return_index=True)
+        t_in = np.maximum(np.concatenate([p[1] for p in parts])[first], 0.0)
+        t_cpa = np.concatenate([p[2] for p in parts])[first]
+        d_cpa = np.concatenate([p[3] for p in parts])[first]
     i, j = code // n, code % n
     m = len(code)
-    lv = np.where(t_in <= levels.warning, 3, np.where(t_in <= levels.corrective, 2, 1))
+    lv = np.where(t_in <= levels.warning, 3, np.where(t_in <= levels.corrective, 2, 1)
+                  ).astype(np.int8)
     chosen = np.ones(m, dtype=np.bool_)
     if per_party is not None and m > per_party:
         pi, pj = f.party[i], f.party[j]
-        order = np.lexsort((j, i, t_in, -lv))  # most urgent first
-        # each conflict's rank among those of party i, and of party j, in that order
-        ev_party = np.concatenate([pi[order], pj[order]])
-        ev_pos = np.concatenate([np.arange(m), np.arange(m)])
-        o = np.lexsort((ev_pos, ev_party))
-        grouped = ev_party[o]
-        rank = np.empty(2 * m, dtype=np.int64)
-        rank[o] = np.arange(2 * m) - np.searchsorted(grouped, grouped, side="left")
+        # most urgent first: level, then time to loss, then the pair (lexsort is stable)
+        order = np.lexsort((t_in, -lv))
+        pi_o, pj_o = pi[order], pj[order]
+        chosen_o = np.zeros(m, dtype=np.bool_)
+        for p in np.flatnonzero(np.bincount(pi) + np.bincount(pj)).tolist():
+            mine = (pi_o == p) | (pj_o == p)  # this party's conflicts, most urgent first
+            chosen_o |= mine & (np.cumsum(mine, dtype=np.int64) <= per_party)
+        del pi_o, pj_o
         chosen = np.zeros(m, dtype=np.bool_)
-        chosen[order] = (rank[:m] < per_party) | (rank[m:] < per_party)
+        chosen[order] = chosen_o
+        del order, chosen_o
         if keep:
             index = {f"{r.party}/{r.aircraft}": k for k, r in enumerate(reports)}
             codes = [min(index[a], index[b]) * n + max(index[a], index[b])
