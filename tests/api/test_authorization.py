@@ -324,6 +324,7 @@ def test_added_party_does_not_read_earlier_broadcasts(amended: dict[str, Any]) -
     assert [m["id"] for m in pic["messages"]] == ["AFTER"]
     receipt = httpx.get(s.url + f"/v1/log/receipt/{before}", headers=d).json()
     assert "BEFORE-MARKER" not in json.dumps(receipt) and "entry" not in receipt  # base64 too
+    assert "entry" in httpx.get(s.url + f"/v1/log/receipt/{after}", headers=d).json()
     stream = StreamReader(s, s.tokens["D"])
     time.sleep(2)
     text = "\n".join(stream.lines)
