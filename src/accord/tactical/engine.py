@@ -31,6 +31,7 @@ the geo core's constants only.
 
 from __future__ import annotations
 
+import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -326,25 +327,40 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     # the higher of their lower edges: the strip in which one of the two boxes begins.
     e_first = s_lo[member] == strip
     e_party = f.party[member]
+    # Two enumerations, so that no pair is generated in a strip that does not own it:
+    # (A) from each entry that begins its box in the strip, every later entry overlapping it
+    # in x; (B) from each entry that continues a box from a lower strip, only the later
+    # entries that begin theirs here (fpos). Pairs of two continuing entries are never made.
+    pos = np.arange(m)
     ends = np.searchsorted(key_lo, key_hi, side="right")  # boxes starting before this ends
-    counts = np.maximum(ends - np.arange(m) - 1, 0)
-    total_pairs = int(counts.sum())
-    bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, total_pairs + chunk, chunk),
-                             side="right")
-    edges = np.unique(np.concatenate([[0], np.minimum(bounds, m), [m]]))
+    count_a = np.where(e_first, np.maximum(ends - pos - 1, 0), 0)
+    fpos = np.flatnonzero(e_first)
+    from_b = np.searchsorted(fpos, pos, side="right")  # the first beginning entry after pos
+    count_b = np.where(e_first, 0,
+                       np.maximum(np.searchsorted(key_lo[fpos], key_hi, side="right") - from_b,
+                                  0))
+    spans_: list[tuple[bool, int, int]] = []
+    for begun, counts in ((True, count_a), (False, count_b)):
+        total_pairs = int(counts.sum())
+        bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, total_pairs + chunk, chunk),
+                                 side="right")
+        edges = np.unique(np.concatenate([[0], np.minimum(bounds, m), [m]]))
+        spans_ += [(begun, s0, s1) for s0, s1 in itertools.pairwise(edges.tolist())]
 
-    def candidates(start: int, stop: int) -> tuple[I64, I64] | None:
-        c = counts[start:stop]
+    def candidates(begun: bool, start: int, stop: int) -> tuple[I64, I64] | None:
+        c = (count_a if begun else count_b)[start:stop]
         total = int(c.sum())
         if total == 0:
             return None
-        # Entry a (in order) against the c[a] entries after it; the a side is repeated from
+        # Entry a (in order) against its c[a] partners; the a side is repeated from
         # contiguous slices, the b side gathered from nearly contiguous rows. Cheapest and
         # most selective tests first, each on the survivors of the one before.
         a = np.repeat(np.arange(start, stop), c)
-        b = np.arange(total) + np.repeat(np.arange(start + 1, stop + 1) - (np.cumsum(c) - c), c)
-        keep = (np.repeat(e_first[start:stop], c) | e_first[b])  # the pair's own strip
-        keep &= np.repeat(e_ylo[start:stop], c) <= e_yhi[b]
+        first = (np.arange(start + 1, stop + 1) if begun else from_b[start:stop])
+        b = np.arange(total) + np.repeat(first - (np.cumsum(c) - c), c)
+        if not begun:
+            b = fpos[b]
+        keep = np.repeat(e_ylo[start:stop], c) <= e_yhi[b]
         keep &= e_ylo[b] <= np.repeat(e_yhi[start:stop], c)
         a, b = a[keep], b[keep]
         keep = (e_zlo[a] <= e_zhi[b]) & (e_zlo[b] <= e_zhi[a])
@@ -355,26 +371,25 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
         i, j = member[a[keep]], member[b[keep]]
         return (np.minimum(i, j), np.maximum(i, j)) if len(i) else None
 
-    def work(spans: list[tuple[int, int]]) -> list[Conflicts]:
+    def work(spans: list[tuple[bool, int, int]]) -> list[Conflicts]:
         # Candidates are gathered until a batch is full, then tested together: arrays stay
         # small (a chunk of 8,192 pairs is 64 KiB, under the allocator's mmap threshold, so
         # no page faults on every temporary) and numpy's per-call overhead is shared.
         out: list[Conflicts] = []
         held: list[tuple[I64, I64]] = []
         size = 0
-        for start, stop in spans:
-            ij = candidates(start, stop)
+        for begun, start, stop in spans:
+            ij = candidates(begun, start, stop)
             if ij is not None:
                 held.append(ij)
                 size += len(ij[0])
-            if size >= batch or (held and (start, stop) == spans[-1]):
+            if size >= batch or (held and (begun, start, stop) == spans[-1]):
                 i = np.concatenate([x for x, _ in held])
                 j = np.concatenate([y for _, y in held])
                 out.append(_exact(k0, f, i, j, h, v, lookahead, mixed))
                 held, size = [], 0
         return out
 
-    spans_ = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
     if workers > 1 and len(spans_) > 1:
         # numpy releases the GIL in its loops: each thread takes a share of the chunks.
         share = -(-len(spans_) // workers)
