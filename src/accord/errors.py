@@ -189,6 +189,32 @@ class TooDeep(InvalidInput):
     title = "Nested too deeply"
 
 
+class Unauthorized(AccordError):
+    """No credential, or one the service does not know (HTTP)."""
+
+    slug = "unauthorized"
+    title = "Credential missing or not valid"
+    status = 401
+
+
+class Forbidden(AccordError):
+    """A valid credential that may not do this: another party's event, or a party no longer
+    in the agreement in force (HTTP)."""
+
+    slug = "forbidden"
+    title = "Not allowed for this party"
+    status = 403
+
+
+class RateLimited(AccordError):
+    """Over a per-party rate or count (requests, open streams); `retry_after_s` says when
+    (HTTP)."""
+
+    slug = "rate-limited"
+    title = "Too many requests"
+    status = 429
+
+
 class Unavailable(AccordError):
     """The service cannot take the request now (starting, stopping, or the writer is not
     answering); the detail says whether anything was written."""

@@ -298,6 +298,10 @@ def test_removed_party_is_refused_and_its_stream_ends(amended: dict[str, Any]) -
     s: Server = amended["server"]
     r = httpx.get(s.url + "/v1/me", headers=_auth(s.tokens["C"]))
     assert r.status_code == 403 and r.json()["field"] == "Authorization"
+    from accord.errors import Forbidden
+
+    with s.client("C") as c, pytest.raises(Forbidden):  # the client knows the problem
+        c.me()
     stream: StreamReader = amended["c_stream"]
     stream.thread.join(timeout=10)
     assert stream.ended_at is not None, "the removed party's stream is still open"

@@ -28,9 +28,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
 from accord.api import auth
-from accord.api.auth import Forbidden, RateLimited, Unauthorized
 from accord.api.guard import PARTY, PROBLEM, Guard, fast_json, problem_response
-from accord.errors import AccordError, InvalidInput, NotFound, Unavailable
+from accord.errors import (
+    AccordError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 from accord.limits import parse_json
 from accord.log.event import Entry, Event
 from accord.log.merkle import consistency_proof, leaf_hash, root

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accord.errors import AccordError, NoAgreement
+from accord.errors import AccordError, Forbidden, NoAgreement, RateLimited, Unauthorized
 
 # Paths anyone who reaches the port may read: health and the API's own description.
 OPEN = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
@@ -25,24 +25,8 @@ OPEN = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2
 ADOPT_FIRST = ("adopt the first agreement on the deployment's own machine before serving: "
                "`accord agreement adopt SIGNED.json --dir DIR`")
 TOKEN_HINT = "Authorization: Bearer <a token from `accord party token PARTY`>"
-
-
-class Unauthorized(AccordError):
-    slug = "unauthorized"
-    title = "Credential missing or not valid"
-    status = 401
-
-
-class Forbidden(AccordError):
-    slug = "forbidden"
-    title = "Not allowed for this party"
-    status = 403
-
-
-class RateLimited(AccordError):
-    slug = "rate-limited"
-    title = "Too many requests"
-    status = 429
+__all__ = ["ADOPT_FIRST", "OPEN", "Forbidden", "RateLimited", "Unauthorized", "authenticate",
+           "bearer", "party_in_force", "still_allowed"]
 
 
 def bearer(authorization: str | None) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response
 
 from accord.api import auth
-from accord.errors import AccordError, InvalidInput, LimitExceeded
+from accord.errors import AccordError, InvalidInput, LimitExceeded, RateLimited
 
 log = logging.getLogger("accord.api")
 PROBLEM = "application/problem+json"
@@ -34,7 +34,7 @@ Append = Callable[[bytes, str, Any], Awaitable[dict[str, Any]]]
 def problem_response(exc: AccordError) -> JSONResponse:
     """The RFC 9457 answer for `exc` (with Retry-After when it is a rate limit)."""
     headers = None
-    if isinstance(exc, auth.RateLimited):
+    if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(max(1, round(exc.extra["retry_after_s"])))}
     return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM,
                         headers=headers)
