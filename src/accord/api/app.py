@@ -14,7 +14,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from accord import __version__
 from accord.api import auth
 from accord.api.guard import PARTY, PROBLEM, Guard, fast_json, problem_response
+from accord.api.stream import Stream, events
 from accord.errors import (
     AccordError,
     Forbidden,
@@ -42,7 +43,6 @@ from accord.limits import parse_json
 from accord.log.event import Entry, Event
 from accord.log.merkle import consistency_proof, leaf_hash, root
 from accord.picture.view import Area, entry_for, picture_for, picture_geojson
-from accord.rules.agreement import Agreement
 from accord.service.runtime import Service, ServiceConfig
 from accord.service.writer import Outcome, Submission, make_receipt
 from accord.timefmt import parse_time
@@ -404,7 +404,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
             if not streams[p]:
                 del streams[p]
 
-        return _Stream(_events(request, s, p, authorization, after), release)
+        return Stream(events(request, s, p, authorization, after), release)
 
     return app
 
@@ -429,92 +429,3 @@ def _submission(raw: bytes) -> SubmissionIn:
         raise InvalidInput("private must be an object", field="private",
                            accepted='{"salt", "data"}')
     return SubmissionIn.model_construct(event=obj["event"], sig=sig, sigs=sigs, private=private)
-
-
-class _Stream(StreamingResponse):
-    """The SSE response; `release` runs once however it ends (even if the client left before
-    the first byte, when the body's generator never starts)."""
-
-    def __init__(self, body: AsyncIterator[bytes], release: Callable[[], None]) -> None:
-        super().__init__(body, media_type="text/event-stream",
-                         headers={"Cache-Control": "no-cache"})
-        self._release: Callable[[], None] | None = release
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            release, self._release = self._release, None
-            if release is not None:
-                release()
-
-
-def _sse(index: int, value: dict[str, Any]) -> bytes:
-    kind = value.get("value", {}).get("event", {}).get("type", "hidden")
-    return f"id: {index}\nevent: {kind}\ndata: {json.dumps(value)}\n\n".encode()
-
-
-async def _events(request: Request, s: Service, party: str, authorization: str | None,
-                  after: int) -> AsyncIterator[bytes]:
-    """Replay what this party missed from the store, then follow the writer live.
-
-    The credential is checked again with every batch and at least once a second: a revoked
-    token (within the token cache's two seconds) or a party removed from the agreement ends
-    the stream, before anything written after the removal is sent."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[list[tuple[int, Entry]]] = asyncio.Queue()
-    def hear(batch: list[tuple[int, Entry]]) -> None:  # on the writer's thread
-        loop.call_soon_threadsafe(queue.put_nowait, batch)
-
-    unsubscribe = s.subscribe(hear)
-    sent = after
-    try:
-        yield b": accord stream\n\n"
-
-        def backlog() -> list[tuple[int, bytes]]:
-            with s.reader() as store:
-                return list(store.entries(sent + 1))
-
-        for index, data in await loop.run_in_executor(None, backlog):
-            item = _visible(s, index, data, Entry.decode(data), party)
-            if item is not None:
-                yield _sse(index, item)
-            sent = index
-        draining: threading.Event = request.app.state.draining
-        quiet = 0
-        # Wake every second: a gone client, a server shutting down or a credential no longer
-        # good ends the stream at once (uvicorn waits for open responses before it stops).
-        while not draining.is_set() and not await request.is_disconnected():
-            if not auth.still_allowed(authorization, s, party):
-                yield b": closed: the credential is revoked or its party left the agreement\n\n"
-                return
-            try:
-                batch = await asyncio.wait_for(queue.get(), timeout=1.0)
-            except TimeoutError:
-                quiet += 1
-                if quiet % 15 == 0:
-                    yield b": keep-alive\n\n"
-                continue
-            if not auth.still_allowed(authorization, s, party):
-                yield b": closed: the credential is revoked or its party left the agreement\n\n"
-                return
-            for index, entry in batch:
-                if index <= sent:
-                    continue
-                item = _visible(s, index, entry.encode(), entry, party)
-                if item is not None:
-                    yield _sse(index, item)
-                sent = index
-    finally:
-        unsubscribe()
-
-
-def _visible(s: Service, index: int, data: bytes, entry: Entry,
-             party: str) -> dict[str, Any] | None:
-    """What `party` is told of an entry on its stream; nothing at all if it may not read it."""
-    agreement: Agreement | None = s.writer.picture.agreement
-    # Single lookups in the writer's dict: atomic, and it holds every message of this entry.
-    item = entry_for(index, data, leaf_hash(data), entry, party, agreement,
-                     s.writer.picture.messages)
-    return None if item.get("hidden") else item
-

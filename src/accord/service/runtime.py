@@ -63,18 +63,28 @@ class ServiceConfig:
     max_connections: int = 4096  # all clients together (kept well below the fd limit)
     max_connections_per_client: int = 64  # per client address (an IPv6 /64 counts as one)
     max_streams_per_party: int = 8  # open /v1/stream responses of one party
+    stream_backlog: int = 4096  # entries waiting for one stream; past it, it reads the store
+
     def __post_init__(self) -> None:
-        n = self.max_open_alerts
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise DeploymentError(f"[service] max_open_alerts = {n!r} is not usable",
-                                  accepted="an integer >= 1")
-        for name in ("write_timeout_s", "wal_limit_bytes", "wal_checkpoint_interval_s",
-                     "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections",
-                     "max_connections_per_client", "max_streams_per_party"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise DeploymentError(f"[service] {name} must be a positive number, "
-                                      f"not {value!r}", accepted="a number above 0")
+        """Every number must be usable: a typo in accord.toml is refused at start, not met
+        under load (a zero rate, a negative timeout, a float where a count belongs)."""
+        for name, spec in ServiceConfig.__dataclass_fields__.items():
+            value, default = getattr(self, name), spec.default
+            if isinstance(default, str):
+                if not isinstance(value, str) or not value:
+                    raise DeploymentError(f"[service] {name} must be a non-empty string, "
+                                          f"not {value!r}", accepted="a string")
+                continue
+            whole = isinstance(default, int)
+            kind = int if whole else int | float
+            least = 0 if name == "port" else (1 if whole else 0)
+            if (isinstance(value, bool) or not isinstance(value, kind)
+                    or not value >= least or (not whole and not value > 0)
+                    or (name == "port" and value > 65535)):
+                what = "a whole number" if whole else "a number above 0"
+                limit = " from 0 to 65535" if name == "port" else (f" >= {least}" if whole else "")
+                raise DeploymentError(f"[service] {name} = {value!r} is not usable",
+                                      accepted=f"{what}{limit}")
 
     @staticmethod
     def load(dir: Path) -> ServiceConfig:
