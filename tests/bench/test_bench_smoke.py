@@ -1,4 +1,5 @@
-"""Each benchmark runs at tiny size and prints its ratio against its baseline.
+"""Each benchmark runs at tiny size and prints its ratio against its baseline (or, for the
+diagnostic ones without a baseline, wal.py and verify.py, its result lines).
 
 Smoke tests, not timings: they assert that the benchmark runs to the end (the benchmarks
 themselves refuse to print figures when the engines disagree or a command fails) and that it
@@ -62,3 +63,15 @@ def test_ingest_bench_runs_and_prints_its_ratios() -> None:
     logged = re.findall(r"^(?:group commit|max_batch = 1): ([\d,]+) log entries, ([\d,]+) "
                         r"findings$", out, re.MULTILINE)
     assert len(logged) == 2 and logged[0] == logged[1]
+
+
+def test_wal_bench_runs_and_reports() -> None:
+    out = run("wal.py")
+    assert re.search(r"^\d+ filings \(0 errors\) at 20/s x 3 for 2 s$", out, re.MULTILINE)
+    assert re.search(r"^write latency: p50 [\d.]+ ms, p99 [\d.]+ ms", out, re.MULTILINE)
+
+
+def test_verify_bench_runs_and_reports() -> None:
+    out = run("verify.py")
+    assert re.search(r"^verify: \d+ entries \(300 notices, \d+ findings\) in [\d.]+ s", out,
+                     re.MULTILINE)
