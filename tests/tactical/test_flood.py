@@ -14,11 +14,12 @@ from accord.tactical.alerts import (
     Levels,
     Report,
     TrackTable,
+    _moved,
     separation,
     separation_bounded,
     urgency,
 )
-from accord.tactical.engine import Fleet
+from accord.tactical.engine import Fleet, Stretch, Urgency, detect, detect_urgent
 
 T = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
@@ -83,3 +84,69 @@ def test_the_overflow_counts_what_was_not_built() -> None:
         assert d.details["count"] == len(every) - 3
         assert d.details["kinds"] == {"separation": len(every) - 3}
         assert d.level == max(x.level for x in sorted(every, key=urgency)[3:])
+
+
+def reduce_reference(stretches: list[Stretch], h: float, v: float, u: Urgency,
+                     ) -> tuple[dict[int, tuple[float, float, float, int]], np.ndarray]:
+    """The unbounded path, reduced afterwards: every conflict of every stretch from
+    `detect` (each pair from its first stretch), then each party's `per_party` most urgent
+    by (level desc, t_in, code), the kept pairs, and the counts by party and level."""
+    f = stretches[0].fleet
+    n = len(f)
+    every: dict[int, tuple[float, float, float, int]] = {}
+    for part in stretches:
+        c = detect(part.fleet, h, v, part.span)
+        for i, j, t_in, t_cpa, d_cpa in zip(c.i.tolist(), c.j.tolist(), c.t_in.tolist(),
+                                            c.t_cpa.tolist(), c.d_cpa.tolist(), strict=True):
+            t = part.offset + max(t_in, 0.0)
+            level = 3 if t <= u.warning else 2 if t <= u.corrective else 1
+            every.setdefault(i * n + j, (t, part.offset + t_cpa, d_cpa, level))
+    parties = int(f.party.max()) + 1
+    count = np.zeros((parties, 4), dtype=np.int64)
+    chosen: set[int] = {int(k) for k in u.keep.tolist() if int(k) in every}
+    for p in range(parties):
+        mine = [k for k in every if p in (f.party[k // n], f.party[k % n])]
+        for k in mine:
+            count[p, every[k][3]] += 1
+        mine.sort(key=lambda k: (-every[k][3], every[k][0], k))
+        chosen |= set(mine[:u.per_party])
+    return {k: every[k] for k in chosen}, count
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 160), st.integers(1, 5), st.integers(1, 9),
+       st.sampled_from([1, 2]), st.sampled_from([(300.0,), (300.0, 300.0, 100.0)]),
+       st.integers(0, 6))
+def test_the_bounded_engine_equals_the_unbounded_engine_reduced(
+        seed: int, n: int, parties: int, cap: int, workers: int,
+        spans: tuple[float, ...], kept: int) -> None:
+    """detect_urgent, folding each small batch as it is found (on one or two threads, over
+    one or several stretches), keeps exactly what reducing detect's full output keeps."""
+    rng = np.random.default_rng(seed)
+    table = TrackTable()
+    for k in range(n):
+        # a crowd on one spot for some, scattered traffic for the rest
+        spot = k % 3 == 0
+        table.update(Report(f"P{k % parties}", f"a{k}", T,
+                            35.0 + (rng.uniform(-0.01, 0.01) if spot else rng.uniform(-0.3, 0.3)),
+                            35.0 + (rng.uniform(-0.01, 0.01) if spot else rng.uniform(-0.3, 0.3)),
+                            rng.uniform(4000, 5000), rng.uniform(0, 250), rng.uniform(0, 360),
+                            rng.uniform(-10, 10)))
+    _, f, _ = table.fleet(T)
+    stretches, start = [], 0.0
+    for span in spans:
+        stretches.append(Stretch(f if start == 0.0 else _moved(f, start), start, span))
+        start += span
+    found = detect(f, 9260.0, 300.0, 300.0)  # kept pairs: some in conflict, some not
+    codes = (found.i * len(f) + found.j).tolist()
+    keep = np.array(([codes[int(x)] for x in rng.integers(0, len(codes), kept)] if codes
+                     else []) + rng.integers(0, len(f) * len(f), kept).tolist(), dtype=np.int64)
+    u = Urgency(cap, 60.0, 120.0, keep)
+    want, count = reduce_reference(stretches, 9260.0, 300.0, u)
+    got = detect_urgent(stretches, 9260.0, 300.0, u, chunk=64, batch=32, workers=workers)
+    assert got.code.tolist() == sorted(want)
+    for k, code in enumerate(got.code.tolist()):
+        t, t_cpa, d_cpa, level = want[code]
+        assert (got.t_in[k], got.t_cpa[k], got.d_cpa[k], got.level[k]) == (t, t_cpa, d_cpa,
+                                                                           level)
+    assert got.count.tolist() == count.tolist()

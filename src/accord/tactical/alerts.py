@@ -30,7 +30,7 @@ from accord.geo.box import volume_box
 from accord.geo.geodesy import GEOD, MIN_METRES_PER_DEG_LAT, WGS84_A, WGS84_E2
 from accord.geo.separation import LocalFrame, proximity
 from accord.geo.volume import GEOID_MAX_M, GEOID_MIN_M, AltitudeBand, Circle, Reference, Volume
-from accord.tactical.engine import Fleet, apart, detect
+from accord.tactical.engine import Fleet, Stretch, Urgency, apart, detect, detect_urgent
 from accord.timefmt import format_time
 
 AlertKind = Literal["separation", "hazard", "nonconformance", "overflow"]
@@ -220,6 +220,8 @@ def separation_bounded(reports: list[Report], f: Fleet, h: float, v: float, leve
     n = len(f)
     if n < 2:
         return [], unlisted
+    if per_party is not None:
+        return _separation_urgent(reports, f, h, v, levels, per_party, keep)
     parts = _stretches(f, h, v, levels.preventive)
     if not parts:
         return [], unlisted
@@ -271,12 +273,19 @@ def separation_bounded(reports: list[Report], f: Fleet, h: float, v: float, leve
                 unlisted.count[name[q]] = int(count[q])
                 unlisted.level[name[q]] = int(top[q])
     pick = np.flatnonzero(chosen)
-    ci, cj = i[pick], j[pick]
+    return _built(reports, f, i[pick], j[pick], lv[pick], t_in[pick], t_cpa[pick],
+                  d_cpa[pick]), unlisted
+
+
+def _built(reports: list[Report], f: Fleet, ci: NDArray[np.int64], cj: NDArray[np.int64],
+           lv: NDArray[np.int8], t_in: NDArray[np.float64], t_cpa: NDArray[np.float64],
+           d_cpa: NDArray[np.float64]) -> list[Detection]:
+    """The detections of the conflicts (ci[k], cj[k])."""
     _, vertical = apart(f, ci, cj)
     horizontal = np.asarray(GEOD.inv(f.lon[ci], f.lat[ci], f.lon[cj], f.lat[cj])[2])
     out = []
-    for n_k, k in enumerate(pick.tolist()):
-        a, b = sorted((reports[int(i[k])], reports[int(j[k])]), key=lambda r: r.key)
+    for k in range(len(ci)):
+        a, b = sorted((reports[int(ci[k])], reports[int(cj[k])]), key=lambda r: r.key)
         out.append(Detection(
             key=f"separation:{a.party}/{a.aircraft}:{b.party}/{b.aircraft}", kind="separation",
             level=int(lv[k]), parties=tuple(sorted({a.party, b.party})),
@@ -284,9 +293,39 @@ def separation_bounded(reports: list[Report], f: Fleet, h: float, v: float, leve
                      "time_to_loss_s": round(float(t_in[k]), 1),
                      "t_cpa_s": round(float(t_cpa[k]), 1),
                      "d_cpa_m": round(float(d_cpa[k]), 1),
-                     "distance_m": round(float(horizontal[n_k]), 1),
-                     "vertical_m": round(float(vertical[n_k]), 1)}))
-    return out, unlisted
+                     "distance_m": round(float(horizontal[k]), 1),
+                     "vertical_m": round(float(vertical[k]), 1)}))
+    return out
+
+
+def _separation_urgent(reports: list[Report], f: Fleet, h: float, v: float, levels: Levels,
+                       per_party: int, keep: frozenset[tuple[str, str]],
+                       ) -> tuple[list[Detection], Unlisted]:
+    """`separation_bounded` with a cap: the engine reduces the conflicts while it finds them
+    (`detect_urgent`), so memory stays O(N + per_party x parties) in any flood."""
+    n = len(f)
+    index = {f"{r.party}/{r.aircraft}": k for k, r in enumerate(reports)}
+    codes = [min(index[a], index[b]) * n + max(index[a], index[b])
+             for a, b in keep if a in index and b in index]
+    stretches = []
+    start = 0.0
+    while start < levels.preventive:
+        span = min(SEGMENT_S, levels.preventive - start)
+        stretches.append(Stretch(f if start == 0.0 else _moved(f, start), start, span))
+        start += span
+    got = detect_urgent(stretches, h, v, Urgency(per_party, levels.warning, levels.corrective,
+                                                  np.array(codes, dtype=np.int64)))
+    i, j = got.code // n, got.code % n
+    # what concerns each party, less what is built: counted in its overflow alert
+    rest = got.count.copy()
+    np.add.at(rest, (f.party[i], got.level), -1)
+    np.add.at(rest, (f.party[j], got.level), -1)
+    unlisted = Unlisted()
+    name = {int(f.party[k]): r.party for k, r in enumerate(reports)}
+    for q in np.flatnonzero(rest.sum(axis=1)).tolist():
+        unlisted.count[name[q]] = int(rest[q].sum())
+        unlisted.level[name[q]] = int(np.flatnonzero(rest[q])[-1])
+    return _built(reports, f, i, j, got.level, got.t_in, got.t_cpa, got.d_cpa), unlisted
 
 
 def _moved(f: Fleet, seconds: float) -> Fleet:

@@ -31,11 +31,13 @@ the geo core's constants only.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -220,6 +222,12 @@ def apart(f: Fleet, i: I64, j: I64) -> tuple[F64, F64]:
 
 def _exact(k: Kinematics, f: Fleet, i: I64, j: I64, h: float, v: float,
            lookahead: float, mixed: bool = True) -> Conflicts:
+    return _exact_at(k, f, i, j, h, v, lookahead, mixed)[0]
+
+
+def _exact_at(k: Kinematics, f: Fleet, i: I64, j: I64, h: float, v: float,
+              lookahead: float, mixed: bool = True) -> tuple[Conflicts, I64]:
+    """`_exact`, and the positions in (i, j) of the pairs it keeps."""
     candidates = len(i)
     dx, dy, dz = k.px[j] - k.px[i], k.py[j] - k.py[i], k.pz[j] - k.pz[i]  # j relative to i
     wx, wy, wz = k.vx[j] - k.vx[i], k.vy[j] - k.vy[i], k.vz[j] - k.vz[i]
@@ -246,8 +254,9 @@ def _exact(k: Kinematics, f: Fleet, i: I64, j: I64, h: float, v: float,
     t_out = np.minimum(np.maximum(cross_hi, cross_lo), t_cpa + half)
     hit = (t_in <= t_out) & (t_out > 0.0) & (t_in < lookahead)
     gap = np.maximum(np.maximum(dalt - hi, lo - dalt), 0.0)
-    return Conflicts(i[hit], j[hit], t_in[hit], t_out[hit], t_cpa[hit],
-                     np.sqrt(d_cpa2[hit]), np.sqrt(dist2[hit]), gap[hit], candidates)
+    return (Conflicts(i[hit], j[hit], t_in[hit], t_out[hit], t_cpa[hit],
+                      np.sqrt(d_cpa2[hit]), np.sqrt(dist2[hit]), gap[hit], candidates),
+            near[hit])
 
 
 def reach(h: float, lookahead: float, speed_sum: float) -> float:
@@ -274,10 +283,44 @@ def reach(h: float, lookahead: float, speed_sum: float) -> float:
 
 def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = False,
            chunk: int = 1 << 15, batch: int = 1 << 13, workers: int = 2) -> Conflicts:
-    """Conflicts between aircraft of different parties (all pairs with `all_pairs`)."""
-    n = len(f)
-    if n < 2:
+    """Conflicts between aircraft of different parties (all pairs with `all_pairs`).
+
+    Every conflict is returned: memory grows with their number (a stacked flood of two
+    parties of 10,000 is 10^8 of them). The service uses `detect_urgent`, which keeps only a
+    bounded reduction of them."""
+    if len(f) < 2:
         return _empty()
+    found = _sweep(f, h, v, lookahead, all_pairs, chunk, batch, workers, _Collect)
+    tested = sum(r.candidates for part in found for r in part.parts)
+    parts = [r for part in found for r in part.parts]
+    if not parts:
+        return _empty(tested)
+    return _sorted(_concat(parts, tested))
+
+
+class _Sink:
+    """Where the sweep's conflicts go, one tested batch at a time (one sink per thread)."""
+
+    def add(self, c: Conflicts) -> None:
+        raise NotImplementedError
+
+
+S = TypeVar("S", bound=_Sink)
+
+
+class _Collect(_Sink):
+    def __init__(self) -> None:
+        self.parts: list[Conflicts] = []
+
+    def add(self, c: Conflicts) -> None:
+        self.parts.append(c)
+
+
+def _sweep(f: Fleet, h: float, v: float, lookahead: float, all_pairs: bool,
+                     chunk: int, batch: int, workers: int, sink: Callable[[], S]) -> list[S]:
+    """The pruned sweep: every pair the exact test keeps reaches one of the sinks (one per
+    thread), in batches of at most about `batch` + `chunk` tested pairs."""
+    n = len(f)
     k0 = kinematics(f)
     mixed = _mixed(f)
     axes = _axes(k0)  # x east, y north, z up at the fleet's centre
@@ -371,11 +414,11 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
         i, j = member[a[keep]], member[b[keep]]
         return (np.minimum(i, j), np.maximum(i, j)) if len(i) else None
 
-    def work(spans: list[tuple[bool, int, int]]) -> list[Conflicts]:
+    def work(spans: list[tuple[bool, int, int]]) -> S:
         # Candidates are gathered until a batch is full, then tested together: arrays stay
         # small (a chunk of 8,192 pairs is 64 KiB, under the allocator's mmap threshold, so
         # no page faults on every temporary) and numpy's per-call overhead is shared.
-        out: list[Conflicts] = []
+        out = sink()
         held: list[tuple[I64, I64]] = []
         size = 0
         for begun, start, stop in spans:
@@ -386,7 +429,7 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
             if size >= batch or (held and (begun, start, stop) == spans[-1]):
                 i = np.concatenate([x for x, _ in held])
                 j = np.concatenate([y for _, y in held])
-                out.append(_exact(k0, f, i, j, h, v, lookahead, mixed))
+                out.add(_exact(k0, f, i, j, h, v, lookahead, mixed))
                 held, size = [], 0
         return out
 
@@ -394,15 +437,180 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
         # numpy releases the GIL in its loops: each thread takes a share of the chunks.
         share = -(-len(spans_) // workers)
         with ThreadPoolExecutor(workers) as pool:
-            found = [c for part in pool.map(work, [spans_[k:k + share] for k in
-                                                   range(0, len(spans_), share)])
-                     for c in part]
-    else:
-        found = work(spans_)
-    tested = sum(r.candidates for r in found)
-    if not found:
-        return _empty(tested)
-    return _sorted(_concat(found, tested))
+            return list(pool.map(work, [spans_[k:k + share]
+                                        for k in range(0, len(spans_), share)]))
+    return [work(spans_)]
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """One stretch of a look-ahead cut into several: the fleet as it is `offset` seconds
+    from now, looked ahead `span` seconds."""
+
+    fleet: Fleet
+    offset: float
+    span: float
+
+
+@dataclass(frozen=True)
+class Urgency:
+    """What a bounded detection keeps (see `detect_urgent`): the `per_party` most urgent
+    conflicts of each party, most urgent meaning the higher level, then the sooner loss,
+    then the lower pair code i * n + j; every conflict of a pair in `keep` (pair codes);
+    and for all the others, counts by party and level. A conflict's level is 3 when its
+    loss (from now, 0 if already lost) is at most `warning` seconds away, 2 at most
+    `corrective`, else 1."""
+
+    per_party: int
+    warning: float
+    corrective: float
+    keep: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Urgent:
+    """The bounded result: the kept conflicts (sorted by pair code) and, per party and
+    level, how many conflicts concern it (`count[p, level]`, all of them, kept or not)."""
+
+    code: I64  # i * n + j, i < j
+    t_in: F64  # seconds from now to loss, 0 if lost already
+    t_cpa: F64  # seconds from now to closest approach
+    d_cpa: F64
+    level: NDArray[np.int8]
+    count: I64  # (parties, 4): column L counts the conflicts of level L (column 0 unused)
+    candidates: int
+
+
+class _Reduce(_Sink):
+    """Folds tested batches into an `Urgent`, holding at most per_party x parties + |keep|
+    conflicts however many arrive. A conflict is held while it is among the per_party most
+    urgent seen so far of either of its parties (or its pair is kept): whatever comes later,
+    each party's most urgent are among those held. The threshold of a party (its
+    per_party-th most urgent held) lets most of a flood be dropped after a few comparisons."""
+
+    def __init__(self, f: Fleet, parties: int, u: Urgency, h: float, v: float,
+                 stretch: Stretch, earlier: list[tuple[Kinematics, Stretch]]) -> None:
+        self.f, self.u, self.h, self.v = f, u, h, v
+        self.n, self.parties = len(f), parties
+        self.stretch, self.earlier = stretch, earlier
+        self.mixed = _mixed(f)
+        self.code = np.zeros(0, dtype=np.int64)
+        self.t_in = np.zeros(0)
+        self.t_cpa = np.zeros(0)
+        self.d_cpa = np.zeros(0)
+        self.level = np.zeros(0, dtype=np.int8)
+        self.count = np.zeros((parties, 4), dtype=np.int64)
+        self.candidates = 0
+        # per party: the key (-level, t_in, code) of its per_party-th most urgent held
+        self.thr_level = np.full(parties, 1, dtype=np.int64)  # -level; 1 beats every level
+        self.thr_t = np.full(parties, np.inf)
+        self.thr_code = np.full(parties, np.iinfo(np.int64).max, dtype=np.int64)
+
+    def add(self, c: Conflicts) -> None:
+        self.candidates += c.candidates
+        i, j, t_in, t_cpa, d_cpa = c.i, c.j, c.t_in, c.t_cpa, c.d_cpa
+        if self.earlier and len(i):
+            # a pair in conflict in an earlier stretch is that stretch's (its earliest loss)
+            seen = np.zeros(len(i), dtype=np.bool_)
+            for k, st in self.earlier:
+                seen[_exact_at(k, st.fleet, i, j, self.h, self.v, st.span, self.mixed)[1]] = True
+            if seen.any():
+                new = ~seen
+                i, j, t_in, t_cpa, d_cpa = i[new], j[new], t_in[new], t_cpa[new], d_cpa[new]
+        if not len(i):
+            return
+        t = self.stretch.offset + np.maximum(t_in, 0.0)
+        level = np.where(t <= self.u.warning, 3,
+                         np.where(t <= self.u.corrective, 2, 1)).astype(np.int8)
+        code = i * self.n + j
+        pi, pj = self.f.party[i], self.f.party[j]
+        self.count += np.bincount(np.concatenate([pi, pj]) * 4 + np.tile(level, 2),
+                                  minlength=4 * self.parties).reshape(self.parties, 4)
+        nl = -level.astype(np.int64)
+        hold = self._beats(nl, t, code, pi) | self._beats(nl, t, code, pj)
+        if len(self.u.keep):
+            at = np.minimum(np.searchsorted(self.u.keep, code), len(self.u.keep) - 1)
+            hold |= self.u.keep[at] == code
+        if hold.any():
+            self._hold(code[hold], t[hold], self.stretch.offset + t_cpa[hold], d_cpa[hold],
+                       level[hold])
+
+    def _beats(self, nl: I64, t: F64, code: I64, p: I64) -> NDArray[np.bool_]:
+        tl, tt, tc = self.thr_level[p], self.thr_t[p], self.thr_code[p]
+        out: NDArray[np.bool_] = (nl < tl) | ((nl == tl) & ((t < tt) | ((t == tt) & (code < tc))))
+        return out
+
+    def _hold(self, code: I64, t: F64, t_cpa: F64, d_cpa: F64,
+              level: NDArray[np.int8]) -> None:
+        code = np.concatenate([self.code, code])
+        t = np.concatenate([self.t_in, t])
+        t_cpa = np.concatenate([self.t_cpa, t_cpa])
+        d_cpa = np.concatenate([self.d_cpa, d_cpa])
+        level = np.concatenate([self.level, level])
+        m = len(code)
+        party = self.f.party
+        pi, pj = party[code // self.n], party[code % self.n]
+        two = pi != pj  # a pair of one party (all_pairs) is ranked once for it
+        row = np.concatenate([np.arange(m), np.flatnonzero(two)])
+        p = np.concatenate([pi, pj[two]])
+        nl = -level.astype(np.int64)[row]
+        order = np.lexsort((code[row], t[row], nl, p))
+        p_o = p[order]
+        start = np.searchsorted(p_o, p_o, side="left")
+        rank = np.arange(len(order)) - start
+        top = rank < self.u.per_party
+        held = np.zeros(m, dtype=np.bool_)
+        held[row[order[top]]] = True
+        if len(self.u.keep):
+            at = np.minimum(np.searchsorted(self.u.keep, code), len(self.u.keep) - 1)
+            held |= self.u.keep[at] == code
+        # the new thresholds: each party's per_party-th most urgent, where it has that many
+        edge = order[rank == self.u.per_party - 1]
+        q = p[edge]
+        self.thr_level[q] = nl[edge]
+        self.thr_t[q] = t[row[edge]]
+        self.thr_code[q] = code[row[edge]]
+        self.code, self.t_in, self.t_cpa = code[held], t[held], t_cpa[held]
+        self.d_cpa, self.level = d_cpa[held], level[held]
+
+    def merge(self, other: _Reduce) -> None:
+        self.count += other.count
+        self.candidates += other.candidates
+        if len(other.code):
+            self._hold(other.code, other.t_in, other.t_cpa, other.d_cpa, other.level)
+
+
+def detect_urgent(stretches: list[Stretch], h: float, v: float, u: Urgency, *,
+                  chunk: int = 1 << 15, batch: int = 1 << 13, workers: int = 2) -> Urgent:
+    """Conflicts between aircraft of different parties over a look-ahead made of
+    `stretches` (one fleet, moved on; each pair's loss is its earliest: a pair is taken from
+    the first stretch in which it conflicts), reduced as `u` says while they are found.
+
+    Memory is O(N + chunk + per_party x parties + |keep|) whatever the number of conflicts:
+    each tested batch is folded into the reduction and dropped. The result is exactly what
+    reducing `detect`'s full output would give (tests/tactical/test_flood.py)."""
+    f = stretches[0].fleet
+    n = len(f)
+    parties = int(f.party.max()) + 1 if n else 1
+    u = replace(u, keep=np.unique(u.keep))
+    total: _Reduce | None = None
+    earlier: list[tuple[Kinematics, Stretch]] = []
+    for st in stretches:
+        if n < 2:
+            break
+
+        sink = functools.partial(_Reduce, f, parties, u, h, v, st, list(earlier))
+        for part in _sweep(st.fleet, h, v, st.span, False, chunk, batch, workers, sink):
+            if total is None:
+                total = part
+            else:
+                total.merge(part)
+        earlier.append((kinematics(st.fleet), st))
+    if total is None:
+        total = _Reduce(f, parties, u, h, v, stretches[0], [])
+    by = np.argsort(total.code)
+    return Urgent(total.code[by], total.t_in[by], total.t_cpa[by], total.d_cpa[by],
+                  total.level[by], total.count, total.candidates)
 
 
 def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
