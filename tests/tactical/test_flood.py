@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from accord.tactical.alerts import (
     Report,
     TrackTable,
     _moved,
+    describe,
     separation,
     separation_bounded,
     urgency,
@@ -150,3 +152,65 @@ def test_the_bounded_engine_equals_the_unbounded_engine_reduced(
         assert (got.t_in[k], got.t_cpa[k], got.d_cpa[k], got.level[k]) == (t, t_cpa, d_cpa,
                                                                            level)
     assert got.count.tolist() == count.tolist()
+
+
+def stacked(n_stack: int, scattered: int, seed: int = 3) -> tuple[list[Report], Fleet]:
+    """`n_stack` aircraft of P1 and P2 on one spot, and scattered traffic of P0 and P3 around."""
+    rng = np.random.default_rng(seed)
+    table = TrackTable()
+    for k in range(n_stack):
+        table.update(Report(f"P{1 + k % 2}", f"s{k}", T, 35.0, 35.0, 5000.0 + 50 * (k % 2),
+                            100.0, 90.0))
+    for k in range(scattered):
+        table.update(Report(f"P{3 * (k % 2)}", f"x{k}", T, 36.0 + rng.uniform(-0.5, 0.5),
+                            37.0 + rng.uniform(-0.5, 0.5), rng.uniform(4000, 5000),
+                            rng.uniform(0, 250), rng.uniform(0, 360), 0.0))
+    reports, f, _ = table.fleet(T)
+    return reports, f
+
+
+def test_over_the_budget_a_crowd_is_set_aside_and_the_rest_is_exact() -> None:
+    """A stack whose pairs exceed the budget: its aircraft are set aside (crowded), every
+    other pair is reduced exactly as without them, the kept pairs of crowded aircraft are
+    still tested, and no more candidate pairs are tested than the budget allows."""
+    reports, f = stacked(400, 300)
+    n = len(f)
+    stack = np.array([r.aircraft.startswith("s") for r in reports])
+    u0 = Urgency(5, 60.0, 120.0)
+    full = detect_urgent([Stretch(f, 0.0, 300.0)], 9260.0, 300.0, u0)
+    assert not full.crowd.any() and full.count[1, 3] == 200 * 200  # within the default
+    kept = full.code[(f.party[full.code // n] == 1)][:3]  # three open alerts in the stack
+    u = Urgency(5, 60.0, 120.0, kept)
+    budget = 30_000  # the stack alone makes 79,800 candidate pairs
+    got = detect_urgent([Stretch(f, 0.0, 300.0)], 9260.0, 300.0, u, budget=budget)
+    assert got.crowd.tolist() == stack.tolist()
+    assert got.candidates <= budget + len(kept)
+    # the same as the engine on the traffic without the stack, plus the kept pairs
+    rest = np.flatnonzero(~stack)
+    sub = Fleet(f.lat[rest], f.lon[rest], f.alt[rest], f.gs[rest], f.trk[rest], f.vs[rest],
+                f.party[rest], f.amsl[rest])
+    alone = detect_urgent([Stretch(sub, 0.0, 300.0)], 9260.0, 300.0, u0)
+    back = rest[alone.code // len(sub)] * n + rest[alone.code % len(sub)]
+    assert sorted(got.code.tolist()) == sorted(back.tolist() + kept.tolist())
+    assert got.count[[0, 3]].tolist() == alone.count[[0, 3]].tolist()
+    assert got.count[1, 3] == got.count[2, 3] == 3  # only the kept pairs of the stack
+
+
+def test_crowded_aircraft_are_told_to_their_party_at_the_highest_level(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import accord.tactical.engine as engine
+
+    monkeypatch.setattr(engine.detect_urgent, "__kwdefaults__",
+                        {**engine.detect_urgent.__kwdefaults__, "budget": 30_000})
+    reports, f = stacked(400, 300)
+    built, unlisted = separation_bounded(reports, f, 9260.0, 300.0, Levels(), per_party=5)
+    assert unlisted.crowded == {"P1": 200, "P2": 200}
+    assert unlisted.crowded_names["P1"] == [f"P1/s{k}" for k in range(0, 10, 2)]
+    assert not any(r.aircraft.startswith("s") for d in built
+                   for r in reports if f"{r.party}/{r.aircraft}" in d.details["aircraft"])
+    changes = AlertBook(max_open=5).step(T, built, unlisted)
+    over = {c.detection.key: c.detection for c in changes if c.detection.kind == "overflow"}
+    d = over["overflow:P1"]
+    assert d.level == 3 and d.details["kinds"]["crowded"] == 200
+    assert d.details["crowded"] == [f"P1/s{k}" for k in range(0, 10, 2)]
+    assert "200 aircraft in a crowd" in describe("overflow", "raised", d.details)

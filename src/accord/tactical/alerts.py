@@ -206,6 +206,10 @@ class Unlisted:
 
     count: dict[str, int] = field(default_factory=dict)
     level: dict[str, int] = field(default_factory=dict)
+    # aircraft in a crowd too dense to test pair by pair within a cycle (`detect_urgent`):
+    # per party, how many and the first few names; counted with the rest, at level 3
+    crowded: dict[str, int] = field(default_factory=dict)
+    crowded_names: dict[str, list[str]] = field(default_factory=dict)
 
 
 def separation_bounded(reports: list[Report], f: Fleet, h: float, v: float, levels: Levels,
@@ -325,6 +329,13 @@ def _separation_urgent(reports: list[Report], f: Fleet, h: float, v: float, leve
     for q in np.flatnonzero(rest.sum(axis=1)).tolist():
         unlisted.count[name[q]] = int(rest[q].sum())
         unlisted.level[name[q]] = int(np.flatnonzero(rest[q])[-1])
+    for k in np.flatnonzero(got.crowd).tolist():
+        # its conflicts were not all tested: the party is told, at the highest level
+        r = reports[k]
+        unlisted.crowded[r.party] = unlisted.crowded.get(r.party, 0) + 1
+        names = unlisted.crowded_names.setdefault(r.party, [])
+        if len(names) < OVERFLOW_SHOWN:
+            names.append(f"{r.party}/{r.aircraft}")
     return _built(reports, f, i, j, got.level, got.t_in, got.t_cpa, got.d_cpa), unlisted
 
 
@@ -592,6 +603,11 @@ def describe(kind: str, change: str, details: dict[str, Any]) -> str:
     if kind == "overflow":
         what = (f"{details['count']} more alerts for {details['party']} not raised one by one "
                 f"(at most {details['max_open']} open)")
+        crowded = details.get("kinds", {}).get("crowded") if isinstance(
+            details.get("kinds"), dict) else None
+        if crowded:
+            what += (f"; {crowded} aircraft in a crowd too dense to test pair by pair, "
+                     f"e.g. {', '.join(str(x) for x in details.get('crowded', []))}")
         return f"no longer: {what}" if change == "cleared" else what
     if change == "cleared":
         return f"{details['aircraft']} no longer predicted in {details.get('notice', 'conflict')}"
@@ -711,9 +727,11 @@ class AlertBook:
                 for p in d.parties:
                     held_back.setdefault(p, []).append(d)
         extra = unlisted or Unlisted()
-        for party in sorted(set(held_back) | set(extra.count)):
+        for party in sorted(set(held_back) | set(extra.count) | set(extra.crowded)):
             summary = self._overflow(party, held_back.get(party, []),
-                                     extra.count.get(party, 0), extra.level.get(party, 0))
+                                     extra.count.get(party, 0), extra.level.get(party, 0),
+                                     extra.crowded.get(party, 0),
+                                     extra.crowded_names.get(party, []))
             seen[summary.key] = summary
         for key, d in seen.items():
             held = self.open.get(key)
@@ -749,21 +767,26 @@ class AlertBook:
         return changes
 
     def _overflow(self, party: str, held_back: list[Detection], unlisted: int = 0,
-                  unlisted_level: int = 0) -> Detection:
+                  unlisted_level: int = 0, crowded: int = 0,
+                  crowded_names: list[str] | None = None) -> Detection:
         kinds: dict[str, int] = {}
         for d in held_back:
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
         if unlisted:
             kinds["separation"] = kinds.get("separation", 0) + unlisted
-        level = max([d.level for d in held_back] + [unlisted_level])
-        return Detection(
-            key=f"overflow:{party}", kind="overflow", level=level, parties=(party,),
-            details={"party": party, "count": len(held_back) + unlisted,
-                     "max_open": self.max_open,
-                     "kinds": dict(sorted(kinds.items())),
-                     "most_urgent": [{"key": d.key, "kind": d.kind, "level": d.level,
-                                      "aircraft": d.details.get("aircraft")}
-                                     for d in held_back[:OVERFLOW_SHOWN]]})
+        if crowded:
+            kinds["crowded"] = crowded
+        level = max([d.level for d in held_back] + [unlisted_level] + [3] * bool(crowded))
+        details: dict[str, Any] = {
+            "party": party, "count": len(held_back) + unlisted + crowded,
+            "max_open": self.max_open, "kinds": dict(sorted(kinds.items())),
+            "most_urgent": [{"key": d.key, "kind": d.kind, "level": d.level,
+                             "aircraft": d.details.get("aircraft")}
+                            for d in held_back[:OVERFLOW_SHOWN]]}
+        if crowded:
+            details["crowded"] = list(crowded_names or [])[:OVERFLOW_SHOWN]
+        return Detection(key=f"overflow:{party}", kind="overflow", level=level,
+                         parties=(party,), details=details)
 
 
 def _held_back(d: Detection) -> int:

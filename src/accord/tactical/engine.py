@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -316,10 +316,93 @@ class _Collect(_Sink):
         self.parts.append(c)
 
 
+@dataclass(frozen=True)
+class _Entries:
+    """The sweep's entries (an aircraft once per strip its box spans), sorted, and how many
+    candidate pairs each generates (see `_sweep`)."""
+
+    member: I64
+    strip: I64
+    key_lo: F64
+    key_hi: F64
+    m: int
+    pos: I64
+    ends: I64
+    e_first: NDArray[np.bool_]
+    count_a: I64
+    count_b: I64
+    fpos: I64
+    from_b: I64
+
+    @property
+    def total(self) -> int:
+        return int(self.count_a.sum()) + int(self.count_b.sum())
+
+    def degree(self, n: int) -> I64:
+        """Per aircraft, the candidate pairs it is in (either side), in O(entries): the
+        partners of an entry are a run of sorted entries (A) or of beginning entries (B),
+        so each side is a difference array."""
+        m = self.m
+        diff = np.zeros(m + 1, dtype=np.int64)
+        a = self.count_a > 0
+        np.add.at(diff, self.pos[a] + 1, 1)
+        np.add.at(diff, self.ends[a], -1)
+        as_b = np.cumsum(diff)[:m]
+        k = len(self.fpos)
+        diff_f = np.zeros(k + 1, dtype=np.int64)
+        b = self.count_b > 0
+        np.add.at(diff_f, self.from_b[b], 1)
+        np.add.at(diff_f, self.from_b[b] + self.count_b[b], -1)
+        as_b[self.fpos] += np.cumsum(diff_f)[:k]
+        per_entry = self.count_a + self.count_b + as_b
+        out: I64 = np.bincount(self.member, weights=per_entry, minlength=n).astype(np.int64)
+        return out
+
+
+def _entries(rows: I64, s_lo: I64, s_hi: I64, xlo: F64, xhi: F64, x0: float,
+             width: float) -> _Entries:
+    """The sweep's entries for the aircraft `rows`: in strips along y, sorted along x."""
+    spans = (s_hi - s_lo + 1)[rows]
+    member = np.repeat(rows, spans)
+    strip = np.repeat(s_lo[rows], spans) + (np.arange(int(spans.sum()))
+                                            - np.repeat(np.cumsum(spans) - spans, spans))
+    key_lo = strip * width + (xlo[member] - x0)
+    key_hi = strip * width + (xhi[member] - x0)
+    order = np.argsort(key_lo)
+    key_lo, key_hi, member, strip = key_lo[order], key_hi[order], member[order], strip[order]
+    m = len(member)
+    # A pair is taken only in the strip holding the lower edge of the two boxes' y-overlap,
+    # the higher of their lower edges: the strip in which one of the two boxes begins.
+    e_first = s_lo[member] == strip
+    # Two enumerations, so that no pair is generated in a strip that does not own it:
+    # (A) from each entry that begins its box in the strip, every later entry overlapping it
+    # in x; (B) from each entry that continues a box from a lower strip, only the later
+    # entries that begin theirs here (fpos). Pairs of two continuing entries are never made.
+    pos = np.arange(m)
+    ends = np.searchsorted(key_lo, key_hi, side="right")  # boxes starting before this ends
+    count_a = np.where(e_first, np.maximum(ends - pos - 1, 0), 0)
+    fpos = np.flatnonzero(e_first)
+    from_b = np.searchsorted(fpos, pos, side="right")  # the first beginning entry after pos
+    count_b = np.where(e_first, 0,
+                       np.maximum(np.searchsorted(key_lo[fpos], key_hi, side="right") - from_b,
+                                  0))
+    return _Entries(member, strip, key_lo, key_hi, m, pos, ends, e_first, count_a, count_b,
+                    fpos, from_b)
+
+
 def _sweep(f: Fleet, h: float, v: float, lookahead: float, all_pairs: bool,
-                     chunk: int, batch: int, workers: int, sink: Callable[[], S]) -> list[S]:
+           chunk: int, batch: int, workers: int, sink: Callable[[], S],
+           crowd: NDArray[np.bool_] | None = None, budget: int | None = None) -> list[S]:
     """The pruned sweep: every pair the exact test keeps reaches one of the sinks (one per
-    thread), in batches of at most about `batch` + `chunk` tested pairs."""
+    thread), in batches of at most about `batch` + `chunk` tested pairs.
+
+    With a `budget` of candidate pairs, aircraft are set aside in `crowd` (updated in place)
+    until the rest generate at most that many, and pairs with an aircraft in `crowd` are
+    not made at all; without one, every aircraft is swept."""
+    if crowd is None:
+        crowd = np.zeros(len(f), dtype=np.bool_)
+    if budget is None:
+        budget = np.iinfo(np.int64).max
     n = len(f)
     k0 = kinematics(f)
     mixed = _mixed(f)
@@ -348,17 +431,22 @@ def _sweep(f: Fleet, h: float, v: float, lookahead: float, all_pairs: bool,
     height = max(float(np.median(yhi - ylo)) / 2.0, 1.0)
     s_lo = ((ylo - y0) // height).astype(np.int64)
     s_hi = ((yhi - y0) // height).astype(np.int64)
-    spans = s_hi - s_lo + 1
-    member = np.repeat(np.arange(n), spans)
-    strip = np.repeat(s_lo, spans) + (np.arange(int(spans.sum()))
-                                      - np.repeat(np.cumsum(spans) - spans, spans))
     width = float(xhi.max() - xlo.min()) * 2.0 + 1.0  # keeps strips apart on one sorted key
     x0 = float(xlo.min())
-    key_lo = strip * width + (xlo[member] - x0)
-    key_hi = strip * width + (xhi[member] - x0)
-    order = np.argsort(key_lo)
-    key_lo, key_hi, member, strip = key_lo[order], key_hi[order], member[order], strip[order]
-    m = len(member)
+    rows = np.flatnonzero(~crowd)
+    while True:
+        sw = _entries(rows, s_lo, s_hi, xlo, xhi, x0, width)
+        if sw.total <= budget or not len(rows):
+            break
+        # Too many candidate pairs for one cycle: the aircraft in the most of them are set
+        # aside (crowded), those in at least half as many as the most crowded first, until
+        # what is left fits. Each pass takes out at least the most crowded aircraft.
+        deg = sw.degree(n)[rows]
+        out = deg >= max(int(deg.max()) // 2, 1)
+        crowd[rows[out]] = True
+        rows = rows[~out]
+    member, m, count_a, count_b = sw.member, sw.m, sw.count_a, sw.count_b
+    fpos, from_b = sw.fpos, sw.from_b
     # Per entry, in sorted order: the tests below read rows a and a+k, nearly in sequence.
     e_ylo, e_yhi, e_zlo, e_zhi = ylo[member], yhi[member], zlo[member], zhi[member]
     # The third axis (up at the fleet's centre) only separates boxes whose x and y overlap
@@ -366,22 +454,7 @@ def _sweep(f: Fleet, h: float, v: float, lookahead: float, all_pairs: bool,
     # for exactness, so it is skipped when it cannot help.
     wide = float(np.min(zz)) < float(np.max(zz)) - 2.0 * pad - 1e5
     e_clo, e_chi = clo[member], chi[member]
-    # A pair is taken only in the strip holding the lower edge of the two boxes' y-overlap,
-    # the higher of their lower edges: the strip in which one of the two boxes begins.
-    e_first = s_lo[member] == strip
     e_party = f.party[member]
-    # Two enumerations, so that no pair is generated in a strip that does not own it:
-    # (A) from each entry that begins its box in the strip, every later entry overlapping it
-    # in x; (B) from each entry that continues a box from a lower strip, only the later
-    # entries that begin theirs here (fpos). Pairs of two continuing entries are never made.
-    pos = np.arange(m)
-    ends = np.searchsorted(key_lo, key_hi, side="right")  # boxes starting before this ends
-    count_a = np.where(e_first, np.maximum(ends - pos - 1, 0), 0)
-    fpos = np.flatnonzero(e_first)
-    from_b = np.searchsorted(fpos, pos, side="right")  # the first beginning entry after pos
-    count_b = np.where(e_first, 0,
-                       np.maximum(np.searchsorted(key_lo[fpos], key_hi, side="right") - from_b,
-                                  0))
     spans_: list[tuple[bool, int, int]] = []
     for begun, counts in ((True, count_a), (False, count_b)):
         total_pairs = int(counts.sum())
@@ -479,6 +552,7 @@ class Urgent:
     level: NDArray[np.int8]
     count: I64  # (parties, 4): column L counts the conflicts of level L (column 0 unused)
     candidates: int
+    crowd: NDArray[np.bool_]  # per aircraft: set aside, its pairs not made (but kept ones)
 
 
 class _Reduce(_Sink):
@@ -580,37 +654,58 @@ class _Reduce(_Sink):
             self._hold(other.code, other.t_in, other.t_cpa, other.d_cpa, other.level)
 
 
+BUDGET: Final = 1 << 23  # candidate pairs a cycle may make: about 0.6 s on two threads
+
+
 def detect_urgent(stretches: list[Stretch], h: float, v: float, u: Urgency, *,
-                  chunk: int = 1 << 15, batch: int = 1 << 13, workers: int = 2) -> Urgent:
+                  budget: int = BUDGET, chunk: int = 1 << 15, batch: int = 1 << 13,
+                  workers: int = 2) -> Urgent:
     """Conflicts between aircraft of different parties over a look-ahead made of
     `stretches` (one fleet, moved on; each pair's loss is its earliest: a pair is taken from
     the first stretch in which it conflicts), reduced as `u` says while they are found.
 
     Memory is O(N + chunk + per_party x parties + |keep|) whatever the number of conflicts:
-    each tested batch is folded into the reduction and dropped. The result is exactly what
-    reducing `detect`'s full output would give (tests/tactical/test_flood.py)."""
+    each tested batch is folded into the reduction and dropped. Time is bounded by `budget`
+    candidate pairs over all stretches: where the boxes would make more, the aircraft in the
+    most pairs are set aside as crowded (`Urgent.crowd`) until the rest fit, and no pair of
+    a crowded aircraft is made, except the kept pairs, which are always tested. Within the
+    budget (every real traffic case measured: docs/benchmarks.md) nothing is set aside and
+    the result is exactly what reducing `detect`'s full output would give
+    (tests/tactical/test_flood.py)."""
     f = stretches[0].fleet
     n = len(f)
     parties = int(f.party.max()) + 1 if n else 1
     u = replace(u, keep=np.unique(u.keep))
-    total: _Reduce | None = None
+    crowd = np.zeros(n, dtype=np.bool_)
+    share = max(budget // max(len(stretches), 1), 0)
+    total = _Reduce(f, parties, u, h, v, stretches[0], [])
     earlier: list[tuple[Kinematics, Stretch]] = []
+    swept: list[NDArray[np.bool_]] = []  # per stretch, the aircraft set aside in it
     for st in stretches:
         if n < 2:
             break
-
         sink = functools.partial(_Reduce, f, parties, u, h, v, st, list(earlier))
-        for part in _sweep(st.fleet, h, v, st.span, False, chunk, batch, workers, sink):
-            if total is None:
-                total = part
-            else:
-                total.merge(part)
+        for part in _sweep(st.fleet, h, v, st.span, False, chunk, batch, workers, sink,
+                           crowd, share):
+            total.merge(part)
         earlier.append((kinematics(st.fleet), st))
-    if total is None:
-        total = _Reduce(f, parties, u, h, v, stretches[0], [])
+        swept.append(crowd.copy())
+    if crowd.any() and len(u.keep):
+        # the kept pairs (open alerts) of crowded aircraft: tested alone, stretch by
+        # stretch, so an open alert is never cleared for want of a test
+        i, j = u.keep // max(n, 1), u.keep % max(n, 1)
+        ok = (i < j) & (j < n)
+        i, j = i[ok], j[ok]
+        i, j = i[f.party[i] != f.party[j]], j[f.party[i] != f.party[j]]
+        for s, (k, st) in enumerate(earlier):
+            alone = swept[s][i] | swept[s][j]  # not swept in this stretch
+            if alone.any():
+                part = _Reduce(f, parties, u, h, v, st, earlier[:s])
+                part.add(_exact(k, st.fleet, i[alone], j[alone], h, v, st.span, _mixed(f)))
+                total.merge(part)
     by = np.argsort(total.code)
     return Urgent(total.code[by], total.t_in[by], total.t_cpa[by], total.d_cpa[by],
-                  total.level[by], total.count, total.candidates)
+                  total.level[by], total.count, total.candidates, crowd)
 
 
 def detect_brute(f: Fleet, h: float, v: float, lookahead: float, *,
