@@ -129,6 +129,15 @@ class LogMachine(RuleBasedStateMachine):
         cp = self.world.store.checkpoint()
         assert cp is not None and cp[0] == self.world.store.size()
 
+    @invariant()
+    def published_model_is_the_fold_of_the_log(self) -> None:
+        """What readers see after every step: the fold of exactly the committed log, with
+        the checkpoint that covers it."""
+        model = self.world.writer.published
+        rebuilt = rebuild_picture(self.world.store, self.verifier.public_key.public_bytes_raw())
+        assert model.snapshot() == rebuilt.snapshot()
+        assert model.checkpoint == self.world.store.checkpoint()
+
 
 LogMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=20, deadline=None,
                                         suppress_health_check=[HealthCheck.too_slow])

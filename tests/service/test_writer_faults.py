@@ -138,6 +138,9 @@ def assert_consistent(w: World) -> None:
     """Memory, projection and log agree, and the whole store verifies."""
     rebuilt = rebuild_picture(w.store, w.writer.operator_key)
     assert snapshot(w) == rebuilt.snapshot()
+    # The read model readers use holds exactly the committed log, with its checkpoint.
+    assert w.writer.published.snapshot() == rebuilt.snapshot()
+    assert w.writer.published.checkpoint == w.store.checkpoint()
     assert w.writer.log.size == w.store.size()
     report = verify_store(w.store, (w.dir / "log.pub").read_text().strip())
     assert report.ok, report
@@ -248,9 +251,54 @@ def test_a_batch_that_cannot_commit_writes_nothing_and_the_writer_goes_on(
     with pytest.raises(OSError):
         w.submit_batch([notice(world, "A", 1, 35.0), notice(world, "B", 1, 38.0)])
     assert world.store.size() == 1 and w.picture.size == 1
+    assert w.published.size == 1 and not w.published.notices
     monkeypatch.undo()
     out = w.submit(notice(world, "A", 1, 35.0))
     assert out.index == 1
+    assert_consistent(world)
+
+
+def test_readers_never_see_a_half_applied_or_rolled_back_batch(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a reader takes while a batch runs (here: at the moment a command fails after its
+    entry was appended, and at the moment the whole batch fails to commit) is the model of
+    the last commit; after the batch, the model holds what committed and nothing else."""
+    w = world.writer
+    world.file("B", {"kind": "transit", "volumes": [volume(35.0, 35.0, half=0.02)]},
+               notice="B-1")
+    before = w.published
+    seen: list[Any] = []
+    real = w._record
+
+    def flaky(finding: Any) -> Any:
+        seen.append(w.published)  # a reader on another thread would take exactly this
+        raise TypeError("a bug in recording the finding")
+
+    monkeypatch.setattr(w, "_record", flaky)
+    conflicting = notice(world, "A", 1, 35.02)
+    other = notice(world, "B", 2, 39.0)
+    results = w.submit_batch([other, conflicting])
+    assert isinstance(results[0], Outcome) and isinstance(results[1], WriteFailed)
+    b2 = other.event["body"]["notice"]
+    assert seen == [before]  # mid-batch: B's notice applied in memory, not yet committed
+    assert b2 in w.picture.notices and b2 not in seen[0].notices
+    model = w.published
+    assert model is not before and model.size == before.size + 1
+    assert set(model.notices) == {"B-1", b2}  # the rolled-back notice of A is not there
+    assert before.size == 2 and set(before.notices) == {"B-1"}  # the old model is unchanged
+    monkeypatch.setattr(w, "_record", real)
+
+    def broken() -> None:
+        seen.append(w.published)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(w.log, "seal", broken)
+    third = notice(world, "B", 3, 38.0)
+    with pytest.raises(OSError):
+        w.submit_batch([notice(world, "A", 1, 35.5), third])
+    assert seen[-1] is model and w.published is model  # all applied in memory, none shown
+    assert third.event["body"]["notice"] not in model.notices and "A" not in model.seqs
+    monkeypatch.undo()
     assert_consistent(world)
 
 

@@ -91,7 +91,7 @@ async def append(raw: bytes, party: str, s: Service) -> dict[str, Any]:
     body = _submission(raw)
     event = Event.from_json(body.event)
     if event.type == "agreement":  # an amendment: signed by every party, sent by one in force
-        if s.writer.picture.agreement is None:
+        if s.writer.published.agreement is None:
             raise Forbidden("the first agreement is not adopted over HTTP", field="event",
                             accepted=auth.ADOPT_FIRST)
     elif party != event.party:
@@ -248,15 +248,18 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                 start: Annotated[str | None, Query()] = None,
                 end: Annotated[str | None, Query()] = None,
                 format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
-                ) -> dict[str, Any]:
+                ) -> Response:
         """Live notices, zones, open findings and hotline traffic as this party may see them,
-        now or as of `at`, optionally within an area and a time window."""
+        now or as of `at`, optionally within an area and a time window.
+
+        Encoded with the C JSON encoder: FastAPI's generic encoding of a large picture took
+        most of the request's time (1.0 s of 1.2 s at 20,000 notices)."""
         when = parse_time(at, "at") if at else s.clock.now()
         area = Area.parse(bbox, start, end)
         pic = s.picture(when if at else None)
         if format == "geojson":
-            return picture_geojson(pic, p, when, area)
-        return picture_for(pic, p, when, area)
+            return fast_json(picture_geojson(pic, p, when, area))
+        return fast_json(picture_for(pic, p, when, area))
 
     @app.get("/v1/notices/{notice_id}", tags=["read"])
     def notice(notice_id: str, p: Party, s: Svc) -> dict[str, Any]:
@@ -330,10 +333,10 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         """Entries [start, end): in full where this party may read them, else index and leaf
         hash only (enough to check proofs)."""
+        pic = s.picture()  # first: the entries shown are those it holds, never newer
+        stop = min(end if end is not None else pic.size, pic.size, start + limit)
         with s.reader() as store:
-            stop = min(end if end is not None else store.size(), start + limit)
             rows = list(store.entries(start, stop))
-        pic = s.picture()
         return [entry_for(i, d, leaf_hash(d), Entry.decode(d), p, pic.agreement, pic.messages)
                 for i, d in rows]
 
@@ -348,9 +351,11 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
             if cp is None:
                 raise NotFound(f"no checkpoint of size {size}", field="size")
             out = make_receipt(store, index, cp).to_json()
-        [shown] = entries(p, s, index, index + 1, 1)  # the disclosure rule of the entries route
-        if "entry" in shown:
-            out["entry"] = base64.b64encode(shown["entry"].encode("utf-8")).decode("ascii")
+        # The disclosure rule of the entries route; an entry committed a moment ago but not
+        # yet in the read model is not shown (the receipt proves it all the same).
+        shown = entries(p, s, index, index + 1, 1)
+        if shown and "entry" in shown[0]:
+            out["entry"] = base64.b64encode(shown[0]["entry"].encode("utf-8")).decode("ascii")
         return out
 
     @app.get("/v1/log/consistency", tags=["log"])

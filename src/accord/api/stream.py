@@ -164,8 +164,9 @@ async def events(request: Request, s: Service, party: str, authorization: str | 
 def visible(s: Service, index: int, data: bytes, entry: Entry,
             party: str) -> dict[str, Any] | None:
     """What `party` is told of an entry on its stream; nothing at all if it may not read it."""
-    agreement = s.writer.picture.agreement
-    # Single lookups in the writer's dict: atomic, and it holds every message of this entry.
-    item = entry_for(index, data, leaf_hash(data), entry, party, agreement,
-                     s.writer.picture.messages)
+    # The committed read model: published before the stream hears of the entry, so it
+    # holds every message the entry names, and never a half-applied batch.
+    model = s.writer.published
+    item = entry_for(index, data, leaf_hash(data), entry, party, model.agreement,
+                     model.messages)
     return None if item.get("hidden") else item

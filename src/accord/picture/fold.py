@@ -9,6 +9,7 @@ book for all three. Pure: imports only the core.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,7 +88,98 @@ class Changes:
     notice: Notice | None = None
 
 
-class Picture:
+class PictureReads:
+    """What a reader asks of a picture: the writer's live `Picture` and the committed read
+    model the writer publishes after each batch (`accord.picture.readmodel`) alike."""
+
+    operator_key: bytes
+    origin: str
+    agreement: Agreement | None
+    agreement_entry: int
+    agreement_leaf: bytes
+    notices: Mapping[str, Notice]
+    findings: Mapping[str, Finding]
+    messages: Mapping[str, Message]
+    escalations: Mapping[str, dict[str, Any]]
+    alerts: Mapping[str, dict[str, Any]]
+    seqs: Mapping[str, int]
+    size: int
+    last_received: datetime | None
+
+    def require_agreement(self) -> Agreement:
+        if self.agreement is None:
+            raise NoAgreement("no agreement has been adopted in this deployment yet",
+                              accepted="adopt an agreement signed by every party first")
+        return self.agreement
+
+    def next_seq(self, party: str) -> int:
+        return self.seqs.get(party, 0) + 1
+
+    def agreement_hash(self) -> str | None:
+        """The leaf hash (base64) of the agreement in force, as events name it; None before
+        the first agreement."""
+        return b64(self.agreement_leaf) if self.agreement is not None else None
+
+    def context(self, party: str) -> Context:
+        """What `party`'s next event must name: this log, the agreement in force, its seq."""
+        return Context(self.origin, self.agreement_hash(), self.next_seq(party))
+
+    def notice_json(self, notice: Notice) -> dict[str, Any]:
+        """`notice.to_json()`; the read model remembers it. Not to be changed: copy it."""
+        return notice.to_json()
+
+    def required_acks(self, notice: Notice) -> frozenset[str]:
+        agreement = self.agreement
+        if agreement is None or not agreement.kind(notice.kind).ack_required:
+            return frozenset()
+        return frozenset(p for p in agreement.party_ids if p != notice.party)
+
+    def state(self, notice: Notice, at: datetime) -> str:
+        return notice.state(at, self.required_acks(notice))
+
+    def live_notices(self, at: datetime) -> list[Notice]:
+        return sorted((n for n in self.notices.values() if n.live(at)),
+                      key=lambda n: (n.start, n.id))
+
+    def is_open(self, finding: Finding, at: datetime) -> bool:
+        """A finding is open while the versions it speaks of are current and still live (an
+        `unacknowledged` one: until the acknowledgement arrives)."""
+        if finding.notice is None:
+            msg = self.messages.get(finding.details.get("message", ""))
+            return msg is not None and finding.details["party"] not in msg.acks
+        n = self.notices.get(finding.notice)
+        if n is None or n.version != finding.version or not n.live(at):
+            return False
+        if finding.kind == "unacknowledged":
+            return finding.details["party"] not in n.acks
+        if finding.kind == "conflict":
+            o = self.notices.get(finding.details["other"])
+            if o is None or o.version != finding.details["other_version"] or not o.live(at):
+                return False
+        return True
+
+    def open_findings(self, at: datetime) -> list[Finding]:
+        return sorted((f for f in self.findings.values() if self.is_open(f, at)),
+                      key=lambda f: f.entry)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain JSON: what the store's projection must equal."""
+        return {
+            "size": self.size,
+            "agreement_entry": self.agreement_entry,
+            "agreement_leaf": base64.b64encode(self.agreement_leaf).decode(),
+            "last_received": (format_time(self.last_received, micro=True)
+                              if self.last_received else None),
+            "notices": {k: v.to_json() for k, v in sorted(self.notices.items())},
+            "findings": {k: v.to_json() for k, v in sorted(self.findings.items())},
+            "messages": {k: v.to_json() for k, v in sorted(self.messages.items())},
+            "escalations": dict(sorted(self.escalations.items())),
+            "alerts": dict(sorted(self.alerts.items())),
+            "seqs": dict(sorted(self.seqs.items())),
+        }
+
+
+class Picture(PictureReads):
     """Notices, findings, the agreement and each signer's last seq, as of the entries folded."""
 
     def __init__(self, operator_key: bytes, origin: str = "") -> None:
@@ -112,24 +204,6 @@ class Picture:
         self._memo: tuple[Entry, int, tuple[Notice, Notice | None]] | None = None
 
     # -- admission -------------------------------------------------------------------------
-
-    def require_agreement(self) -> Agreement:
-        if self.agreement is None:
-            raise NoAgreement("no agreement has been adopted in this deployment yet",
-                              accepted="adopt an agreement signed by every party first")
-        return self.agreement
-
-    def next_seq(self, party: str) -> int:
-        return self.seqs.get(party, 0) + 1
-
-    def agreement_hash(self) -> str | None:
-        """The leaf hash (base64) of the agreement in force, as events name it; None before
-        the first agreement."""
-        return b64(self.agreement_leaf) if self.agreement is not None else None
-
-    def context(self, party: str) -> Context:
-        """What `party`'s next event must name: this log, the agreement in force, its seq."""
-        return Context(self.origin, self.agreement_hash(), self.next_seq(party))
 
     def _check_seq(self, party: str, seq: int, version: int) -> None:
         last = self.seqs.get(party, 0)
@@ -501,55 +575,3 @@ class Picture:
             raise Conflict(f"finding {finding.id!r} already exists", field="event.body.finding")
         self.findings[finding.id] = finding
         return Changes(findings=[finding.id])
-
-    # -- questions an officer asks ---------------------------------------------------------
-
-    def required_acks(self, notice: Notice) -> frozenset[str]:
-        agreement = self.agreement
-        if agreement is None or not agreement.kind(notice.kind).ack_required:
-            return frozenset()
-        return frozenset(p for p in agreement.party_ids if p != notice.party)
-
-    def state(self, notice: Notice, at: datetime) -> str:
-        return notice.state(at, self.required_acks(notice))
-
-    def live_notices(self, at: datetime) -> list[Notice]:
-        return sorted((n for n in self.notices.values() if n.live(at)),
-                      key=lambda n: (n.start, n.id))
-
-    def is_open(self, finding: Finding, at: datetime) -> bool:
-        """A finding is open while the versions it speaks of are current and still live (an
-        `unacknowledged` one: until the acknowledgement arrives)."""
-        if finding.notice is None:
-            msg = self.messages.get(finding.details.get("message", ""))
-            return msg is not None and finding.details["party"] not in msg.acks
-        n = self.notices.get(finding.notice)
-        if n is None or n.version != finding.version or not n.live(at):
-            return False
-        if finding.kind == "unacknowledged":
-            return finding.details["party"] not in n.acks
-        if finding.kind == "conflict":
-            o = self.notices.get(finding.details["other"])
-            if o is None or o.version != finding.details["other_version"] or not o.live(at):
-                return False
-        return True
-
-    def open_findings(self, at: datetime) -> list[Finding]:
-        return sorted((f for f in self.findings.values() if self.is_open(f, at)),
-                      key=lambda f: f.entry)
-
-    def snapshot(self) -> dict[str, Any]:
-        """The whole state as plain JSON: what the store's projection must equal."""
-        return {
-            "size": self.size,
-            "agreement_entry": self.agreement_entry,
-            "agreement_leaf": base64.b64encode(self.agreement_leaf).decode(),
-            "last_received": (format_time(self.last_received, micro=True)
-                              if self.last_received else None),
-            "notices": {k: v.to_json() for k, v in sorted(self.notices.items())},
-            "findings": {k: v.to_json() for k, v in sorted(self.findings.items())},
-            "messages": {k: v.to_json() for k, v in sorted(self.messages.items())},
-            "escalations": dict(sorted(self.escalations.items())),
-            "alerts": dict(sorted(self.alerts.items())),
-            "seqs": dict(sorted(self.seqs.items())),
-        }

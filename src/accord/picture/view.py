@@ -20,7 +20,7 @@ from accord.errors import InvalidInput
 from accord.geo.box import volume_box
 from accord.geo.volume import footprint_geojson
 from accord.log.event import ALL_PARTIES, OPERATOR, Entry
-from accord.picture.fold import Picture
+from accord.picture.fold import PictureReads
 from accord.rules.agreement import Agreement
 from accord.rules.hotline import Message
 from accord.rules.notice import Finding, Notice
@@ -78,10 +78,10 @@ def disclosure(agreement: Agreement | None, owner: str) -> str:
     return "full" if agreement is None else agreement.disclosed(owner)
 
 
-def notice_for(notice: Notice, party: str | None, picture: Picture,
+def notice_for(notice: Notice, party: str | None, picture: PictureReads,
                at: datetime) -> dict[str, Any]:
     """A notice as `party` may see it (None: the operator, who sees all), with its state."""
-    out = notice.to_json()
+    out = dict(picture.notice_json(notice))
     out["state"] = picture.state(notice, at)
     if (party is not None and notice.party != party
             and disclosure(picture.agreement, notice.party) == "volumes"):
@@ -102,13 +102,14 @@ def escalation_visible(esc: dict[str, Any], party: str | None) -> bool:
     return party is None or party in (esc["party"], esc["from"])
 
 
-def picture_for(picture: Picture, party: str | None, at: datetime,
+def picture_for(picture: PictureReads, party: str | None, at: datetime,
                 area: Area | None = None) -> dict[str, Any]:
     """The picture as `party` sees it at `at`: live notices, zones, its open findings, its
     hotline traffic."""
     a = picture.agreement
     notices = [n for n in picture.live_notices(at) if area is None or area.meets(n)]
-    messages = [m.to_json() for m in picture.messages.values()]
+    # In log order: the read model's maps are not ordered by insertion.
+    messages = [m.to_json() for m in sorted(picture.messages.values(), key=lambda m: m.entry)]
     return {
         "at": format_time(at, micro=True), "party": party, "entries": picture.size,
         "agreement": None if a is None else {"id": a.id, "version": a.version},
@@ -119,14 +120,15 @@ def picture_for(picture: Picture, party: str | None, at: datetime,
         "findings": [f.to_json() for f in picture.open_findings(at)
                      if finding_visible(f, party)],
         "messages": [m for m in messages if message_visible(m, party)],
-        "escalations": [e for e in picture.escalations.values()
+        "escalations": [e for e in sorted(picture.escalations.values(),
+                                          key=lambda e: int(e["entry"]))
                         if escalation_visible(e, party)],
-        "alerts": [a for a in picture.alerts.values()
+        "alerts": [a for a in sorted(picture.alerts.values(), key=lambda a: int(a["entry"]))
                    if a["state"] == "open" and (party is None or party in a["parties"])],
     }
 
 
-def picture_geojson(picture: Picture, party: str | None, at: datetime,
+def picture_geojson(picture: PictureReads, party: str | None, at: datetime,
                     area: Area | None = None) -> dict[str, Any]:
     """Live notice volumes and zones as a GeoJSON FeatureCollection (RFC 7946)."""
     features = []

@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 
 from accord.errors import DeploymentError, InvalidInput, Unavailable
 from accord.log.event import Entry
-from accord.picture.fold import Picture
+from accord.picture.fold import PictureReads
 from accord.service.deployment import CONFIG, Deployment, WriterLock
 from accord.service.tactical import TacticalMonitor
-from accord.service.writer import Outcome, Sequencer, Submission, Writer, load_picture
+from accord.service.writer import Outcome, Sequencer, Submission, Writer
 from accord.store.sqlite import WAL_LIMIT_BYTES, SqliteStore
 from accord.timefmt import Clock, SystemClock, format_time
 
@@ -350,13 +350,14 @@ class Service:
             self._reads.store = store
         yield store
 
-    def picture(self, at: datetime | None = None) -> Picture:
-        """The committed picture now (from the projection) or as of `at` (from the log)."""
+    def picture(self, at: datetime | None = None) -> PictureReads:
+        """The committed picture now (the read model the writer published after its last
+        commit: no lock, no store read) or as of `at` (folded from the log)."""
         from accord.service.writer import rebuild_picture
 
+        if at is None:
+            return self.writer.published
         with self.reader() as store:
-            if at is None:
-                return load_picture(store, self.operator_key)
             return rebuild_picture(store, self.operator_key, before=at)
 
     TOKEN_TTL_S = 2.0
@@ -391,7 +392,7 @@ class Service:
                 log.exception("a stream subscriber failed")
 
 
-def check_party(picture: Picture, party: str) -> None:
+def check_party(picture: PictureReads, party: str) -> None:
     """Refuse a token for someone who is not a party to the agreement in force."""
     agreement = picture.require_agreement()
     if party not in agreement.party_ids:

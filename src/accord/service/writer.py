@@ -46,6 +46,7 @@ from accord.log.merkle import inclusion_proof, leaf_hash
 from accord.log.note import NoteSigner
 from accord.log.receipt import Receipt
 from accord.picture.fold import Changes, Picture
+from accord.picture.readmodel import ReadModel, Touched
 from accord.rules.agreement import Agreement
 from accord.rules.check import check
 from accord.rules.hotline import Due, Message
@@ -320,6 +321,10 @@ class Writer:
         self._appended: list[tuple[int, Entry]] = []
         self._journal = _Journal()
         self._stale = False  # a failed batch left memory unsure: reload before the next
+        # The committed read model, replaced whole after each batch that commits: readers on
+        # any thread take it with one attribute read and never see a half-applied batch.
+        self.published = ReadModel(self.picture, store.checkpoint())
+        self._touched = Touched()
 
     # -- the public face --------------------------------------------------------------------
 
@@ -344,6 +349,7 @@ class Writer:
             self._reload()
         results: list[Any] = []
         self._appended = []
+        self._touched = Touched()
         try:
             with self.store.transaction():
                 self.log.begin()
@@ -365,8 +371,22 @@ class Writer:
             raise
         self._clock_steps = []
         if note is not None:
+            self._publish(note)
             self._durable(results, note)
         return results
+
+    def _publish(self, note: str) -> None:
+        """After the commit, before anyone hears of the batch: the next read model, from the
+        keys the batch touched (their values now are the committed ones: a command rolled
+        back has been undone in memory too). A failure here would leave readers on the
+        previous model while the log moved on, so the model is then rebuilt whole."""
+        checkpoint = (self.picture.size, note)
+        try:
+            self.published = self.published.advance(self.picture, self._touched, checkpoint)
+        except Exception:
+            log.exception("publishing the read model failed; rebuilding it whole")
+            self.published = ReadModel(self.picture, checkpoint)
+        self._touched = Touched()
 
     def _isolated(self, sub: Submission | Tick | Alerts) -> Any:
         """One command inside its own savepoint: on any exception, undo it alone."""
@@ -599,6 +619,7 @@ class Writer:
         data = entry.encode()
         leaf = leaf_hash(data)
         changes = self.picture.apply(entry, leaf, verify=not verified)
+        self._touched.add(changes)
         index = self.log.append(data, leaf)
         self._project(changes)
         self._appended.append((index, entry))

@@ -1,0 +1,125 @@
+"""The committed read model: the picture as of one checkpoint, immutable, shared by every reader.
+
+The writer publishes a new `ReadModel` after each batch it commits (and only then), built
+from the previous one and the keys the batch touched: every map is a `CowMap`, so the next
+version shares everything the batch did not change. Readers take the current model with one
+attribute read and use it without a lock for as long as they like; it never changes under
+them and it never holds anything the log does not (a command rolled back, or a batch that
+failed, is never published). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.picture.cow import DELETED, CowMap
+from accord.picture.fold import Changes, PictureReads
+from accord.rules.hotline import Message
+from accord.rules.notice import Finding, Notice
+
+
+@dataclass(slots=True)
+class Touched:
+    """The keys a batch changed (a superset is harmless: unchanged keys are copied as they
+    are), gathered from each entry's `Changes`."""
+
+    notices: set[str] = field(default_factory=set)
+    findings: set[str] = field(default_factory=set)
+    messages: set[str] = field(default_factory=set)
+    escalations: set[str] = field(default_factory=set)
+    alerts: set[str] = field(default_factory=set)
+    seqs: set[str] = field(default_factory=set)
+
+    def add(self, changes: Changes) -> None:
+        self.notices.update(changes.notices)
+        self.findings.update(changes.findings)
+        self.messages.update(changes.messages)
+        self.escalations.update(changes.escalations)
+        self.alerts.update(changes.alerts)
+        if changes.seq is not None:
+            self.seqs.add(changes.seq[0])
+
+
+def _next(old: CowMap[str, Any], now: Mapping[str, Any], keys: set[str]) -> CowMap[str, Any]:
+    """`old` with each key in `keys` set to its value in `now` (or removed if absent)."""
+    return old.evolve({k: now.get(k, DELETED) for k in keys})
+
+
+class ReadModel(PictureReads):
+    """The picture as of the checkpoint `checkpoint` (size, signed note): never mutated."""
+
+    __slots__ = (
+        "_json",
+        "agreement",
+        "agreement_entry",
+        "agreement_leaf",
+        "alerts",
+        "checkpoint",
+        "escalations",
+        "findings",
+        "last_received",
+        "messages",
+        "notices",
+        "operator_key",
+        "origin",
+        "seqs",
+        "size",
+    )
+
+    notices: CowMap[str, Notice]
+    findings: CowMap[str, Finding]
+    messages: CowMap[str, Message]
+    escalations: CowMap[str, dict[str, Any]]
+    alerts: CowMap[str, dict[str, Any]]
+    seqs: CowMap[str, int]
+    checkpoint: tuple[int, str] | None
+    _json: dict[str, tuple[Notice, dict[str, Any]]]
+
+    def __init__(self, picture: PictureReads, checkpoint: tuple[int, str] | None,
+                 maps: tuple[CowMap[str, Any], ...] | None = None,
+                 cache: dict[str, tuple[Notice, dict[str, Any]]] | None = None) -> None:
+        """The model of `picture` (which must hold only committed state); `maps` are the six
+        maps when already built (`advance`), else they are built from the picture."""
+        if maps is None:
+            maps = (CowMap(picture.notices), CowMap(picture.findings),
+                    CowMap(picture.messages), CowMap(picture.escalations),
+                    CowMap(picture.alerts), CowMap(picture.seqs))
+        scalars: dict[str, Any] = {
+            "operator_key": picture.operator_key, "origin": picture.origin,
+            "agreement": picture.agreement, "agreement_entry": picture.agreement_entry,
+            "agreement_leaf": picture.agreement_leaf, "size": picture.size,
+            "last_received": picture.last_received, "checkpoint": checkpoint,
+            "notices": maps[0], "findings": maps[1], "messages": maps[2],
+            "escalations": maps[3], "alerts": maps[4], "seqs": maps[5]}
+        for name, value in scalars.items():
+            object.__setattr__(self, name, value)
+        # notice id -> (the Notice, its JSON), filled as readers ask and handed on to the
+        # next model; an entry counts only for the very Notice object it was made from.
+        object.__setattr__(self, "_json", {} if cache is None else cache)
+
+    def notice_json(self, notice: Notice) -> dict[str, Any]:
+        """`notice.to_json()`, made once per notice version (every reader of every model
+        shares it; a plain dict: single gets and sets are atomic). Not to be changed."""
+        hit = self._json.get(notice.id)
+        if hit is not None and hit[0] is notice:
+            return hit[1]
+        out = notice.to_json()
+        self._json[notice.id] = (notice, out)
+        return out
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a published read model is never changed")
+
+    def advance(self, picture: PictureReads, touched: Touched,
+                checkpoint: tuple[int, str] | None) -> ReadModel:
+        """The next model: this one with the keys `touched` read from `picture`, the writer's
+        picture right after the batch committed. This model is left as it was."""
+        maps = (_next(self.notices, picture.notices, touched.notices),
+                _next(self.findings, picture.findings, touched.findings),
+                _next(self.messages, picture.messages, touched.messages),
+                _next(self.escalations, picture.escalations, touched.escalations),
+                _next(self.alerts, picture.alerts, touched.alerts),
+                _next(self.seqs, picture.seqs, touched.seqs))
+        return ReadModel(picture, checkpoint, maps, self._json)
