@@ -219,9 +219,9 @@ def test_the_service_loop_clears_alerts_when_no_track_is_left(tmp_path: Path) ->
         [alert] = s.writer.picture.alerts.values()
         assert alert["state"] == "cleared" and alert["change"] == "cleared"
         assert s.writer.picture.open_alerts == {}
-        # what GET /v1/alerts reads: the committed picture, from the projection
+        # what GET /v1/alerts reads: the committed read model the writer published
         committed = s.picture()
-        assert committed.open_alerts == {}
+        assert committed is s.writer.published and committed.size == s.writer.picture.size
         assert [a["state"] for a in committed.alerts.values()] == ["cleared"]
     finally:
         s.close()
