@@ -23,6 +23,11 @@ raises an alert: the worst case).
 
     python bench/tactical.py
     python bench/tactical.py --quick     # seconds: a smoke test
+    python bench/tactical.py --only-flood   # the stacked floods only
+
+A stacked flood: two parties of 1,000 to 10,000 tracks each on one spot (every pair of the
+two parties a loss of separation), the monitor's whole cycle, each run in a fresh process
+reporting its peak resident memory (getrusage).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tactical
 
 from bluesky_ref import load, pairs
 
-from accord.tactical.engine import Fleet, detect, detect_brute
+from accord.tactical.engine import (
+    Fleet,
+    Kinematics,
+    Stretch,
+    Urgency,
+    Urgent,
+    _Reduce,
+    detect,
+    detect_brute,
+    kinematics,
+)
 
 console = Console(width=160)
 NM, FT = 1852.0, 0.3048
@@ -97,10 +113,17 @@ def main() -> None:
     ap.add_argument("--brute-max", type=int, default=10000,
                     help="largest size to check against the brute force, and to run the whole "
                          "cycle with it")
+    ap.add_argument("--flood", type=int, nargs="*", default=[1000, 2000, 4096, 10000],
+                    help="tracks a party in the stacked-flood cycles")
+    ap.add_argument("--only-flood", action="store_true", help="only the stacked-flood cycles")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.dense, args.continent, args.repeat = [200, 400], 400, 2000, 2
+        args.flood = [300]
+    if args.only_flood:
+        floods(args.flood, args.repeat)
+        return
     c_detect, np_detect = load()
     cases = [("region", n) for n in args.sizes]
     cases += [("dense", args.dense)] if args.dense else []
@@ -155,6 +178,93 @@ def main() -> None:
                           f"Accord {two_s * 1e3:.0f} ms, one thread {one_s * 1e3:.0f} ms "
                           f"(CPU {one_cpu * 1e3:.0f} ms)")
     cycles(args.sizes, args.repeat, min(args.brute_max, 5000))
+    floods(args.flood, args.repeat)
+
+
+def urgent_brute(stretches: list[Stretch], h: float, v: float, u: Urgency,
+                 **_: Any) -> Urgent:
+    """`detect_urgent` with the brute-force engine: every pair of each stretch tested, then
+    folded by the same reduction (the engine's `_Reduce`) as the pruned engine's batches."""
+    f = stretches[0].fleet
+    parties = int(f.party.max()) + 1
+    u = replace(u, keep=np.unique(u.keep))
+    total = _Reduce(f, parties, u, h, v, stretches[0], [])
+    earlier: list[tuple[Kinematics, Stretch]] = []
+    for st in stretches:
+        part = _Reduce(f, parties, u, h, v, st, list(earlier))
+        part.add(detect_brute(st.fleet, h, v, st.span))
+        total.merge(part)
+        earlier.append((kinematics(st.fleet), st))
+    by = np.argsort(total.code)
+    return Urgent(total.code[by], total.t_in[by], total.t_cpa[by], total.d_cpa[by],
+                  total.level[by], total.count, total.candidates,
+                  np.zeros(len(f), dtype=np.bool_))
+
+
+FLOOD_ONE = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[2])
+from tactical import flood_monitor
+n = int(sys.argv[1])
+monitor, pic = flood_monitor(n)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+bodies = monitor.cycle(pic)
+took = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": took, "before_kb": before, "peak_kb": peak,
+                  "bodies": len(bodies)}))
+"""
+
+
+def flood_monitor(n: int) -> tuple[Any, Any]:
+    """A monitor holding two parties of `n` tracks each stacked on one spot, 100 m apart
+    vertically (every pair of A's and B's aircraft a loss of separation), and a picture."""
+    from datetime import UTC, datetime
+
+    from accord.picture.fold import Picture
+    from accord.rules.agreement import Agreement
+    from accord.service.tactical import TacticalMonitor
+    from accord.timefmt import ManualClock, format_time
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    pic = Picture(b"")
+    pic.agreement = Agreement.from_json({
+        "id": "b", "parties": [{"id": "A", "key": "A" * 43 + "="},
+                               {"id": "B", "key": "B" * 43 + "="}],
+        "separation": {"horizontal_m": 5 * NM, "vertical_m": 1000 * FT},
+        "kinds": {"transit": {}}})
+    monitor = TacticalMonitor(ManualClock(now))
+    for party, alt in (("A", 5000.0), ("B", 5100.0)):
+        rows = [{"aircraft": f"{party}{k}", "time": format_time(now), "lat": 35.0, "lon": 35.0,
+                 "alt_m": alt, "gs_mps": 100.0, "trk_deg": 90.0} for k in range(n)]
+        for k in range(0, n, 4096):
+            monitor.ingest(party, rows[k:k + 4096])
+    return monitor, pic
+
+
+def floods(sizes: list[int], repeat: int) -> None:
+    """The whole cycle with two parties' tracks stacked on one spot: each run in a fresh
+    process, so that its peak resident memory is the cycle's own."""
+    import json
+    import subprocess
+
+    t = Table("tracks a party", "A x B losses", "alerts logged", "cycle", "peak RSS",
+              "RSS before the cycle",
+              title=f"A stacked flood: the monitor's whole cycle, best of {repeat}, each in a "
+                    f"fresh process (load average {os.getloadavg()[0]:.2f})")
+    for n in sizes:
+        runs = []
+        for _ in range(repeat):
+            out = subprocess.run([sys.executable, "-c", FLOOD_ONE, str(n),
+                                  str(Path(__file__).resolve().parent)],
+                                 capture_output=True, text=True, check=True)
+            runs.append(json.loads(out.stdout))
+        fast = min(runs, key=lambda r: r["seconds"])
+        t.add_row(f"{n:,}", f"{n * n:,}", f"{fast['bodies']:,}", f"{fast['seconds']:.2f} s",
+                  f"{max(r['peak_kb'] for r in runs) / 1024:.0f} MB",
+                  f"{max(r['before_kb'] for r in runs) / 1024:.0f} MB")
+    console.print(t)
 
 
 def cycles(sizes: list[int], repeat: int, brute_max: int) -> None:
@@ -207,15 +317,15 @@ def cycles(sizes: list[int], repeat: int, brute_max: int) -> None:
                 for party, r in rows.items():  # in batches the service accepts
                     for k in range(0, len(r), 4096):
                         monitor.ingest(party, r[k:k + 4096])
-                original = alerts_mod.detect
+                original = alerts_mod.detect_urgent
                 if brute:
-                    alerts_mod.detect = lambda f, h, v, la, **kw: detect_brute(f, h, v, la)
+                    alerts_mod.detect_urgent = urgent_brute
                 try:
                     start = time.perf_counter()
                     bodies = monitor.cycle(pic)
                     runs.append(time.perf_counter() - start)
                 finally:
-                    alerts_mod.detect = original
+                    alerts_mod.detect_urgent = original
                 raised.append(len(bodies))
             timings.append(min(runs))
         if len(set(raised)) != 1:
