@@ -23,7 +23,7 @@ raises an alert: the worst case).
 
     python bench/tactical.py
     python bench/tactical.py --quick     # seconds: a smoke test
-    python bench/tactical.py --only-flood   # the stacked floods only
+    python bench/tactical.py --only-flood   # the stacked floods and hazard entry only
 
 A stacked flood: two parties of 1,000 to 10,000 tracks each on one spot (every pair of the
 two parties a loss of separation), the monitor's whole cycle, each run in a fresh process
@@ -115,14 +115,17 @@ def main() -> None:
                          "cycle with it")
     ap.add_argument("--flood", type=int, nargs="*", default=[1000, 2000, 4096, 10000],
                     help="tracks a party in the stacked-flood cycles")
+    ap.add_argument("--hazards", type=int, default=10000,
+                    help="tracks around 5 hazards in the hazard-entry timing")
     ap.add_argument("--only-flood", action="store_true", help="only the stacked-flood cycles")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.dense, args.continent, args.repeat = [200, 400], 400, 2000, 2
-        args.flood = [300]
+        args.flood, args.hazards = [300], 300
     if args.only_flood:
         floods(args.flood, args.repeat)
+        hazard_entries(args.hazards, args.repeat)
         return
     c_detect, np_detect = load()
     cases = [("region", n) for n in args.sizes]
@@ -179,6 +182,7 @@ def main() -> None:
                           f"(CPU {one_cpu * 1e3:.0f} ms)")
     cycles(args.sizes, args.repeat, min(args.brute_max, 5000))
     floods(args.flood, args.repeat)
+    hazard_entries(args.hazards, args.repeat)
 
 
 def urgent_brute(stretches: list[Stretch], h: float, v: float, u: Urgency,
@@ -264,6 +268,40 @@ def floods(sizes: list[int], repeat: int) -> None:
         t.add_row(f"{n:,}", f"{n * n:,}", f"{fast['bodies']:,}", f"{fast['seconds']:.2f} s",
                   f"{max(r['peak_kb'] for r in runs) / 1024:.0f} MB",
                   f"{max(r['before_kb'] for r in runs) / 1024:.0f} MB")
+    console.print(t)
+
+
+def hazard_entries(n: int, repeat: int) -> None:
+    """Hazard entry alone: `n` tracks of A inside and around 5 hazard volumes of B (circles
+    of 60 km, or squares of 0.8 x 0.8 degrees), every track near a hazard."""
+    import random
+    from datetime import timedelta
+
+    from accord.geo.volume import AltitudeBand, Circle, Polygon, Volume
+    from accord.tactical.alerts import Hazard, Levels, Report, hazards
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    rnd = random.Random(1)
+    reports = [Report("A", f"X{k}", now, 51.0 + rnd.uniform(-0.3, 0.3),
+                      3 + (k % 5) * 0.8 + rnd.uniform(-0.3, 0.3), rnd.uniform(0, 11000),
+                      rnd.uniform(0, 300), rnd.uniform(0, 360), rnd.uniform(-10, 10))
+               for k in range(n)]
+    t = Table("footprints", "tracks", "hazard alerts", "hazard entry, one cycle",
+              title=f"Hazard entry: {n:,} tracks around 5 hazards, best of {repeat} "
+                    f"(load average {os.getloadavg()[0]:.2f})")
+    for shape in ("circle", "polygon"):
+        active = []
+        for i in range(5):
+            lon = 3 + i * 0.8
+            fp = (Circle(lon, 51.0, 60000) if shape == "circle" else
+                  Polygon(((lon - 0.4, 50.6), (lon + 0.4, 50.6), (lon + 0.4, 51.4),
+                           (lon - 0.4, 51.4))))
+            active.append(Hazard(f"N{i}", 1, "B", Volume(
+                fp, AltitudeBand(0, 12000, "AMSL"), now - timedelta(hours=1),
+                now + timedelta(hours=2))))
+        took, _, found = best(lambda a=active: hazards(reports, now, a, 300.0, Levels()),
+                              repeat)
+        t.add_row(shape, f"{n:,}", f"{len(found):,}", f"{took * 1e3:.0f} ms")
     console.print(t)
 
 

@@ -411,32 +411,81 @@ def _entries(reports: list[Report], now: datetime, hazard: Hazard,
             out.append(None if vert is None else
                        _earliest(horiz[k], vert, window, lookahead))
         return out
+    horiz_p = _polygon_segments(reports, lon, lat, ts, vol)
     for k, r in enumerate(reports):
         vert = _vertical(r, vol, age[k])
-        if vert is None:
-            out.append(None)
-            continue
-        frame = LocalFrame.at(round(float(lon[k, 0]), 1), round(float(lat[k, 0]), 1))
+        out.append(None if vert is None else _earliest(horiz_p[k], vert, window, lookahead))
+    return out
+
+
+def _polygon_segments(reports: list[Report], lon: NDArray[np.float64], lat: NDArray[np.float64],
+                      ts: NDArray[np.float64], vol: Volume,
+                      cells: int = 1 << 20) -> list[list[tuple[float, float]]]:
+    """Per report, the times at which its path (lon[k], lat[k] at times ts, joined straight
+    in the cached frame nearest the aircraft) is inside the polygon, vectorised per frame.
+
+    Each path segment is crossed with every edge of the footprint as projected in that frame
+    (all rings, holes too): an edge crosses the segment's line when its two ends lie on
+    different sides, a vertex on the line counting as the left side for both edges that meet
+    there, so a path through a vertex crosses once and a path grazing it twice or never; a
+    crossing counts where it lies in [0, 1) along the segment (the last segment: [0, 1]), so
+    one at a path point counts once. Starting inside (covered, boundary included) or not, the
+    path alternates at each crossing; an aircraft at rest is inside throughout or never.
+    The first interval, if inside at the start, is open towards the past."""
+    n = len(reports)
+    out: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+    groups: dict[LocalFrame, list[int]] = {}
+    for k in range(n):
+        groups.setdefault(LocalFrame.at(round(float(lon[k, 0]), 1),
+                                        round(float(lat[k, 0]), 1)), []).append(k)
+    last = len(ts) - 2
+    for frame, members in groups.items():
         shape = frame.shape(vol.footprint)
-        px, py = frame.forward(lon[k], lat[k])
-        start = shapely.Point(float(px[0]), float(py[0]))
-        intervals: list[tuple[float, float]] = []
-        if r.gs < 1e-6:
-            if shape.covers(start):
-                intervals.append((-math.inf, math.inf))
-        else:
-            path = shapely.LineString(np.column_stack([px, py]))
-            along = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(px), np.diff(py)))])
-            part = path.intersection(shape)
-            for seg in getattr(part, "geoms", [part]):
-                if seg.is_empty:
+        rings = [shapely.get_coordinates(ring) for part in shapely.get_parts(shape)
+                 for ring in shapely.get_rings(part)]
+        ax = np.concatenate([c[:-1, 0] for c in rings])
+        ay = np.concatenate([c[:-1, 1] for c in rings])
+        bx = np.concatenate([c[1:, 0] for c in rings])
+        by = np.concatenate([c[1:, 1] for c in rings])
+        ex, ey = bx - ax, by - ay
+        step = max(1, cells // max(1, len(ax) * (len(ts) - 1)))
+        for c0 in range(0, len(members), step):
+            rows = np.array(members[c0:c0 + step])
+            g = len(rows)
+            px, py = frame.forward(lon[rows].ravel(), lat[rows].ravel())
+            px, py = px.reshape(g, -1), py.reshape(g, -1)
+            inside = shapely.covers(shape, shapely.points(px[:, 0], py[:, 0]))
+            x0, y0 = px[:, :-1, None], py[:, :-1, None]  # (rows, segments, 1)
+            dx, dy = np.diff(px, axis=1)[:, :, None], np.diff(py, axis=1)[:, :, None]
+            side_a = dx * (ay - y0) - dy * (ax - x0)  # (rows, segments, edges)
+            side_b = dx * (by - y0) - dy * (bx - x0)
+            denom = dx * ey - dy * ex
+            crossing = ((side_a >= 0.0) != (side_b >= 0.0)) & (denom != 0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                u = ((ax - x0) * ey - (ay - y0) * ex) / denom
+            top = np.where(np.arange(len(ts) - 1) == last, 1.0, np.nextafter(1.0, 0.0))
+            crossing &= (u >= 0.0) & (u <= top[None, :, None])
+            rk, sk, ek = np.nonzero(crossing)
+            t = ts[sk] + u[rk, sk, ek] * (ts[sk + 1] - ts[sk])
+            order = np.lexsort((t, rk))
+            rk, t = rk[order], t[order]
+            bounds = np.searchsorted(rk, np.arange(g + 1))
+            for q in range(g):
+                k = int(rows[q])
+                state = bool(inside[q])
+                if reports[k].gs < 1e-6:
+                    out[k] = [(-math.inf, math.inf)] if state else []
                     continue
-                d = [path.project(shapely.Point(c)) for c in shapely.get_coordinates(seg)]
-                times = np.interp(d, along, ts)
-                intervals.append((float(times.min()), float(times.max())))
-            if shape.covers(start):
-                intervals.append((-math.inf, 0.0))
-        out.append(_earliest(intervals, vert, window, lookahead))
+                intervals: list[tuple[float, float]] = []
+                start = -math.inf
+                for tc in t[bounds[q]:bounds[q + 1]].tolist():
+                    if state:
+                        intervals.append((start, tc))
+                    start = tc
+                    state = not state
+                if state:
+                    intervals.append((start, float(ts[-1])))
+                out[k] = intervals
     return out
 
 
