@@ -214,3 +214,15 @@ def test_crowded_aircraft_are_told_to_their_party_at_the_highest_level(
     assert d.level == 3 and d.details["kinds"]["crowded"] == 200
     assert d.details["crowded"] == [f"P1/s{k}" for k in range(0, 10, 2)]
     assert "200 aircraft in a crowd" in describe("overflow", "raised", d.details)
+
+
+def test_the_budget_holds_for_each_stretch_of_a_long_look_ahead() -> None:
+    """Three stretches of 300 s: the budget is a stretch's, so traffic that fits in one
+    stretch is never set aside because the look-ahead is long."""
+    _, f = stacked(400, 300)
+    stretches = [Stretch(f if s == 0 else _moved(f, 300.0 * s), 300.0 * s, 300.0)
+                 for s in range(3)]
+    got = detect_urgent(stretches, 9260.0, 300.0, Urgency(5, 60.0, 120.0), budget=100_000)
+    assert not got.crowd.any() and got.count[1, 3] == 200 * 200
+    tight = detect_urgent(stretches, 9260.0, 300.0, Urgency(5, 60.0, 120.0), budget=30_000)
+    assert tight.crowd.sum() == 400

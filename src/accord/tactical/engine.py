@@ -440,7 +440,8 @@ def _sweep(f: Fleet, h: float, v: float, lookahead: float, all_pairs: bool,
             break
         # Too many candidate pairs for one cycle: the aircraft in the most of them are set
         # aside (crowded), those in at least half as many as the most crowded first, until
-        # what is left fits. Each pass takes out at least the most crowded aircraft.
+        # what is left fits. Each pass takes out at least the most crowded aircraft, and the
+        # most pairs any aircraft is in at least halves, so there are at most ~log2(N) passes.
         deg = sw.degree(n)[rows]
         out = deg >= max(int(deg.max()) // 2, 1)
         crowd[rows[out]] = True
@@ -654,7 +655,7 @@ class _Reduce(_Sink):
             self._hold(other.code, other.t_in, other.t_cpa, other.d_cpa, other.level)
 
 
-BUDGET: Final = 1 << 23  # candidate pairs a cycle may make: about 0.6 s on two threads
+BUDGET: Final = 1 << 23  # candidate pairs a stretch may make: about 0.5 s on two threads
 
 
 def detect_urgent(stretches: list[Stretch], h: float, v: float, u: Urgency, *,
@@ -666,7 +667,9 @@ def detect_urgent(stretches: list[Stretch], h: float, v: float, u: Urgency, *,
 
     Memory is O(N + chunk + per_party x parties + |keep|) whatever the number of conflicts:
     each tested batch is folded into the reduction and dropped. Time is bounded by `budget`
-    candidate pairs over all stretches: where the boxes would make more, the aircraft in the
+    candidate pairs a stretch (a look-ahead of 300 s is one stretch; a longer one, which
+    costs as many sweeps anyway, gets the budget for each, so real traffic is never set
+    aside for a long look-ahead): where the boxes would make more, the aircraft in the
     most pairs are set aside as crowded (`Urgent.crowd`) until the rest fit, and no pair of
     a crowded aircraft is made, except the kept pairs, which are always tested. Within the
     budget (every real traffic case measured: docs/benchmarks.md) nothing is set aside and
@@ -677,7 +680,6 @@ def detect_urgent(stretches: list[Stretch], h: float, v: float, u: Urgency, *,
     parties = int(f.party.max()) + 1 if n else 1
     u = replace(u, keep=np.unique(u.keep))
     crowd = np.zeros(n, dtype=np.bool_)
-    share = max(budget // max(len(stretches), 1), 0)
     total = _Reduce(f, parties, u, h, v, stretches[0], [])
     earlier: list[tuple[Kinematics, Stretch]] = []
     swept: list[NDArray[np.bool_]] = []  # per stretch, the aircraft set aside in it
@@ -686,7 +688,7 @@ def detect_urgent(stretches: list[Stretch], h: float, v: float, u: Urgency, *,
             break
         sink = functools.partial(_Reduce, f, parties, u, h, v, st, list(earlier))
         for part in _sweep(st.fleet, h, v, st.span, False, chunk, batch, workers, sink,
-                           crowd, share):
+                           crowd, budget):
             total.merge(part)
         earlier.append((kinematics(st.fleet), st))
         swept.append(crowd.copy())
