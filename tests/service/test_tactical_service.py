@@ -410,7 +410,9 @@ def test_one_party_holds_a_bounded_number_of_tracks(svc: Any, monkeypatch: Any) 
     assert svc.monitor.ingest("A", [report(svc, "A9", 35.0)])["accepted"] == 1
 
 
-FLOOD_CYCLE_S = 3.0  # measured: 0.12 s (7.5 s before the budget), 2 cores at load 0.8
+# measured, process CPU time of the cycle (both threads): 10,000 a party 0.11 s, 2,000 a party
+# 0.56 s (wall 0.36 s); 2 cores at load 1.3
+FLOOD_CYCLE_CPU_S = 3.0
 FLOOD = r"""
 import json, resource, sys, tempfile, time
 from pathlib import Path
@@ -428,11 +430,11 @@ for party, alt in (("A", 5000), ("B", 5100)):
                  "gs_mps": 100, "trk_deg": 90} for k in range(s, min(n, s + 4096))]
         assert m.ingest(party, rows)["accepted"] == len(rows)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 bodies = m.cycle(w.writer.picture)
-took = time.perf_counter() - t
+took, cpu = time.perf_counter() - t, time.process_time() - c
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": took, "before_kb": before, "peak_kb": peak,
+print(json.dumps({"seconds": took, "cpu": cpu, "before_kb": before, "peak_kb": peak,
                   "bodies": [[b["kind"], b["parties"], b["details"].get("count")]
                              for b in bodies]}))
 """
@@ -462,7 +464,9 @@ def test_a_stacked_flood_of_two_full_parties_runs_a_cycle_in_bounded_memory_and_
     got = json.loads(out.stdout)
     assert got["peak_kb"] < 400 * 1024, got["peak_kb"]
     assert got["peak_kb"] - got["before_kb"] < 250 * 1024
-    assert got["seconds"] < FLOOD_CYCLE_S, got["seconds"]
+    # CPU time (both threads): what the cycle costs, which other work on a shared machine
+    # does not inflate; the wall time is in the message
+    assert got["cpu"] < FLOOD_CYCLE_CPU_S, (got["cpu"], got["seconds"])
     over = {p[0]: c for k, p, c in got["bodies"] if k == "overflow"}
     kinds = [k for k, _, _ in got["bodies"]]
     if n == 2_000:  # each party: the 50 most urgent losses (both parties' same 50 pairs),
