@@ -12,18 +12,20 @@ starts `accord serve` on a copy of it and times, over plain HTTP/1.1 keep-alive:
 each --repeat times (after one warm-up request), reporting the median and the slowest, and the
 time from starting the server until it answered /readyz.
 
-    python bench/reads.py                                   # 20,000 notices, this tree
-    python bench/reads.py --src /tmp/main-before/src        # the same store, another tree
-    python bench/reads.py --quick                           # 1,000 notices: a smoke test
+Baseline, in the same run and on copies of the same store: the server of commit --baseline
+(default 4e15f9d, the last before the read model: each read rebuilt the picture from the
+projection tables), taken with `git archive` into a temporary folder.
 
-`--src` runs the server from another source tree (e.g. `git archive main | tar -x -C DIR`),
-so a before/after comparison reads the very same store; `--store DIR` keeps the built
-deployment there and reuses it on the next run.
+    python bench/reads.py                   # 20,000 notices
+    python bench/reads.py --quick           # 1,000 notices: a smoke test
+
+`--store DIR` keeps the built deployment there and reuses it on the next run.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import platform
 import random
@@ -32,6 +34,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from datetime import timedelta
@@ -47,6 +50,7 @@ from accord.store.sqlite import SqliteStore
 from accord.timefmt import SystemClock, format_time
 from support import make_world
 
+ROOT = Path(__file__).resolve().parents[1]
 PARTIES = ("A", "B", "C", "D")
 COUNTRY = (5.96, 45.82, 10.49, 47.81)  # lon_min, lat_min, lon_max, lat_max
 AREA = "7.0,46.5,8.3,47.4"  # about 100 km x 100 km inside it
@@ -123,12 +127,36 @@ def timed(client: httpx.Client, path: str, token: str, repeat: int) -> list[floa
     return out
 
 
+Row = tuple[str, list[float], int]
+
+
+def measure(base: Path, run: Path, src: Path | None, tokens: dict[str, str],
+            repeat: int) -> tuple[float, list[Row]]:
+    """Serve a fresh copy of the store from `src` (None: this tree); time the reads."""
+    shutil.copytree(base, run)
+    proc, url, ready_s = serve(run, src)
+    rows: list[Row] = []
+    try:
+        with httpx.Client(base_url=url, timeout=600) as c:
+            a = tokens["A"]
+            for label, path in (("GET /v1/picture", "/v1/picture"),
+                                ("GET /v1/picture?bbox (100 km)", f"/v1/picture?bbox={AREA}"),
+                                ("GET /v1/notices/{id}", "/v1/notices/B-1"),
+                                ("GET /v1/findings?open=true", "/v1/findings?open=true")):
+                got = c.get(path, headers={"Authorization": f"Bearer {a}"})
+                rows.append((label, timed(c, path, a, repeat), len(got.content)))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    return ready_s, rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--notices", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--store", type=Path, help="keep (and reuse) the built deployment here")
-    ap.add_argument("--src", type=Path, help="run the server from this source tree's src")
+    ap.add_argument("--baseline", default="4e15f9d", help="the commit to compare with")
     ap.add_argument("--quick", action="store_true", help="1,000 notices, 3 repeats")
     args = ap.parse_args()
     if args.quick:
@@ -138,33 +166,33 @@ def main() -> None:
         base = args.store or tmp / "built"
         if not (base / "tokens.txt").exists():
             build(base, args.notices)
-        run = tmp / "run"
-        shutil.copytree(base, run)
         tokens = dict(line.split() for line in (base / "tokens.txt").read_text().splitlines())
-        store = SqliteStore(run / "accord.db", readonly=True)
+        old = tmp / "baseline"
+        old.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "src"],
+                                 capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(old, filter="data")
+        runs = {"read model (this tree)": measure(base, tmp / "new", None, tokens, args.repeat),
+                f"baseline ({args.baseline})": measure(base, tmp / "old", old / "src", tokens,
+                                                        args.repeat)}
+        store = SqliteStore(base / "accord.db", readonly=True)
         size = store.size()
         store.close()
-        proc, url, ready_s = serve(run, args.src)
-        try:
-            rows: list[tuple[str, list[float], int]] = []
-            with httpx.Client(base_url=url, timeout=600) as c:
-                a = tokens["A"]
-                for label, path in (("GET /v1/picture", "/v1/picture"),
-                                    ("GET /v1/picture?bbox (100 km)", f"/v1/picture?bbox={AREA}"),
-                                    ("GET /v1/notices/{id}", "/v1/notices/B-1"),
-                                    ("GET /v1/findings?open=true", "/v1/findings?open=true")):
-                    got = c.get(path, headers={"Authorization": f"Bearer {a}"})
-                    rows.append((label, timed(c, path, a, args.repeat), len(got.content)))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
         print(f"{platform.node()} {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-              f"load {os.getloadavg()[0]:.2f}; log size {size:,}; "
-              f"server from {args.src or 'this tree'}")
-        print(f"service start until ready: {ready_s:.2f} s")
-        print(f"{'request':34} {'median ms':>10} {'max ms':>10} {'bytes':>12}")
-        for label, ms, nbytes in rows:
-            print(f"{label:34} {statistics.median(ms):10.1f} {max(ms):10.1f} {nbytes:12,}")
+              f"load {os.getloadavg()[0]:.2f}; log size {size:,}; ms over {args.repeat} "
+              "requests each, after one warm-up")
+        names = list(runs)
+        print(f"{'request':32} " + " ".join(f"{n:>30}" for n in names) + f" {'bytes':>11}")
+        for k, (label, _, nbytes) in enumerate(runs[names[0]][1]):
+            cells = [f"median {statistics.median(r[1][k][1]):8.1f} max {max(r[1][k][1]):8.1f}"
+                     for r in runs.values()]
+            print(f"{label:32} " + " ".join(f"{c:>30}" for c in cells) + f" {nbytes:11,}")
+        print(f"{'start until ready (s)':32} " + " ".join(f"{r[0]:30.2f}" for r in runs.values()))
+        new, old_rows = runs[names[0]][1], runs[names[1]][1]
+        print("ratio median, baseline / read model: " + ", ".join(
+            f"{a[0].removeprefix('GET ')} {statistics.median(b[1]) / statistics.median(a[1]):.1f}x"
+            for a, b in zip(new, old_rows, strict=True)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

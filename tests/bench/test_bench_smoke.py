@@ -75,3 +75,10 @@ def test_verify_bench_runs_and_reports() -> None:
     out = run("verify.py")
     assert re.search(r"^verify: \d+ entries \(300 notices, \d+ findings\) in [\d.]+ s", out,
                      re.MULTILINE)
+
+
+def test_reads_bench_runs_and_prints_its_ratios() -> None:
+    out = run("reads.py")
+    assert re.search(r"^ratio median, baseline / read model: /v1/picture \d+\.\dx, "
+                     r"/v1/picture\?bbox \(100 km\) \d+\.\dx, /v1/notices/\{id\} \d+\.\dx, "
+                     r"/v1/findings\?open=true \d+\.\dx", out, re.MULTILINE)

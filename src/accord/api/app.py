@@ -257,9 +257,11 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         when = parse_time(at, "at") if at else s.clock.now()
         area = Area.parse(bbox, start, end)
         pic = s.picture(when if at else None)
+        # Now: the 4D index narrows the area to the notices near it (as of `at`: the fold).
+        near = s.area_notices(pic, area) if area is not None and at is None else None
         if format == "geojson":
-            return fast_json(picture_geojson(pic, p, when, area))
-        return fast_json(picture_for(pic, p, when, area))
+            return fast_json(picture_geojson(pic, p, when, area, near))
+        return fast_json(picture_for(pic, p, when, area, near))
 
     @app.get("/v1/notices/{notice_id}", tags=["read"])
     def notice(notice_id: str, p: Party, s: Svc) -> dict[str, Any]:

@@ -11,13 +11,13 @@ that the log is consistent. Pure: imports only the core.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from accord.errors import InvalidInput
-from accord.geo.box import volume_box
+from accord.geo.box import Box4, box_time, volume_box
 from accord.geo.volume import footprint_geojson
 from accord.log.event import ALL_PARTIES, OPERATOR, Entry
 from accord.picture.fold import PictureReads
@@ -63,6 +63,12 @@ class Area:
             kw["end"] = parse_time(end, "end")
         return Area(**kw)
 
+    def box(self) -> Box4:
+        """The area as a 4D box for the index (every altitude; open ends of time far out)."""
+        return Box4(self.lon_min, self.lon_max, self.lat_min, self.lat_max, -1e9, 1e9,
+                    box_time(self.start) if self.start is not None else -1e15,
+                    box_time(self.end) if self.end is not None else 1e15)
+
     def meets(self, notice: Notice) -> bool:
         for v in notice.volumes:
             b = volume_box(v)
@@ -102,12 +108,23 @@ def escalation_visible(esc: dict[str, Any], party: str | None) -> bool:
     return party is None or party in (esc["party"], esc["from"])
 
 
+def _in_area(picture: PictureReads, at: datetime, area: Area | None,
+             candidates: Iterable[Notice] | None) -> list[Notice]:
+    """Live notices meeting `area`, by start; `candidates` (from the 4D index: every notice
+    whose box meets the area's, and perhaps more) spares looking at all the others."""
+    if candidates is None:
+        return [n for n in picture.live_notices(at) if area is None or area.meets(n)]
+    return sorted((n for n in candidates if n.live(at) and (area is None or area.meets(n))),
+                  key=lambda n: (n.start, n.id))
+
+
 def picture_for(picture: PictureReads, party: str | None, at: datetime,
-                area: Area | None = None) -> dict[str, Any]:
+                area: Area | None = None,
+                candidates: Iterable[Notice] | None = None) -> dict[str, Any]:
     """The picture as `party` sees it at `at`: live notices, zones, its open findings, its
     hotline traffic."""
     a = picture.agreement
-    notices = [n for n in picture.live_notices(at) if area is None or area.meets(n)]
+    notices = _in_area(picture, at, area, candidates)
     # In log order: the read model's maps are not ordered by insertion.
     messages = [m.to_json() for m in sorted(picture.messages.values(), key=lambda m: m.entry)]
     return {
@@ -129,12 +146,11 @@ def picture_for(picture: PictureReads, party: str | None, at: datetime,
 
 
 def picture_geojson(picture: PictureReads, party: str | None, at: datetime,
-                    area: Area | None = None) -> dict[str, Any]:
+                    area: Area | None = None,
+                    candidates: Iterable[Notice] | None = None) -> dict[str, Any]:
     """Live notice volumes and zones as a GeoJSON FeatureCollection (RFC 7946)."""
     features = []
-    for n in picture.live_notices(at):
-        if area is not None and not area.meets(n):
-            continue
+    for n in _in_area(picture, at, area, candidates):
         seen = notice_for(n, party, picture, at)
         for i, v in enumerate(n.volumes):
             props = {"notice": n.id, "party": n.party, "kind": n.kind, "version": n.version,

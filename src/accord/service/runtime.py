@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 from accord.errors import DeploymentError, InvalidInput, Unavailable
 from accord.log.event import Entry
 from accord.picture.fold import PictureReads
+from accord.picture.view import Area
+from accord.rules.notice import Notice
 from accord.service.deployment import CONFIG, Deployment, WriterLock
 from accord.service.tactical import TacticalMonitor
 from accord.service.writer import Outcome, Sequencer, Submission, Writer
@@ -359,6 +361,16 @@ class Service:
             return self.writer.published
         with self.reader() as store:
             return rebuild_picture(store, self.operator_key, before=at)
+
+    def area_notices(self, model: PictureReads, area: Area) -> list[Notice] | None:
+        """The notices of `model` whose 4D index boxes meet `area` (a superset of those in
+        it), from the store's index; None when the index read was not at the model's size
+        (the writer committed in between): the caller then filters the model itself."""
+        with self.reader() as store:
+            ids, size = store.near_at(area.box())
+        if size != model.size:
+            return None
+        return [n for i in ids if (n := model.notices.get(i)) is not None]
 
     TOKEN_TTL_S = 2.0
 

@@ -314,6 +314,17 @@ class SqliteStore:
     def seqs(self) -> dict[str, int]:
         return {str(p): int(s) for p, s in self.db.execute("SELECT party, seq FROM p_seqs")}
 
+    def near_at(self, box: Box4) -> tuple[set[str], int]:
+        """`near(box)` and the log size the projection was at, read in one snapshot, so a
+        caller can tell whether the index matches the picture it holds."""
+        self.db.execute("BEGIN")
+        try:
+            row = self.db.execute("SELECT v FROM p_state WHERE k = 'size'").fetchone()
+            ids = self.near(box)
+        finally:
+            self.db.execute("COMMIT")
+        return ids, int(json.loads(row[0])) if row is not None else 0
+
     def index_rows(self) -> list[tuple[str, tuple[float, ...]]]:
         """The index as (notice, box) pairs, sorted: for comparing with a rebuilt one."""
         rows = self.db.execute(

@@ -1,0 +1,97 @@
+"""Area queries read the store's 4D index, and answer exactly what a scan of the picture does."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+from accord import commands
+from accord.errors import AccordError
+from accord.picture.view import Area, picture_for, picture_geojson
+from accord.service.runtime import Service, ServiceConfig
+from accord.timefmt import format_time
+from support import T0, World, make_world, volume
+
+
+def populate(w: World, n: int, rnd: random.Random) -> None:
+    """Notices of both parties over 2 x 2 degrees and ten hours; some amended, some cancelled."""
+    filed: list[tuple[str, str]] = []
+    for i in range(n):
+        party = "AB"[i % 2]
+        start = T0 + timedelta(hours=2, minutes=rnd.randrange(0, 600))
+        doc = {"kind": "transit", "volumes": [
+            volume(rnd.uniform(33.5, 35.5), rnd.uniform(33.5, 35.5), half=rnd.uniform(0.005, 0.1),
+                   start=start, minutes=rnd.randrange(10, 120))]}
+        try:
+            w.file(party, doc, notice=f"{party}-{i}")
+        except AccordError:
+            continue
+        filed.append((party, f"{party}-{i}"))
+    for party, nid in rnd.sample(filed, len(filed) // 5):
+        n = w.writer.picture.notices[nid]
+        if rnd.random() < 0.5:
+            w.ref(party, "notice.cancel", nid, n.version)
+        else:
+            body, _ = commands.notice_body(
+                {"kind": "transit", "volumes": [volume(rnd.uniform(33.5, 35.5),
+                                                       rnd.uniform(33.5, 35.5), half=0.02)]},
+                party, notice=nid, replaces=n.version)
+            w.writer.submit(w.sub(party, "notice.amend", body))
+
+
+def service(w: World) -> Service:
+    w.writer.store.close()
+    return Service(w.dir, clock=w.clock, config=ServiceConfig(tactical_interval_s=3600))
+
+
+def test_area_queries_through_the_index_equal_the_scan(tmp_path: Path) -> None:
+    rnd = random.Random(9)
+    w = make_world(tmp_path / "dep")
+    populate(w, 80, rnd)
+    s = service(w)
+    try:
+        model = s.picture()
+        narrowed = 0
+        for k in range(60):
+            lon, lat = rnd.uniform(33.3, 35.7), rnd.uniform(33.3, 35.7)
+            size = rnd.uniform(0.05, 1.5)
+            start = T0 + timedelta(minutes=rnd.randrange(0, 900))
+            end = start + timedelta(minutes=rnd.randrange(1, 240))
+            area = Area.parse(f"{lon},{lat},{lon + size},{lat + size}",
+                              format_time(start) if k % 3 else None,
+                              format_time(end) if k % 4 else None)
+            assert area is not None
+            near = s.area_notices(model, area)
+            assert near is not None
+            narrowed += len(near) < len(model.notices)
+            for at in (w.clock.now(), T0 + timedelta(hours=5)):
+                assert (picture_for(model, "A", at, area, near)
+                        == picture_for(model, "A", at, area))
+                assert (picture_geojson(model, "B", at, area, near)
+                        == picture_geojson(model, "B", at, area))
+        assert narrowed > 40  # the index did narrow most of the areas
+    finally:
+        s.close()
+
+
+def test_an_index_read_at_another_size_than_the_model_is_not_used(tmp_path: Path) -> None:
+    w = make_world(tmp_path / "dep")
+    populate(w, 4, random.Random(1))
+    body, _ = commands.notice_body({"kind": "transit", "volumes": [volume(34.0, 34.0)]}, "A",
+                                   notice="A-late")
+    sub = w.sub("A", "notice.file", body)
+    s = service(w)
+    try:
+        area = Area.parse("33,33,36,36", None, None)
+        assert area is not None
+        old = s.picture()
+        assert s.area_notices(old, area) is not None
+        s.submit(sub).result(10)
+        # The index now holds A-late; the old model does not: its answer must not come from it.
+        assert s.area_notices(old, area) is None
+        new = s.picture()
+        near = s.area_notices(new, area)
+        assert near is not None and "A-late" in {n.id for n in near}
+    finally:
+        s.close()
