@@ -117,3 +117,11 @@ def world(tmp_path: Path) -> Iterator[World]:
     w = make_world(tmp_path / "dep")
     yield w
     w.writer.store.close()
+
+
+def live_snapshot(picture: Any, at: datetime) -> dict[str, Any]:
+    """`picture.snapshot()` with only the notices live at `at`: what a read model made at
+    `at` holds (ended and cancelled notices leave the live picture)."""
+    snap: dict[str, Any] = picture.snapshot()
+    snap["notices"] = {k: v for k, v in snap["notices"].items() if picture.notices[k].live(at)}
+    return snap

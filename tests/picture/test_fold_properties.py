@@ -24,7 +24,7 @@ from accord.log.note import Checkpoint, NoteVerifier, open_note
 from accord.log.receipt import Receipt, verify_receipt
 from accord.service.writer import rebuild_picture
 from accord.verify import verify_store
-from support import T0, make_world, volume
+from support import T0, live_snapshot, make_world, volume
 
 PARTIES = ("A", "B")
 lons = st.floats(34.8, 35.2)
@@ -124,6 +124,16 @@ class LogMachine(RuleBasedStateMachine):
         assert self.world.store.size() == before + 2 * overdue
         assert self.world.writer.picture.overdue(self.world.clock.now()) == []
 
+    @rule()
+    def readers_follow_the_clock(self) -> None:
+        """Between batches the writer drops the notices that have ended from the model."""
+        w = self.world.writer
+        before = w.published
+        w.prune()
+        now = self.world.clock.now()
+        assert all(n.live(now) for n in w.published.notices.values())
+        assert w.published.checkpoint == before.checkpoint  # nothing was written
+
     @invariant()
     def checkpoint_covers_the_log(self) -> None:
         cp = self.world.store.checkpoint()
@@ -135,7 +145,7 @@ class LogMachine(RuleBasedStateMachine):
         the checkpoint that covers it."""
         model = self.world.writer.published
         rebuilt = rebuild_picture(self.world.store, self.verifier.public_key.public_bytes_raw())
-        assert model.snapshot() == rebuilt.snapshot()
+        assert model.snapshot() == live_snapshot(rebuilt, model.live_at)
         assert model.checkpoint == self.world.store.checkpoint()
 
 

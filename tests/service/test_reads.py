@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -93,5 +94,38 @@ def test_an_index_read_at_another_size_than_the_model_is_not_used(tmp_path: Path
         new = s.picture()
         near = s.area_notices(new, area)
         assert near is not None and "A-late" in {n.id for n in near}
+    finally:
+        s.close()
+
+
+def test_ended_and_cancelled_notices_leave_the_live_model_and_stay_in_history(
+        tmp_path: Path) -> None:
+    w = make_world(tmp_path / "dep")
+    w.file("A", {"kind": "transit", "volumes": [volume(34.0, 34.0, minutes=30)]}, notice="A-1")
+    w.file("B", {"kind": "transit", "volumes": [volume(34.5, 34.5, minutes=300)]},
+           notice="B-1")
+    cancelled = w.ref("A", "notice.cancel", "A-1", 1)
+    s = service(w)
+    try:
+        model = s.picture()
+        assert set(model.notices) == {"B-1"}  # A-1 was cancelled: not in the live picture
+        a1 = s.notice(model, "A-1")  # but still there to be read, from the projection
+        assert a1 is not None and a1.cancelled_at == cancelled.entry.received_at
+        before = s.picture(cancelled.entry.received_at)  # and in history
+        assert "A-1" in {n.id for n in before.live_notices(T0)}
+        # B-1 ends at T0 + 2 h + 300 min: once the clock passes it, the idle writer drops it.
+        w.clock.advance(timedelta(hours=8))
+        deadline = T0 + timedelta(hours=8)
+        for _ in range(200):
+            if "B-1" not in s.picture().notices:
+                break
+            time.sleep(0.05)
+        model = s.picture()
+        assert "B-1" not in model.notices and model.live_at >= deadline
+        assert model.checkpoint == s.writer.published.checkpoint
+        b1 = s.notice(model, "B-1")
+        assert b1 is not None and b1.id == "B-1"
+        area = Area.parse("33,33,36,36", None, None)
+        assert area is not None and s.area_notices(model, area) == []
     finally:
         s.close()

@@ -269,7 +269,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         from accord.picture.view import notice_for
 
         pic = s.picture()
-        n = pic.notices.get(notice_id)
+        n = s.notice(pic, notice_id)  # ended and cancelled ones too
         if n is None:
             raise NotFound(f"no notice {notice_id!r}", field="notice_id")
         return notice_for(n, p, pic, s.clock.now())
@@ -279,8 +279,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                        version: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None
                        ) -> dict[str, Any]:
         """The private part of one of this party's own notices (never anyone else's)."""
-        pic = s.picture()
-        n = pic.notices.get(notice_id)
+        n = s.notice(s.picture(), notice_id)
         if n is None or n.party != p:
             raise NotFound(f"no notice {notice_id!r} of {p}", field="notice_id")
         v = version or n.version

@@ -10,8 +10,9 @@ failed, is never published). Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from accord.picture.cow import DELETED, CowMap
@@ -48,7 +49,12 @@ def _next(old: CowMap[str, Any], now: Mapping[str, Any], keys: set[str]) -> CowM
 
 
 class ReadModel(PictureReads):
-    """The picture as of the checkpoint `checkpoint` (size, signed note): never mutated."""
+    """The picture as of the checkpoint `checkpoint` (size, signed note): never mutated.
+
+    `notices` holds the live notices only: those neither cancelled nor ended at `live_at`
+    (the writer's clock when the model was made). The others stay in the log, the store's
+    projection and history queries; a reader asking at or after `live_at` loses nothing,
+    since a notice that is not live then is not live later either."""
 
     __slots__ = (
         "_json",
@@ -60,6 +66,7 @@ class ReadModel(PictureReads):
         "escalations",
         "findings",
         "last_received",
+        "live_at",
         "messages",
         "notices",
         "operator_key",
@@ -75,15 +82,17 @@ class ReadModel(PictureReads):
     alerts: CowMap[str, dict[str, Any]]
     seqs: CowMap[str, int]
     checkpoint: tuple[int, str] | None
+    live_at: datetime
     _json: dict[str, tuple[Notice, dict[str, Any]]]
 
     def __init__(self, picture: PictureReads, checkpoint: tuple[int, str] | None,
-                 maps: tuple[CowMap[str, Any], ...] | None = None,
+                 live_at: datetime, maps: tuple[CowMap[str, Any], ...] | None = None,
                  cache: dict[str, tuple[Notice, dict[str, Any]]] | None = None) -> None:
         """The model of `picture` (which must hold only committed state); `maps` are the six
         maps when already built (`advance`), else they are built from the picture."""
         if maps is None:
-            maps = (CowMap(picture.notices), CowMap(picture.findings),
+            live = {k: n for k, n in picture.notices.items() if n.live(live_at)}
+            maps = (CowMap(live), CowMap(picture.findings),
                     CowMap(picture.messages), CowMap(picture.escalations),
                     CowMap(picture.alerts), CowMap(picture.seqs))
         scalars: dict[str, Any] = {
@@ -91,6 +100,7 @@ class ReadModel(PictureReads):
             "agreement": picture.agreement, "agreement_entry": picture.agreement_entry,
             "agreement_leaf": picture.agreement_leaf, "size": picture.size,
             "last_received": picture.last_received, "checkpoint": checkpoint,
+            "live_at": live_at,
             "notices": maps[0], "findings": maps[1], "messages": maps[2],
             "escalations": maps[3], "alerts": maps[4], "seqs": maps[5]}
         for name, value in scalars.items():
@@ -113,13 +123,27 @@ class ReadModel(PictureReads):
         raise AttributeError("a published read model is never changed")
 
     def advance(self, picture: PictureReads, touched: Touched,
-                checkpoint: tuple[int, str] | None) -> ReadModel:
+                checkpoint: tuple[int, str] | None, live_at: datetime,
+                ended: Iterable[str] = ()) -> ReadModel:
         """The next model: this one with the keys `touched` read from `picture`, the writer's
-        picture right after the batch committed. This model is left as it was."""
-        maps = (_next(self.notices, picture.notices, touched.notices),
+        picture right after the batch committed, and without the notices that are no longer
+        live at `live_at` (those touched, and those named in `ended`: the ones whose end has
+        passed). This model is left as it was."""
+        changes: dict[str, Any] = {}
+        for k in ended:
+            n = self.notices.get(k)
+            if n is not None and not n.live(live_at):
+                changes[k] = DELETED
+        for k in touched.notices:
+            n = picture.notices.get(k)
+            changes[k] = n if n is not None and n.live(live_at) else DELETED
+        for k, v in changes.items():
+            if v is DELETED:
+                self._json.pop(k, None)
+        maps = (self.notices.evolve(changes),
                 _next(self.findings, picture.findings, touched.findings),
                 _next(self.messages, picture.messages, touched.messages),
                 _next(self.escalations, picture.escalations, touched.escalations),
                 _next(self.alerts, picture.alerts, touched.alerts),
                 _next(self.seqs, picture.seqs, touched.seqs))
-        return ReadModel(picture, checkpoint, maps, self._json)
+        return ReadModel(picture, checkpoint, live_at, maps, self._json)

@@ -362,6 +362,16 @@ class Service:
         with self.reader() as store:
             return rebuild_picture(store, self.operator_key, before=at)
 
+    def notice(self, model: PictureReads, notice_id: str) -> Notice | None:
+        """A notice by id: from the model while it is live, else (ended or cancelled: no
+        longer in the live picture) from the store's projection."""
+        n = model.notices.get(notice_id)
+        if n is not None:
+            return n
+        with self.reader() as store:
+            row = store.notice_json(notice_id)
+        return None if row is None else Notice.from_json(row)
+
     def area_notices(self, model: PictureReads, area: Area) -> list[Notice] | None:
         """The notices of `model` whose 4D index boxes meet `area` (a superset of those in
         it), from the store's index; None when the index read was not at the model's size

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import heapq
 import json
 import logging
 import queue
@@ -323,8 +324,12 @@ class Writer:
         self._stale = False  # a failed batch left memory unsure: reload before the next
         # The committed read model, replaced whole after each batch that commits: readers on
         # any thread take it with one attribute read and never see a half-applied batch.
-        self.published = ReadModel(self.picture, store.checkpoint())
+        now = self.clock.now()
+        self.published = ReadModel(self.picture, store.checkpoint(), now)
         self._touched = Touched()
+        # (end, notice id) of the notices in the model: those whose end has passed leave it.
+        self._ends = [(n.end, k) for k, n in self.published.notices.items()]
+        heapq.heapify(self._ends)
 
     # -- the public face --------------------------------------------------------------------
 
@@ -380,13 +385,34 @@ class Writer:
         keys the batch touched (their values now are the committed ones: a command rolled
         back has been undone in memory too). A failure here would leave readers on the
         previous model while the log moved on, so the model is then rebuilt whole."""
-        checkpoint = (self.picture.size, note)
+        self._advance(self._touched, (self.picture.size, note))
+        self._touched = Touched()
+
+    def _advance(self, touched: Touched, checkpoint: tuple[int, str] | None) -> None:
+        now = self.clock.now()
+        ended = []
+        while self._ends and self._ends[0][0] <= now:
+            ended.append(heapq.heappop(self._ends)[1])
         try:
-            self.published = self.published.advance(self.picture, self._touched, checkpoint)
+            model = self.published.advance(self.picture, touched, checkpoint, now, ended)
         except Exception:
             log.exception("publishing the read model failed; rebuilding it whole")
-            self.published = ReadModel(self.picture, checkpoint)
-        self._touched = Touched()
+            model = ReadModel(self.picture, checkpoint, now)
+            self._ends = [(n.end, k) for k, n in model.notices.items()]
+            heapq.heapify(self._ends)
+        else:
+            for k in touched.notices:
+                n = model.notices.get(k)
+                if n is not None:
+                    heapq.heappush(self._ends, (n.end, k))
+        self.published = model
+
+    def prune(self) -> None:
+        """Between batches: publish the model again without the notices that have ended
+        since (the same checkpoint: nothing was written), so the live picture follows the
+        clock even when nothing is filed."""
+        if self._ends and self._ends[0][0] <= self.clock.now():
+            self._advance(Touched(), self.published.checkpoint)
 
     def _isolated(self, sub: Submission | Tick | Alerts) -> Any:
         """One command inside its own savepoint: on any exception, undo it alone."""
@@ -900,6 +926,10 @@ class Sequencer:
             _settle(fut, res)
 
     def _maintain(self, idle: bool) -> None:
+        try:
+            self.writer.prune()
+        except Exception:  # housekeeping must never stop the writer
+            log.exception("pruning the read model failed")
         if self.maintain is None:
             return
         try:

@@ -284,6 +284,11 @@ class SqliteStore:
              box.t_max, box.t_min))
         return {str(r[0]) for r in cur}
 
+    def notice_json(self, notice_id: str) -> dict[str, Any] | None:
+        """One notice's current version from the projection (live or not)."""
+        row = self.db.execute("SELECT json FROM p_notices WHERE id = ?", (notice_id,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
     def notices_json(self) -> Iterator[dict[str, Any]]:
         # fetchall first: the read snapshot lasts the fetch, not the parsing (see entries)
         for (text,) in self.db.execute("SELECT json FROM p_notices ORDER BY id").fetchall():
