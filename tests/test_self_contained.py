@@ -43,3 +43,20 @@ def test_files_inside_the_repository_and_temporary_ones_are_allowed(tmp_path: Pa
     assert not repo_guard.outside_repository(str(TESTS / "data" / "merkle" / "LICENSE"))
     assert not repo_guard.outside_repository(str(tmp_path / "accord.db"))
     assert repo_guard.outside_repository(str(repo_guard.ROOT.parent / "shared" / "testdata"))
+
+
+@pytest.mark.parametrize(("root", "beside", "not_beside"), [
+    ("/tmp/ci/main", ["/tmp/ci/shared/testdata/x/", "/tmp/ci/other/x/"],
+     ["/tmp/pytest-of-root/p/t0/accord.db/", "/tmp/ci/main/tests/x/"]),
+    ("/tmp/main", ["/tmp/shared/testdata/x/"],
+     ["/tmp/pytest-of-root/p/t0/accord.db/", "/tmp/tmpab12/x/", "/tmp/main/tests/x/"]),
+    ("/work/main", ["/work/shared/seeds/x/", "/work/other/x/"], ["/tmp/x/", "/work/main/x/"]),
+])
+def test_a_clone_anywhere_keeps_its_neighbours_out_and_temporary_files_in(
+        monkeypatch: pytest.MonkeyPatch, root: str, beside: list[str],
+        not_beside: list[str]) -> None:
+    """CI may clone into a temporary folder: its temporary files stay allowed, the folders
+    beside the clone (where a shared folder would be) do not."""
+    monkeypatch.setattr(repo_guard, "ROOT", Path(root))
+    assert [p for p in beside if repo_guard._beside(p)] == beside
+    assert [p for p in not_beside if repo_guard._beside(p)] == []
