@@ -221,23 +221,30 @@ print(json.dumps({"seconds": took, "before_kb": before, "peak_kb": peak,
 """
 
 
-def flood_monitor(n: int) -> tuple[Any, Any]:
-    """A monitor holding two parties of `n` tracks each stacked on one spot, 100 m apart
-    vertically (every pair of A's and B's aircraft a loss of separation), and a picture."""
-    from datetime import UTC, datetime
-
+def two_party_picture(kinds: dict[str, Any]) -> Any:
+    """An empty picture under a two-party agreement (A, B) with 5 NM / 1000 ft and `kinds`."""
     from accord.picture.fold import Picture
     from accord.rules.agreement import Agreement
-    from accord.service.tactical import TacticalMonitor
-    from accord.timefmt import ManualClock, format_time
 
-    now = datetime(2030, 1, 1, tzinfo=UTC)
     pic = Picture(b"")
     pic.agreement = Agreement.from_json({
         "id": "b", "parties": [{"id": "A", "key": "A" * 43 + "="},
                                {"id": "B", "key": "B" * 43 + "="}],
         "separation": {"horizontal_m": 5 * NM, "vertical_m": 1000 * FT},
-        "kinds": {"transit": {}}})
+        "kinds": kinds})
+    return pic
+
+
+def flood_monitor(n: int) -> tuple[Any, Any]:
+    """A monitor holding two parties of `n` tracks each stacked on one spot, 100 m apart
+    vertically (every pair of A's and B's aircraft a loss of separation), and a picture."""
+    from datetime import UTC, datetime
+
+    from accord.service.tactical import TacticalMonitor
+    from accord.timefmt import ManualClock, format_time
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    pic = two_party_picture({"transit": {}})
     monitor = TacticalMonitor(ManualClock(now))
     for party, alt in (("A", 5000.0), ("B", 5100.0)):
         rows = [{"aircraft": f"{party}{k}", "time": format_time(now), "lat": 35.0, "lon": 35.0,
@@ -313,19 +320,12 @@ def cycles(sizes: list[int], repeat: int, brute_max: int) -> None:
 
     import accord.tactical.alerts as alerts_mod
     from accord.geo.volume import AltitudeBand, Circle, Volume
-    from accord.picture.fold import Picture
-    from accord.rules.agreement import Agreement
     from accord.rules.notice import Notice
     from accord.service.tactical import TacticalMonitor
     from accord.timefmt import ManualClock, format_time
 
     now = datetime(2030, 1, 1, tzinfo=UTC)
-    pic = Picture(b"")
-    pic.agreement = Agreement.from_json({
-        "id": "b", "parties": [{"id": "A", "key": "A" * 43 + "="},
-                               {"id": "B", "key": "B" * 43 + "="}],
-        "separation": {"horizontal_m": 5 * NM, "vertical_m": 1000 * FT},
-        "kinds": {"transit": {}, "strike": {"hazard": True}}})
+    pic = two_party_picture({"transit": {}, "strike": {"hazard": True}})
     for i in range(10):  # ten notices: five hazards of B, five transits of A
         vol = Volume(Circle(3 + i * 0.8, 51.0, 60000), AltitudeBand(0, 12000, "AMSL"),
                      now - timedelta(hours=1), now + timedelta(hours=2))
