@@ -30,6 +30,7 @@ from accord.access import Access, Local, Remote, log_key
 from accord.errors import AccordError, DeploymentError, InvalidInput
 from accord.files import KEY_MAX, RECEIPT_MAX, read_bytes, read_text
 from accord.keys import PARTY_KEY, KeyFile
+from accord.limits import parse_json
 from accord.log.note import NoteVerifier
 from accord.log.receipt import Proved, prove_json
 from accord.picture.view import Area
@@ -801,7 +802,7 @@ def log_entry(index: int, dir: DirOpt = Path("."),
         else:
             err.print(f"Wrote entry {index} ({len(data):,} bytes) to {markup(out_path)}")
     elif as_json:
-        dump(json.loads(data))
+        dump(parse_json(data, field="entry", what="the entry"))
     else:
         emit_exact(data, f"entry {index}")
 
@@ -894,14 +895,6 @@ def verify(dir: DirOpt = Path("."),
         raise typer.Exit(1)
 
 
-def load_json(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise InvalidInput(f"{what} is not JSON: {detail}", field=what) from None
-
-
 def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
                     consistency: Path | None, key: str | None, entry: Path | None,
                     as_json: bool) -> None:
@@ -912,11 +905,13 @@ def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
                                "operator's log.pub) or a --dir holding log.pub", field="key")
         key = str(dir / "log.pub")
     verifier = parse_log_key(key, "key")
-    rj = load_json(read_text(receipt, RECEIPT_MAX, "receipt"), "receipt")
+    rj = parse_json(read_text(receipt, RECEIPT_MAX, "receipt"), field="receipt",
+                    what="the receipt")
     note = read_text(checkpoint, RECEIPT_MAX, "checkpoint") if checkpoint else None
     proof = None
     if consistency is not None:
-        cj = load_json(read_text(consistency, RECEIPT_MAX, "consistency"), "consistency")
+        cj = parse_json(read_text(consistency, RECEIPT_MAX, "consistency"),
+                        field="consistency", what="the consistency file")
         proof = cj.get("proof") if isinstance(cj, dict) else None
         if not isinstance(proof, list):
             raise InvalidInput("the consistency file has no proof list", field="consistency",

@@ -18,7 +18,7 @@ MAX_DEPTH = 64
 
 
 def _too_deep(field: str, limit: int) -> TooDeep:
-    return TooDeep(f"JSON nested deeper than {limit} levels", field=field,
+    return TooDeep(f"JSON nested too deeply (more than {limit} levels)", field=field,
                    accepted=f"at most {limit} levels of nested arrays and objects")
 
 

@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -298,17 +298,16 @@ def detect(f: Fleet, h: float, v: float, lookahead: float, *, all_pairs: bool = 
     return _sorted(_concat(parts, tested))
 
 
-class _Sink:
+class _Sink(Protocol):
     """Where the sweep's conflicts go, one tested batch at a time (one sink per thread)."""
 
-    def add(self, c: Conflicts) -> None:
-        raise NotImplementedError
+    def add(self, c: Conflicts) -> None: ...
 
 
 S = TypeVar("S", bound=_Sink)
 
 
-class _Collect(_Sink):
+class _Collect:
     def __init__(self) -> None:
         self.parts: list[Conflicts] = []
 
@@ -556,7 +555,7 @@ class Urgent:
     crowd: NDArray[np.bool_]  # per aircraft: set aside, its pairs not made (but kept ones)
 
 
-class _Reduce(_Sink):
+class _Reduce:
     """Folds tested batches into an `Urgent`, holding at most per_party x parties + |keep|
     conflicts however many arrive. A conflict is held while it is among the per_party most
     urgent seen so far of either of its parties (or its pair is kept): whatever comes later,
