@@ -215,28 +215,28 @@ class NoteVerifier:
 
 
 @dataclass(frozen=True, slots=True)
-class _SigLine:
+class SigLine:
+    """One signature line of a note: key name, key ID, the signature bytes, the line itself."""
+
     name: str
     key_id: bytes
     sig: bytes
     line: str
 
 
-def _split_note(note: str) -> tuple[str, list[_SigLine]]:
-    """Split a signed note into text and signature lines; ProofError if malformed."""
-    _check_chars(note, ProofError)
-    if not note.endswith("\n"):
-        raise ProofError("malformed note: it must end with a newline")
-    cut = note.rfind("\n\n")
-    if cut < 0:
-        raise ProofError("malformed note: no blank line before the signatures")
-    text, block = note[: cut + 1], note[cut + 2 :]
+def signature_lines(block: str) -> list[SigLine]:
+    """Parse a block of signature lines (each ending in newline); ProofError if malformed.
+
+    This is also the body of a witness's add-checkpoint answer."""
+    _check_chars(block, ProofError)
+    if not block.endswith("\n"):
+        raise ProofError("malformed note: signature lines must end with a newline")
     lines = block.split("\n")[:-1]
     if not lines:
         raise ProofError("malformed note: no signature lines")
     if len(lines) > MAX_SIGNATURES:
         raise ProofError(f"malformed note: more than {MAX_SIGNATURES} signatures")
-    sigs: list[_SigLine] = []
+    sigs: list[SigLine] = []
     for line in lines:
         if not line.startswith(_DASH):
             raise ProofError(f"malformed note: not a signature line: {line[:40]!r}")
@@ -249,8 +249,23 @@ def _split_note(note: str) -> tuple[str, list[_SigLine]]:
             raise ProofError(f"malformed note: signature of {parts[0]} is not base64") from e
         if len(raw) < 5:
             raise ProofError(f"malformed note: signature of {parts[0]} is too short")
-        sigs.append(_SigLine(parts[0], raw[:4], raw[4:], line))
-    return text, sigs
+        sigs.append(SigLine(parts[0], raw[:4], raw[4:], line))
+    return sigs
+
+
+def split_note(note: str) -> tuple[str, list[SigLine]]:
+    """Split a signed note into text and signature lines (unverified); ProofError if
+    malformed."""
+    _check_chars(note, ProofError)
+    if not note.endswith("\n"):
+        raise ProofError("malformed note: it must end with a newline")
+    cut = note.rfind("\n\n")
+    if cut < 0:
+        raise ProofError("malformed note: no blank line before the signatures")
+    return note[: cut + 1], signature_lines(note[cut + 2 :])
+
+
+_split_note = split_note
 
 
 def _line(name: str, key_id: bytes, sig: bytes) -> str:

@@ -2,7 +2,7 @@
 
 The agreement's JSON form is the body of an `agreement` event; `Agreement.from_json` is the one
 parser for it, used when a proposal is written, when it is adopted and when the log is folded.
-Pure: imports only the core (`geo`, `errors`, `timefmt`, `log.event`).
+Pure: imports only the core (`geo`, `errors`, `timefmt`, `log.event`, `log.cosignature`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from accord.errors import InvalidInput, UnknownKind, UnknownParty
 from accord.geo.volume import Volume, VolumeLimits, parse_volume
+from accord.log.cosignature import WitnessPolicy
 from accord.log.event import ALL_PARTIES, OPERATOR, unb64
 from accord.rules.text import check_text
 
@@ -119,6 +120,7 @@ class Agreement:
     replaces: str | None = None
     hotline: Hotline = Hotline()
     tactical: Tactical | None = None  # None: the separation minima, 300 s, 120 s, 60 s
+    witnesses: WitnessPolicy | None = None  # None: checkpoints are not witnessed
 
     def tactical_rules(self) -> Tactical:
         return self.tactical or Tactical(self.separation.horizontal_m,
@@ -149,7 +151,7 @@ class Agreement:
     def from_json(obj: Any, field: str = "agreement") -> Agreement:
         o = _obj(obj, field, {"id", "title", "version", "replaces", "parties", "separation",
                               "kinds", "conflicts", "zones", "limits", "disclosure", "hotline",
-                              "tactical"})
+                              "tactical", "witnesses"})
         agreement_id = identifier(o.get("id"), f"{field}.id")
         version = _int(o.get("version", 1), f"{field}.version", 1)
         replaces = o.get("replaces")
@@ -206,13 +208,16 @@ class Agreement:
                 _num(t.get("horizontal_m", separation.horizontal_m), f"{tf}.horizontal_m"),
                 _num(t.get("vertical_m", separation.vertical_m), f"{tf}.vertical_m"),
                 look, corrective, warning)
+        witnesses = (WitnessPolicy.from_json(o["witnesses"], f"{field}.witnesses")
+                     if "witnesses" in o else None)
         title = o.get("title", agreement_id)
         check_text(title, f"{field}.title", 200)
         return Agreement(id=agreement_id, title=title, version=version, parties=parties,
                          kinds=kinds, separation=separation, conflict_action=conflict_action,
                          zones=zones, limits=limits, disclosure=tuple(disclosure),
                          replaces=replaces if isinstance(replaces, str) else None,
-                         hotline=Hotline(ack_deadline), tactical=tactical)
+                         hotline=Hotline(ack_deadline), tactical=tactical,
+                         witnesses=witnesses)
 
 
 def _obj(value: Any, field: str, allowed: set[str] | None) -> dict[str, Any]:
