@@ -236,3 +236,31 @@ class WriteFailed(AccordError):
 class WrongLog(InvalidInput):
     slug = "wrong-log"
     title = "Signed for another log"
+
+
+class UnknownLog(NotFound):
+    """A witness was asked to cosign a checkpoint of a log it was not configured for."""
+
+    slug = "unknown-log"
+    title = "Unknown log"
+
+
+class NotSignedByLog(AccordError):
+    """A checkpoint without a valid signature of the log's key (tlog-witness: 403)."""
+
+    slug = "not-signed-by-log"
+    title = "Checkpoint not signed by the log"
+    status = 403
+
+
+class SizeMismatch(AccordError):
+    """The old size a log sent is not the size of the witness's latest cosigned checkpoint
+    (tlog-witness: 409, and the body is that size)."""
+
+    slug = "old-size-mismatch"
+    title = "Old size does not match the witness's latest checkpoint"
+    status = 409
+
+    def __init__(self, detail: str, *, size: int) -> None:
+        super().__init__(detail, field="old", extra={"size": size})
+        self.size = size

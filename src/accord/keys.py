@@ -1,4 +1,4 @@
-"""Key files: a party's Ed25519 key and the operator's log key, kept on disk with mode 0600.
+"""Key files: a party's Ed25519 key, the operator's log key, a witness's key; mode 0600.
 
 A key file is a small JSON document naming whose key it is, so a command given the wrong file
 says so instead of signing as someone else.
@@ -21,6 +21,7 @@ from accord.log.event import Event, b64, sign_event, unb64
 
 PARTY_KEY = "accord-party-key"
 LOG_KEY = "accord-log-key"
+WITNESS_KEY = "accord-witness-key"
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class KeyFile:
         except ValueError as exc:
             raise InvalidInput(f"cannot read key file {path}: {exc}", field="key",
                                accepted="a key file written by `accord keygen`") from None
-        if not isinstance(obj, dict) or obj.get("type") not in (PARTY_KEY, LOG_KEY):
+        if not isinstance(obj, dict) or obj.get("type") not in (PARTY_KEY, LOG_KEY, WITNESS_KEY):
             raise InvalidInput(f"{path} is not an Accord key file", field="key",
                                accepted="a key file written by `accord keygen`")
         if kind is not None and obj["type"] != kind:

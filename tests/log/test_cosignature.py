@@ -18,7 +18,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.support import agreement_doc
 
 from accord.errors import InvalidInput, ProofError
 from accord.log.cosignature import (
@@ -37,6 +36,7 @@ from accord.log.note import (
     sign_note,
 )
 from accord.rules.agreement import Agreement
+from support import agreement_doc
 
 ROOT = hashlib.sha256(b"root").digest()
 
