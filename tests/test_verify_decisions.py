@@ -186,18 +186,18 @@ def send(w: World, party: str, mid: str, minutes: int) -> None:
 
 
 def test_honest_escalations_verify(world: World) -> None:
-    send(world, "A", "M1", 1)
+    send(world, "A", "A:M1", 1)
     world.file("A", {"kind": "strike", "volumes": [volume()]}, notice="S")
-    send(world, "B", "M2", 2)
+    send(world, "B", "B:M2", 2)
     world.clock.advance(timedelta(minutes=10))
     assert len(world.writer.escalate()) == 6
-    world.writer.submit(world.sub("B", "message.ack", {"message": "M1"}))  # late, still logged
+    world.writer.submit(world.sub("B", "message.ack", {"message": "A:M1"}))  # late, still logged
     report = verify(world)
     assert report.ok, report.problems
 
 
 def test_an_escalation_before_its_deadline_is_reported(world: World) -> None:
-    send(world, "A", "M1", 5)
+    send(world, "A", "A:M1", 5)
     picture = world.writer.picture
     picture.overdue = lambda at: Picture.overdue(picture, at + timedelta(hours=1))  # type: ignore[method-assign]
     world.clock.advance(timedelta(minutes=1))
@@ -208,23 +208,23 @@ def test_an_escalation_before_its_deadline_is_reported(world: World) -> None:
 
 
 def test_an_escalation_left_out_of_a_pass_is_reported(world: World) -> None:
-    send(world, "A", "M1", 1)
-    send(world, "A", "M2", 2)
+    send(world, "A", "A:M1", 1)
+    send(world, "A", "A:M2", 2)
     picture = world.writer.picture
     picture.overdue = lambda at: [d for d in Picture.overdue(picture, at)  # type: ignore[method-assign]
-                                  if d.message != "M1"]
+                                  if d.message != "A:M1"]
     world.clock.advance(timedelta(minutes=3))
     finding_index, _ = world.writer.escalate()
     got = problems(verify(world))
     [p] = got
-    assert p.startswith(f"entry {finding_index}: ") and "leaves out message:M1:B" in p
+    assert p.startswith(f"entry {finding_index}: ") and "leaves out message:A:M1:B" in p
 
 
 def test_an_escalation_of_what_was_acknowledged_is_reported(world: World) -> None:
-    send(world, "A", "M1", 1)
+    send(world, "A", "A:M1", 1)
     picture = world.writer.picture
     [due] = picture.pending.values()
-    world.writer.submit(world.sub("B", "message.ack", {"message": "M1"}))
+    world.writer.submit(world.sub("B", "message.ack", {"message": "A:M1"}))
     picture.overdue = lambda at: [due]  # type: ignore[method-assign]
     world.clock.advance(timedelta(minutes=3))
     finding_index, _ = world.writer.escalate()
@@ -244,7 +244,7 @@ def test_an_escalation_body_changed_is_reported(world: World,
         return finding, lambda fid, seq: {**make(fid, seq), "contact": "nobody"}
 
     monkeypatch.setattr(writer_module, "overdue_records", other_contact)
-    send(world, "A", "M1", 1)
+    send(world, "A", "A:M1", 1)
     world.clock.advance(timedelta(minutes=3))
     _, escalation_index = world.writer.escalate()
     got = problems(verify(world))

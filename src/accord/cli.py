@@ -511,7 +511,7 @@ def message_send(text: Annotated[str, typer.Argument(help="The message.")], key:
                  as_json: JsonOpt = False) -> None:
     """Send a hotline message; the recipients must acknowledge it by its deadline."""
     def body(k: KeyFile, a: Access) -> tuple[dict[str, Any], Any]:
-        b: dict[str, Any] = {"message": message_id or commands.new_notice_id(f"{k.name}-M"),
+        b: dict[str, Any] = {"message": message_id or commands.new_notice_id(f"{k.name}:M"),
                              "text": text, "priority": "urgent" if urgent else "routine"}
         if to:
             b["to"] = to

@@ -88,7 +88,7 @@ def test_disclosure_of_volumes_only(server: Server) -> None:
 
 
 def test_hotline_deadline_passes_and_escalates(server: Server) -> None:
-    sent = server.send("A", "message", {"message": "HL-1", "to": ["B"], "text": "Confirm?",
+    sent = server.send("A", "message", {"message": "A:HL-1", "to": ["B"], "text": "Confirm?",
                                         "ack_minutes": 0.02})
     verify(server, sent["receipt"])
     deadline = time.monotonic() + 15
@@ -96,22 +96,22 @@ def test_hotline_deadline_passes_and_escalates(server: Server) -> None:
     while time.monotonic() < deadline and escalation is None:
         time.sleep(0.2)
         with server.client("B") as c:
-            esc = [e for e in c.picture()["escalations"] if e["about"] == {"message": "HL-1"}]
+            esc = [e for e in c.picture()["escalations"] if e["about"] == {"message": "A:HL-1"}]
         escalation = esc[0] if esc else None
     assert escalation is not None, "no escalation after the deadline passed"
     assert escalation["party"] == "B" and escalation["contact"] == "B duty general"
     assert escalation["priority"] == "urgent"
     with server.client("B") as c:
         [f] = [f for f in c.findings(open=True) if f["kind"] == "unacknowledged"
-               and f["details"].get("message") == "HL-1"]
+               and f["details"].get("message") == "A:HL-1"]
     with server.client("C") as c:  # not party to the exchange: sees none of it
         pic = c.picture()
-        assert not [m for m in pic["messages"] if m["id"] == "HL-1"]
-        assert not [e for e in pic["escalations"] if e["about"] == {"message": "HL-1"}]
+        assert not [m for m in pic["messages"] if m["id"] == "A:HL-1"]
+        assert not [e for e in pic["escalations"] if e["about"] == {"message": "A:HL-1"}]
         assert f["finding"] not in {x["finding"] for x in c.findings()}
-    server.send("B", "message.ack", {"message": "HL-1"})  # late, but recorded
+    server.send("B", "message.ack", {"message": "A:HL-1"})  # late, but recorded
     with server.client("A") as c:
-        [m] = [m for m in c.picture()["messages"] if m["id"] == "HL-1"]
+        [m] = [m for m in c.picture()["messages"] if m["id"] == "A:HL-1"]
         assert m["acks"] == ["B"]
 
 

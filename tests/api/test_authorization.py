@@ -25,7 +25,7 @@ def scene(server: Server) -> dict[str, Any]:
         future_volume(80.0, 5.0)], "private": {"secret": "A-PRIVATE-MARKER"}}, notice="AZ-1")
     b = server.file("B", {"kind": "transit", "volumes": [future_volume(80.01, 5.0)]},
                     notice="AZ-2")
-    m = server.send("A", "message", {"message": "AZ-M", "to": ["B"], "text": "A-TO-B-MARKER"})
+    m = server.send("A", "message", {"message": "A:AZ-M", "to": ["B"], "text": "A-TO-B-MARKER"})
     [finding] = b["findings"]
     return {"notice": a, "message": m, "finding": finding["finding"]}
 
@@ -46,7 +46,7 @@ def test_every_endpoint_needs_a_credential(server: Server, scene: dict[str, Any]
             continue
         body: dict[str, Any] = {}
         if path == "/v1/events":
-            body = {"event": server.sub("A", "message", {"message": "X", "text": "x"}).event,
+            body = {"event": server.sub("A", "message", {"message": "A:X", "text": "x"}).event,
                     "sig": "AAAA"}
         elif path == "/v1/check":
             body = {"notice": {"kind": "transit", "volumes": [future_volume()]}}
@@ -65,7 +65,7 @@ def test_no_party_acts_as_another(server: Server, scene: dict[str, Any]) -> None
         for victim in PARTIES:
             if actor == victim:
                 continue
-            sub = server.sub(victim, "message", {"message": f"as-{actor}-{victim}",
+            sub = server.sub(victim, "message", {"message": f"{victim}:as-{actor}",
                                                  "text": "impersonation"})
             r = httpx.post(server.url + "/v1/events",
                            json={"event": sub.event, "sig": sub.sig},
@@ -243,9 +243,9 @@ def test_bearer_scheme_in_any_case(server: Server) -> None:
 
 def test_ack_of_a_message_not_sent_to_you_answers_as_for_none(server: Server) -> None:
     """C acknowledging A's message to B, and a message that does not exist: one answer."""
-    server.send("A", "message", {"message": "ORACLE-1", "to": ["B"], "text": "for B"})
+    server.send("A", "message", {"message": "A:ORACLE-1", "to": ["B"], "text": "for B"})
     answers = []
-    for mid in ("ORACLE-1", "ORACLE-NONE"):
+    for mid in ("A:ORACLE-1", "A:ORACLE-NONE"):
         sub = server.sub("C", "message.ack", {"message": mid})
         r = httpx.post(server.url + "/v1/events", json={"event": sub.event, "sig": sub.sig},
                        headers=_auth(server.tokens["C"]))
@@ -266,7 +266,7 @@ def amended(tmp_path_factory: pytest.TempPathFactory) -> Any:
     dir = tmp_path_factory.mktemp("amend") / "dep"
     keys, tokens = make_deployment(dir)
     s = start(dir, keys, tokens)
-    before = s.send("A", "message", {"message": "BEFORE", "text": "BEFORE-MARKER"})
+    before = s.send("A", "message", {"message": "A:BEFORE", "text": "BEFORE-MARKER"})
     c_stream = StreamReader(s, tokens["C"])
     d = KeyFile.generate(PARTY_KEY, "D")
     new = {"A": keys["A"], "B": keys["B"], "D": d}
@@ -279,7 +279,7 @@ def amended(tmp_path_factory: pytest.TempPathFactory) -> Any:
     removed_at = time.monotonic()
     s.keys["D"] = d
     s.tokens["D"] = add_token(s, "D")
-    after = s.send("A", "message", {"message": "AFTER", "text": "AFTER-MARKER"})
+    after = s.send("A", "message", {"message": "A:AFTER", "text": "AFTER-MARKER"})
     s.file("A", {"kind": "transit", "volumes": [future_volume(70.0, 5.0)],
                  "private": {"secret": "AM-PRIVATE"}}, notice="AM-1")
     yield {"server": s, "before": before, "after": after, "adopted": adopted,
@@ -309,7 +309,7 @@ def test_removed_party_is_refused_and_its_stream_ends(amended: dict[str, Any]) -
     assert amended["adopted"]["index"] not in stream.ids()
     assert "AFTER-MARKER" not in "\n".join(stream.lines)
     assert "BEFORE-MARKER" in "\n".join(stream.lines)
-    sub = s.sub("A", "message", {"message": "X-C", "text": "x"})  # A's seq, C's token
+    sub = s.sub("A", "message", {"message": "A:X-C", "text": "x"})  # A's seq, C's token
     r = httpx.post(s.url + "/v1/events", json={"event": sub.event, "sig": sub.sig},
                    headers=_auth(s.tokens["C"]))
     assert r.status_code == 403
@@ -325,7 +325,7 @@ def test_added_party_does_not_read_earlier_broadcasts(amended: dict[str, Any]) -
                                "leaf_hash": amended["before"]["receipt"]["leaf_hash"]}
     assert "AFTER-MARKER" in entries[after]["entry"]
     pic = httpx.get(s.url + "/v1/picture", headers=d).json()
-    assert [m["id"] for m in pic["messages"]] == ["AFTER"]
+    assert [m["id"] for m in pic["messages"]] == ["A:AFTER"]
     receipt = httpx.get(s.url + f"/v1/log/receipt/{before}", headers=d).json()
     assert "BEFORE-MARKER" not in json.dumps(receipt) and "entry" not in receipt  # base64 too
     assert "entry" in httpx.get(s.url + f"/v1/log/receipt/{after}", headers=d).json()
@@ -407,7 +407,7 @@ def _call(s: Server, method: str, path: str, spec: dict[str, Any],
     url = s.url + spec.get("path", path)
     body = spec.get("json")
     if path == "/v1/events" and as_party == "D":  # signed by the added party
-        sub = s.sub(as_party, "message", {"message": f"MATRIX-{as_party}-{time.time_ns()}",
+        sub = s.sub(as_party, "message", {"message": f"{as_party}:MATRIX-{time.time_ns()}",
                                           "text": "matrix"})
         body = {"event": sub.event, "sig": sub.sig}
     elif path == "/v1/events":

@@ -131,12 +131,12 @@ def test_a_store_edited_directly_cannot_drive_the_terminal(tmp_path: Path) -> No
     `log entry` into a pipe or a file gives the exact bytes."""
     dep = deployment(tmp_path)
     run(tmp_path, "message", "send", "hello", "--to", "RU", "--key", "IL.key", "-d", "dep",
-        "--id", "IL-M1")
+        "--id", "IL:M1")
     db = sqlite3.connect(tmp_path / "dep" / "accord.db")
-    (row,) = db.execute("SELECT json FROM p_messages WHERE id = 'IL-M1'").fetchone(),
+    (row,) = db.execute("SELECT json FROM p_messages WHERE id = 'IL:M1'").fetchone(),
     msg = json.loads(row[0])
     msg["text"] = "hello " + EVIL
-    db.execute("UPDATE p_messages SET json = ? WHERE id = 'IL-M1'",
+    db.execute("UPDATE p_messages SET json = ? WHERE id = 'IL:M1'",
                (json.dumps(msg, ensure_ascii=False),))
     db.commit()
     db.close()

@@ -105,7 +105,7 @@ class LogMachine(RuleBasedStateMachine):
     @rule(party=st.sampled_from(PARTIES), minutes=st.integers(1, 10))
     def message(self, party: str, minutes: int) -> None:
         self.n += 1
-        body = {"message": f"M{self.n}", "text": "hotline", "ack_minutes": minutes}
+        body = {"message": f"{party}:M{self.n}", "text": "hotline", "ack_minutes": minutes}
         self._do(lambda: self.world.writer.submit(self.world.sub(party, "message", body)))
 
     @precondition(lambda self: self.world.writer.picture.messages)

@@ -203,7 +203,7 @@ def test_an_old_v1_log_still_verifies_and_continues_in_v2(old: Path) -> None:
     ctx = writer.context("B")
     assert (ctx.log, ctx.seq) == (deployment.origin, 8)
     writer.submit(commands.signed(keys["B"], "message", ctx, clock.now(),
-                                  {"message": "V2", "text": "new"}))
+                                  {"message": "B:V2", "text": "new"}))
     assert verify_store(store, deployment.verifier_key).ok
 
     # After a v2 entry, the fold itself refuses a v1 entry (not only the writer).
@@ -260,7 +260,7 @@ def test_one_partys_queued_events_in_one_batch_are_admitted_in_order(world: Worl
         subs.append(commands.signed(world.keys["A"], "notice.file", ctx, world.clock.now(),
                                     transit(i)))
         ctx = ctx.next()
-    b = world.sub("B", "message", {"message": "M", "text": "between"})
+    b = world.sub("B", "message", {"message": "B:M", "text": "between"})
     results = world.writer.submit_batch([*subs[:2], b, *subs[2:]])
     assert all(not isinstance(r, AccordError) for r in results)
     assert [r.entry.event.seq for r in results if r.entry.event.party == "A"] == [1, 2, 3, 4, 5]

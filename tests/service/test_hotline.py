@@ -22,29 +22,29 @@ def ack(world: World, party: str, mid: str) -> None:
 
 
 def test_acknowledged_in_time_never_escalates(world: World) -> None:
-    send(world, "A", "M1", ack_minutes=2)
+    send(world, "A", "A:M1", ack_minutes=2)
     assert [d.party for d in world.writer.picture.pending.values()] == ["B"]
-    ack(world, "B", "M1")
+    ack(world, "B", "A:M1")
     world.clock.advance(timedelta(minutes=10))
     assert world.writer.escalate() == []
-    assert world.writer.picture.messages["M1"].acks == frozenset({"B"})
+    assert world.writer.picture.messages["A:M1"].acks == frozenset({"B"})
 
 
 def test_missed_deadline_raises_finding_and_escalates_once(world: World) -> None:
-    send(world, "A", "M1", ack_minutes=2, priority="urgent", ref={"notice": "N-1"})
+    send(world, "A", "A:M1", ack_minutes=2, priority="urgent", ref={"notice": "N-1"})
     world.clock.advance(timedelta(minutes=1))
     assert world.writer.escalate() == []  # not yet due
     world.clock.advance(timedelta(minutes=2))
     finding_index, escalation_index = world.writer.escalate()
     p = world.writer.picture
     [f] = [f for f in p.findings.values() if f.kind == "unacknowledged"]
-    assert f.entry == finding_index and f.parties == ("A", "B") and f.details["message"] == "M1"
+    assert f.entry == finding_index and f.parties == ("A", "B") and f.details["message"] == "A:M1"
     assert p.is_open(f, world.clock.now())
     [e] = p.escalations.values()
     assert e["entry"] == escalation_index and e["party"] == "B" and e["priority"] == "urgent"
-    assert e["finding"] == f.id and "has not acknowledged message M1" in e["text"]
+    assert e["finding"] == f.id and "has not acknowledged message A:M1" in e["text"]
     assert world.writer.escalate() == []  # once
-    ack(world, "B", "M1")  # a late acknowledgement is still recorded, and closes the finding
+    ack(world, "B", "A:M1")  # a late acknowledgement is still recorded, and closes the finding
     assert not p.is_open(f, world.clock.now())
 
 
@@ -71,7 +71,7 @@ def test_amendment_restarts_the_clock_and_cancel_stops_it(world: World) -> None:
 
 
 def test_deadlines_survive_a_restart(world: World) -> None:
-    send(world, "A", "M1", ack_minutes=1)
+    send(world, "A", "A:M1", ack_minutes=1)
     world.file("B", {"kind": "strike", "volumes": [volume()]}, notice="S")
     world.writer.store.close()
     world.clock.advance(timedelta(minutes=30))  # the service was down past both deadlines
@@ -103,16 +103,36 @@ def test_bad_messages_are_refused(world: World, body: dict, error: type) -> None
 
 
 def test_bad_acknowledgements_are_refused(world: World) -> None:
-    send(world, "A", "M1")
+    send(world, "A", "A:M1")
     with pytest.raises(NotFound):
         ack(world, "B", "nope")
     with pytest.raises(NotFound):
-        ack(world, "A", "M1")  # not sent to A: answered as for a message that does not exist
-    ack(world, "B", "M1")
+        ack(world, "A", "A:M1")  # not sent to A: answered as for a message that does not exist
+    ack(world, "B", "A:M1")
     with pytest.raises(Conflict):
-        ack(world, "B", "M1")
+        ack(world, "B", "A:M1")
     with pytest.raises(Conflict):
-        send(world, "A", "M1")  # ids are unique
+        send(world, "A", "A:M1")  # ids are unique
+
+
+def test_message_ids_are_scoped_to_their_sender(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Messages are read only by their audience: were ids one namespace, C could learn that A
+    sent B a message "X" from an "already taken". Each sender owns the prefix "PARTY:"."""
+    from support import make_world
+
+    world = make_world(tmp_path / "dep", parties=("A", "B", "C"))
+    send(world, "A", "A:SECRET", to=["B"])
+    answers = []
+    for mid in ("A:SECRET", "A:NOTHING", "SECRET"):
+        size = world.store.size()
+        with pytest.raises(InvalidInput) as exc:
+            send(world, "C", mid, to=["B"])
+        assert world.store.size() == size
+        answers.append((exc.value.field, exc.value.accepted, str(exc.value).replace(mid, "ID")))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][1] == "C:<1-63 more characters>"
+    send(world, "C", "C:SECRET", to=["B"])  # the same tail under C's own prefix is C's to use
+    assert {"A:SECRET", "C:SECRET"} <= set(world.writer.picture.messages)
 
 
 def test_escalation_names_the_contact(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +141,7 @@ def test_escalation_names_the_contact(tmp_path) -> None:  # type: ignore[no-unty
     w = make_world(tmp_path / "d")
     doc_parties = w.writer.picture.agreement.parties  # type: ignore[union-attr]
     assert all(p.escalation is None for p in doc_parties)
-    w.writer.submit(w.sub("A", "message", {"message": "M", "text": "x", "ack_minutes": 1}))
+    w.writer.submit(w.sub("A", "message", {"message": "A:M", "text": "x", "ack_minutes": 1}))
     w.clock.set(T0 + timedelta(hours=1))
     w.writer.escalate()
     [e] = w.writer.picture.escalations.values()

@@ -430,6 +430,12 @@ class Picture(PictureReads):
         agreement = self.require_agreement()
         msg = parse_message(entry.event.body, agreement, entry.event.party, entry.received_at,
                             self.size, "event.body")
+        if entry.event.v >= 2 and not msg.id.startswith(entry.event.party + ":"):
+            # A message is read only by its audience, so an id shared by all parties would let
+            # anyone probe for others' messages ("already taken"). Each sender owns its prefix.
+            raise InvalidInput(f"message id {msg.id!r} does not begin with the sender's party "
+                               f"id and ':'", field="event.body.message",
+                               accepted=f"{entry.event.party}:<1-63 more characters>")
         if msg.id in self.messages:
             raise Conflict(f"message id {msg.id!r} is already taken", field="event.body.message",
                            accepted="a new, unique message id")

@@ -139,7 +139,7 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
                          f"[bold red]{f['kind']}[/] {f['finding']} to {'+'.join(f['parties'])}",
                          str(f["entry"])))
         msg = send(at("18:39:20"), "IL", "message", {
-            "message": "IL-HL-0917-1", "to": ["RU"], "priority": "urgent",
+            "message": "IL:HL-0917-1", "to": ["RU"], "priority": "urgent",
             "ref": {"notice": "IL-STRIKE-0917"}, "ack_minutes": 1,
             "text": "Strike package over Latakia from 18:40Z; keep clear of the notified area."})
         rows.append((at("18:39:20"), "IL", "hotline to RU (urgent, ack within 1 min): strike "
@@ -148,7 +148,7 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
         rows.append((at("18:39:20"), "RU", "console receives the message on its live stream"
                      if seen else "[red]message did not reach RU's stream[/]", ""))
         ok &= seen is not None
-        ack = send(at("18:39:50"), "RU", "message.ack", {"message": "IL-HL-0917-1"})
+        ack = send(at("18:39:50"), "RU", "message.ack", {"message": "IL:HL-0917-1"})
         rows.append((at("18:39:50"), "RU", "acknowledges the hotline message (the strike "
                      "notice itself stays unacknowledged)", str(ack["index"])))
         clock.set(at("18:44:01"))  # the strike notice's 5-minute acknowledgement deadline passes
