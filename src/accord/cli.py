@@ -71,7 +71,8 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 DirOpt = Annotated[Path, typer.Option("--dir", "-d", envvar="ACCORD_DIR",
-                                      help="The deployment folder (made by `accord init`).")]
+                                      help="The deployment folder (made by `accord init`), "
+                                           "or for reads a party mirror (`accord mirror`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 KeyOpt = Annotated[Path, typer.Option("--key", "-k", help="The party's key file.")]
 
@@ -185,10 +186,19 @@ def main_options(
 
 @contextmanager
 def access(dir: Path) -> Iterator[Access]:
-    """The service if --server was given, else the deployment in `dir`."""
+    """The service if --server was given, else the deployment (or the party mirror) in
+    `dir`."""
+    from accord.mirror.access import MirrorAccess
+    from accord.mirror.folder import is_mirror
+
     key = Session.verifier()
-    a: Local | Remote = (Remote(Session.server, Session.token, key) if Session.server
-                         else Local(dir, key))
+    a: Local | Remote | MirrorAccess
+    if Session.server:
+        a = Remote(Session.server, Session.token, key)
+    elif is_mirror(dir):
+        a = MirrorAccess(dir)
+    else:
+        a = Local(dir, key)
     try:
         yield a
     finally:
@@ -859,9 +869,16 @@ def verify(dir: DirOpt = Path("."),
            entry: Annotated[Path | None, typer.Option(
                help="With --receipt: the entry's bytes (`accord log entry N -o FILE`), for a "
                     "receipt that does not carry them.")] = None,
+           fork: Annotated[Path | None, typer.Option(
+               help="Check a proof that the log forked (a mirror's equivocation evidence): "
+                    "two checkpoints signed by the log key that cannot both be true.")]
+           = None,
            as_json: JsonOpt = False) -> None:
     """Recheck everything from the store alone, or one receipt offline: what entry, whose, and
     when the log received it."""
+    if fork is not None:
+        _verify_fork(fork, key, as_json)
+        return
     if receipt is not None:
         _verify_receipt(dir, receipt, checkpoint, consistency, key, entry, as_json)
         return
@@ -893,6 +910,22 @@ def verify(dir: DirOpt = Path("."),
             err.print(f"  {markup(p)}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _verify_fork(path: Path, key: str | None, as_json: bool) -> None:
+    from accord.mirror.fork import Fork
+
+    proof = Fork.from_json(parse_json(read_text(path, RECEIPT_MAX, "fork"), field="fork",
+                                      what="the proof of a fork"))
+    given = key or Session.log_key
+    a, b = proof.check(parse_log_key(given, "key") if given else None)
+    if as_json:
+        dump({"ok": True, "origin": a.origin, "sizes": [a.size, b.size]})
+        return
+    how = ("the same size with different roots" if a.size == b.size else
+           f"the first {a.size} entries of the larger differ from the smaller")
+    out.print(f"[bold green]OK[/] log {markup(a.origin)} forked: checkpoints of size {a.size} "
+              f"and {b.size}, both signed by its key, cannot both be true ({how}).")
 
 
 def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
@@ -1073,3 +1106,83 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
+
+
+# -- party mirrors ---------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def mirror(dir: Annotated[Path, typer.Argument(help="The mirror folder (made on the first "
+                                                    "run).")],
+           server: Annotated[str | None, typer.Option(
+               "--server", "-s", help="The service to mirror (default: the global --server, "
+                                      "else the one the folder was made from).")] = None,
+           token: Annotated[str | None, typer.Option(
+               "--token", help="Your party's token (default: the global --token or "
+                               "ACCORD_TOKEN); never written to the folder.")] = None,
+           log_key: Annotated[str | None, typer.Option(
+               "--log-key", help="The log's public key (log.pub or the key), taken out of "
+                                 "band; needed on the first run, checked on later ones.")]
+           = None,
+           once: Annotated[bool, typer.Option(
+               "--once", help="One round, then exit: 0 verified, 1 alarm, 2 error.")] = False,
+           interval: Annotated[float, typer.Option(
+               help="Seconds between rounds when nothing is new.")] = 1.0,
+           stall: Annotated[float, typer.Option(
+               help="Alarm when the checkpoint has not moved for this many seconds while "
+                    "the server answers (0: never; a quiet log does not move either).")] = 0.0,
+           ) -> None:
+    """Keep your party's own verified copy of the log: pull new entries, check every signature
+    you may read, rebuild the tree, hold each checkpoint to the last one kept, and raise an
+    alarm on a fork, a rollback, anything that does not verify, or a stall. `accord picture
+    -d DIR` then shows your picture from the copy, with the operator down."""
+    import time as _time
+
+    from accord.client import Client
+    from accord.mirror.folder import MirrorFolder, follow, is_mirror
+    from accord.mirror.http import HttpSource
+    from accord.mirror.replica import Alarm, Round
+
+    if interval <= 0 or interval > 3600 or stall < 0:
+        raise InvalidInput("--interval must be in (0, 3600] seconds and --stall >= 0",
+                           field="interval")
+    known = MirrorFolder.open(dir) if is_mirror(dir) else None
+    url = server or Session.server or (known.server if known else None)
+    if not url:
+        raise InvalidInput("which service? pass --server URL", field="server",
+                           accepted="--server URL --token TOKEN")
+    key = parse_log_key(log_key) if log_key else Session.verifier()
+    clock = SystemClock()
+    with Client(url, token or Session.token) as c:
+        party = str(c.me()["party"])
+        folder = MirrorFolder.prepare(dir, party, key, url, clock)
+        replica = folder.replica(clock)
+        seen: set[str] = set()
+
+        def on_round(r: Round) -> None:
+            if r.new or once:
+                out.print(f"{markup(party)} mirror of {markup(folder.verifier.name)}: size "
+                          f"{r.size} (+{r.new}), verified")
+
+        def on_error(exc: Exception) -> None:
+            text = exc.detail if isinstance(exc, AccordError) else str(exc)
+            warn(f"{text} (retrying)")
+
+        try:
+            while True:
+                try:
+                    follow(replica, HttpSource(c), interval_s=interval, stall_s=stall,
+                           once=once, on_round=on_round, on_error=on_error)
+                    return
+                except Alarm as alarm:
+                    if alarm.message not in seen:
+                        seen.add(alarm.message)
+                        path = folder.record(replica, alarm)
+                        err.print(f"[bold red]ALARM[/] {markup(alarm.kind)}: "
+                                  f"{markup(alarm.message)} (evidence: {markup(str(path))})")
+                    if once:
+                        raise typer.Exit(1) from None
+                    _time.sleep(interval)
+        finally:
+            replica.store.close()

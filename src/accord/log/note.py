@@ -204,6 +204,11 @@ class NoteVerifier:
         """Parse "<name>+<hex keyid>+<base64(0x01 || pubkey)>"; InvalidInput if malformed."""
         return cls(*_parse_vkey(vkey, SIG_ED25519))
 
+    @property
+    def verifier_key(self) -> str:
+        """The vkey this verifier was parsed from."""
+        return _vkey(self.name, SIG_ED25519, _raw_public(self.public_key))
+
     def verify(self, text: str, sig: bytes) -> bool:
         if len(sig) != 64:
             return False
