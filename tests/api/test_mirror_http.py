@@ -83,9 +83,9 @@ def test_entries_not_addressed_to_a_party_are_leaf_hashes_only(tmp_path: Path) -
     keys, tokens = make_deployment(dep)
     s = start(dep, keys, tokens)
     try:
-        s.send("B", "message", {"message": "b-to-c", "text": "SECRET between B and C",
+        s.send("B", "message", {"message": "B:b-to-c", "text": "SECRET between B and C",
                                 "to": ["C"]})
-        s.send("C", "message.ack", {"message": "b-to-c"})
+        s.send("C", "message.ack", {"message": "B:b-to-c"})
         s.file("C", {"notice": "C-1", "kind": "transit", "title": "SECRET title",
                      "volumes": [future_volume(36.0, 36.0)]})
         with s.client("A") as a, s.client("C") as c:

@@ -41,10 +41,10 @@ def activity(w: World, n: int) -> None:
                  "volumes": [volume(35.01, 35.01)]})  # conflicts with A's: findings
     w.clock.advance(timedelta(seconds=5))
     w.ref("B", "notice.ack", f"A-{n}", 1)
-    w.writer.submit(w.sub("B", "message", {"message": f"m{n}", "text": "for C only",
+    w.writer.submit(w.sub("B", "message", {"message": f"B:m{n}", "text": "for C only",
                                            "to": ["C"]}))
-    w.writer.submit(w.sub("C", "message.ack", {"message": f"m{n}"}))
-    w.writer.submit(w.sub("A", "message", {"message": f"a{n}", "text": "to all"}))
+    w.writer.submit(w.sub("C", "message.ack", {"message": f"B:m{n}"}))
+    w.writer.submit(w.sub("A", "message", {"message": f"A:a{n}", "text": "to all"}))
 
 
 def replica(tmp: Path, w: World, party: str = "A") -> Replica:
@@ -135,11 +135,11 @@ def test_two_histories_under_one_log_key_raise_the_equivocation_alarm(
     elif shape == "same-size":
         while other.store.size() < w.store.size():
             other.clock.advance(timedelta(seconds=1))
-            other.writer.submit(other.sub("B", "message", {"message": f"x{other.store.size()}",
+            other.writer.submit(other.sub("B", "message", {"message": f"B:x{other.store.size()}",
                                                            "text": "other history"}))
         assert other.store.size() == w.store.size()
     else:
-        other.writer.submit(other.sub("B", "message", {"message": "x", "text": "other"}))
+        other.writer.submit(other.sub("B", "message", {"message": "B:x", "text": "other"}))
         assert other.store.size() < w.store.size()
     r = replica(tmp_path, w)
     r.sync(StoreSource(w, "A"))
