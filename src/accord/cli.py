@@ -869,6 +869,9 @@ def verify(dir: DirOpt = Path("."),
            entry: Annotated[Path | None, typer.Option(
                help="With --receipt: the entry's bytes (`accord log entry N -o FILE`), for a "
                     "receipt that does not carry them.")] = None,
+           bundle: Annotated[Path | None, typer.Option(
+               help="Check an evidence bundle (`accord evidence`) offline with nothing else; "
+                    "with --key, also that it is for the log key you hold.")] = None,
            fork: Annotated[Path | None, typer.Option(
                help="Check a proof that the log forked (a mirror's equivocation evidence): "
                     "two checkpoints signed by the log key that cannot both be true.")]
@@ -878,6 +881,9 @@ def verify(dir: DirOpt = Path("."),
     when the log received it."""
     if fork is not None:
         _verify_fork(fork, key, as_json)
+        return
+    if bundle is not None:
+        _verify_bundle(bundle, key, as_json)
         return
     if receipt is not None:
         _verify_receipt(dir, receipt, checkpoint, consistency, key, entry, as_json)
@@ -910,6 +916,43 @@ def verify(dir: DirOpt = Path("."),
             err.print(f"  {markup(p)}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _verify_bundle(path: Path, key: str | None, as_json: bool) -> None:
+    from accord.evidence.bundle import MAX_BUNDLE, verify_bundle
+
+    given = key or Session.log_key
+    v = verify_bundle(read_bytes(path, MAX_BUNDLE, "bundle"),
+                      parse_log_key(given, "key") if given else None)
+    w = v.witnessed
+    if as_json:
+        dump({"ok": True, "notice": v.notice, "party": v.party, "origin": v.origin,
+              "checkpoint_size": v.checkpoint.size, "entries": len(v.entries),
+              "withheld": v.withheld, "witnessed": w is not None,
+              "no_later_than": None if w is None else w.no_later_than})
+        return
+    out.print(f"[bold green]OK[/] {len(v.entries)} entries about notice {markup(v.notice)} "
+              f"(as {markup(v.party)} reads log {markup(v.origin)}) are in its checkpoint of "
+              f"size {v.checkpoint.size}, signed by whom they say"
+              + (f"; witnessed by {', '.join(markup(c.witness) for c in w.cosignatures)}"
+                 if w else f"; not witnessed ({markup(v.witness_problem or '')})") + ".")
+    for p in v.entries:
+        ev = p.entry.event
+        if ev.type in ("notice.file", "notice.amend") and ev.body.get("notice") == v.notice:
+            line = (f"  entry {p.index} {markup(ev.type)} by {markup(ev.party)}: issued "
+                    f"{markup(ev.issued_at)}, received by the operator "
+                    f"{format_time(p.entry.received_at, micro=True)}")
+            if w is not None:
+                line += f", in the log no later than {format_time_posix(w.no_later_than)}"
+                line += "".join(f" (cosigned by {markup(c.witness)} at "
+                                f"{format_time_posix(c.timestamp)})" for c in w.cosignatures)
+            out.print(line)
+
+
+def format_time_posix(seconds: int) -> str:
+    from datetime import UTC, datetime
+
+    return format_time(datetime.fromtimestamp(seconds, UTC))
 
 
 def _verify_fork(path: Path, key: str | None, as_json: bool) -> None:
@@ -1186,3 +1229,94 @@ def mirror(dir: Annotated[Path, typer.Argument(help="The mirror folder (made on 
                     _time.sleep(interval)
         finally:
             replica.store.close()
+
+
+# -- evidence bundles ------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def evidence(notice_id: Annotated[str, typer.Argument(help="The notice.")],
+             out_path: Annotated[Path | None, typer.Option(
+                 "--out", "-o", help="The bundle to write (default NOTICE.evidence.json); "
+                                     "its report goes beside it as .html.")] = None,
+             dir: DirOpt = Path("."),
+             utc_offset: Annotated[str, typer.Option(
+                 help="Local times in the report at this UTC offset, e.g. +03:00.")]
+             = "+00:00",
+             as_json: JsonOpt = False) -> None:
+    """Gather every entry about a notice that you may read, with inclusion proofs to one
+    checkpoint, the log key and an HTML report, into one file `accord verify --bundle` checks
+    offline. From your mirror (-d MIRROR), the service (--server, as your party), or the
+    deployment's own folder (as the operator, who reads everything)."""
+    from accord.evidence.bundle import make_bundle, verify_bundle
+    from accord.mirror.folder import MirrorFolder, is_mirror
+
+    if Session.server:
+        bundle = _evidence_remote(notice_id, utc_offset)
+    elif is_mirror(dir):
+        folder = MirrorFolder.open(dir)
+        replica = folder.replica()
+        try:
+            if replica.held is None:
+                raise InvalidInput("the mirror holds no checkpoint yet", field="dir",
+                                   accepted="run `accord mirror` first")
+            bundle = make_bundle(notice_id, folder.party, folder.verifier.verifier_key,
+                                 replica.held[0], replica.store.leaves(), replica.store,
+                                 utc_offset)
+        finally:
+            replica.store.close()
+    else:
+        deployment = Deployment.open(dir)
+        store = deployment.store(readonly=True)
+        try:
+            cp = store.checkpoint()
+            if cp is None:
+                raise InvalidInput("the log is empty", field="dir")
+            rows = ((i, b"", d, None) for i, d in store.entries(0, cp[0]))
+            bundle = make_bundle(notice_id, "operator", deployment.verifier_key, cp[1], rows,
+                                 store, utc_offset)
+        finally:
+            store.close()
+    verified = verify_bundle(bundle)
+    path = out_path or Path(f"{notice_id.replace('/', '_')}.evidence.json")
+    writable(path)
+    path.write_bytes(bundle)
+    html = path.with_suffix(".html")
+    import json as _json
+
+    html.write_text(_json.loads(bundle)["report"])
+    if as_json:
+        dump({"bundle": str(path), "report": str(html), "entries": len(verified.entries),
+              "withheld": len(verified.withheld), "checkpoint_size": verified.checkpoint.size,
+              "witnessed": verified.witnessed is not None})
+        return
+    out.print(f"[bold green]wrote[/] {markup(str(path))} ({len(verified.entries)} entries "
+              f"proved to the checkpoint of size {verified.checkpoint.size}"
+              f"{', witnessed' if verified.witnessed else ', not witnessed'}) and the report "
+              f"{markup(str(html))}")
+
+
+def _evidence_remote(notice_id: str, utc_offset: str) -> bytes:
+    """A bundle as the token's party reads the service: a replica in memory, verified like a
+    mirror, then proved from it."""
+    from accord.client import Client
+    from accord.evidence.bundle import make_bundle
+    from accord.mirror.http import HttpSource
+    from accord.mirror.replica import Replica
+    from accord.store.mirror import MirrorStore
+
+    key = Session.verifier()
+    if key is None:
+        raise InvalidInput("a bundle from the service needs the log's key", field="log_key",
+                           accepted="--log-key log.pub (taken out of band)")
+    assert Session.server is not None
+    with Client(Session.server, Session.token) as c:
+        party = str(c.me()["party"])
+        store = MirrorStore(":memory:")
+        store.set_meta("log_key", key.verifier_key)
+        replica = Replica(store, key, party, SystemClock())
+        replica.sync(HttpSource(c))
+        assert replica.held is not None
+        return make_bundle(notice_id, party, key.verifier_key, replica.held[0], store.leaves(),
+                           store, utc_offset)

@@ -53,6 +53,18 @@ def test_mirror_once_picture_offline_and_the_fork_alarm(tmp_path: Path) -> None:
     pic = json.loads(got.stdout)
     assert pic["party"] == "A" and {n["id"] for n in pic["notices"]} == {"A-1", "C-1"}
     assert next(n for n in pic["notices"] if n["id"] == "C-1")["redacted"] == ["title"]
+    # Evidence from the mirror, checked offline; a byte changed fails.
+    got = accord("evidence", "A-1", "-d", str(m), "-o", str(tmp_path / "a1.json"),
+                 "--utc-offset", "+03:00")
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "a1.html").read_text().startswith("<!DOCTYPE html>")
+    got = accord("verify", "--bundle", str(tmp_path / "a1.json"), "--key", str(dep / "log.pub"))
+    assert got.returncode == 0 and "notice.file by A: issued" in got.stdout, got.stderr
+    raw = bytearray((tmp_path / "a1.json").read_bytes())
+    raw[len(raw) // 2] ^= 1
+    (tmp_path / "bad.json").write_bytes(bytes(raw))
+    got = accord("verify", "--bundle", str(tmp_path / "bad.json"))
+    assert got.returncode == 2 and "Proof" in got.stderr, got.stderr
     keys["A"].write(tmp_path / "a.key")
     got = accord("notice", "cancel", "A-1", "-k", str(tmp_path / "a.key"), "-d", str(m))
     assert got.returncode == 2 and "read-only" in got.stderr

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import StoreSource, fork
 
 from accord.log.merkle import root
 from accord.log.note import NoteSigner, NoteVerifier, sign_note
@@ -20,6 +19,7 @@ from accord.picture.view import picture_for
 from accord.service.writer import load_picture
 from accord.store.mirror import MirrorStore
 from accord.timefmt import ManualClock
+from mirror_support import StoreSource, fork
 from support import T0, World, make_world, volume
 
 PARTIES = ("A", "B", "C")

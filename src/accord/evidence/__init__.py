@@ -1,0 +1,1 @@
+"""Evidence bundles: what a party can prove about a notice, offline, with nothing else."""
