@@ -9,45 +9,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from accord.log.event import Entry
-from accord.log.merkle import consistency_proof, leaf_hash
-from accord.log.note import NoteVerifier
-from accord.picture.view import entry_for
+from accord.mirror.local import StoreSource as LocalSource
 from accord.service.deployment import Deployment
-from accord.service.writer import Writer, load_picture
+from accord.service.writer import Writer
 from accord.store.sqlite import SqliteStore
 from support import World
 
 
-class StoreSource:
+class StoreSource(LocalSource):
     def __init__(self, world: World, party: str,
                  tamper: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
-        self.world = world
-        self.party = party
+        super().__init__(world.writer.store, party)
         self.tamper = tamper
         self.checkpoint_note: str | None = None  # served instead of the latest, if set
 
-    @property
-    def store(self) -> SqliteStore:
-        return self.world.writer.store
-
     def checkpoint(self) -> str:
-        if self.checkpoint_note is not None:
-            return self.checkpoint_note
-        cp = self.store.checkpoint()
-        assert cp is not None
-        return cp[1]
+        return self.checkpoint_note if self.checkpoint_note is not None else super().checkpoint()
 
     def entries(self, start: int, end: int) -> list[dict[str, Any]]:
-        key = NoteVerifier.parse(self.store.meta("log_key") or "").public_key.public_bytes_raw()
-        pic = load_picture(self.store, key)
-        rows = [entry_for(i, d, leaf_hash(d), Entry.decode(d), self.party, pic.agreement,
-                          pic.messages)
-                for i, d in self.store.entries(start, min(end, pic.size))]
+        rows = super().entries(start, end)
         return [self.tamper(r) for r in rows] if self.tamper else rows
-
-    def consistency(self, size1: int, size2: int) -> list[bytes]:
-        return consistency_proof(self.store, size1, size2)
 
 
 def fork(world: World, dir: Path) -> World:

@@ -1141,16 +1141,6 @@ def demo(dir: Annotated[Path | None, typer.Option(
     raise typer.Exit(run(out, dir))
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
-
-
 # -- party mirrors ---------------------------------------------------------------------------
 
 
@@ -1320,3 +1310,11 @@ def _evidence_remote(notice_id: str, utc_offset: str) -> bytes:
         assert replica.held is not None
         return make_bundle(notice_id, party, key.verifier_key, replica.held[0], store.leaves(),
                            store, utc_offset)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

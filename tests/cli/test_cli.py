@@ -111,6 +111,14 @@ def test_demo_runs_and_verifies(tmp_path: Path) -> None:
     assert "hazard level 1" in text and "hazard-entry alert fired at 18:44:00" in text
     assert "verifies offline" in text
     assert (tmp_path / "demo" / "as-it-happened" / "accord.db").exists()
+    flat = " ".join(text.split())
+    assert "IL-STRIKE-0917 received 18:39:00 UTC by the operator, issued by IL at" in flat
+    bundle = tmp_path / "demo" / "as-it-happened" / "IL-STRIKE-0917.evidence.json"
+    got = accord(tmp_path, "verify", "--bundle", str(bundle))
+    assert got.returncode == 0 and "as RU reads log" in " ".join(got.stdout.split())
+    pic = js(tmp_path, "picture", "-d", str(tmp_path / "demo" / "ru-mirror"), "--at",
+             "2018-09-17T18:45:00Z")
+    assert pic["party"] == "RU" and "IL-STRIKE-0917" in {n["id"] for n in pic["notices"]}
 
 
 def test_demo_over_the_network(tmp_path: Path) -> None:
