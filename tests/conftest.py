@@ -10,10 +10,36 @@ from collections.abc import Iterator
 
 import pytest
 
+import pg
 from repo_guard import OUTSIDE
 from support import world
 
 __all__ = ["world"]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> pg.PgServer:
+    """One PostgreSQL for the whole session (see pg.py); its failure to start fails the
+    tests that need it."""
+    return pg.start()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each store-touching test runs once per engine."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """What `Deployment.init(..., database=)` takes: None for SQLite, else the URL of a fresh
+    PostgreSQL database of the test's own."""
+    if backend == "sqlite":
+        yield None
+        return
+    server: pg.PgServer = request.getfixturevalue("pg_server")
+    with server.database() as url:
+        yield url
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -29,3 +55,14 @@ def _stay_in_the_repository() -> Iterator[None]:
     opened = sorted(set(OUTSIDE[seen:]))
     del OUTSIDE[seen:]
     assert not opened, f"the test opened files outside the repository: {opened}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """`database` for module-scoped deployments (a running server shared by a module)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    server: pg.PgServer = request.getfixturevalue("pg_server")
+    with server.database() as url:
+        yield url

@@ -14,7 +14,7 @@ from accord import commands
 from accord.keys import PARTY_KEY, KeyFile
 from accord.service.deployment import Deployment
 from accord.service.writer import Outcome, Submission, Writer
-from accord.store.sqlite import SqliteStore
+from accord.store.base import Store
 from accord.timefmt import ManualClock, format_time
 
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
@@ -70,6 +70,32 @@ def agreement_doc(keys: dict[str, KeyFile], **over: Any) -> dict[str, Any]:
     return doc
 
 
+class RawDb:
+    """A deployment's database opened beside Accord, as someone with access to it could: for
+    tampering in tests. SQL in SQLite's dialect with `?` parameters, on either engine."""
+
+    def __init__(self, dir: Path) -> None:
+        d = Deployment.open(dir)
+        self.pg = d.database is not None
+        if self.pg:
+            import psycopg
+
+            self.db: Any = psycopg.connect(d.database_url())
+        else:
+            import sqlite3
+
+            self.db = sqlite3.connect(d.db_path)
+
+    def execute(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.db.execute(query.replace("?", "%s") if self.pg else query, params)
+
+    def commit(self) -> None:
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+
 @dataclass
 class World:
     dir: Path
@@ -78,7 +104,7 @@ class World:
     keys: dict[str, KeyFile]
 
     @property
-    def store(self) -> SqliteStore:
+    def store(self) -> Store:
         return self.writer.store
 
     def sub(self, party: str, type: str, body: dict[str, Any], *, seq: int | None = None,
@@ -102,19 +128,20 @@ class World:
 
 def make_world(dir: Path, parties: tuple[str, ...] = ("A", "B"), start: datetime = T0,
                keys: dict[str, KeyFile] | None = None, origin: str = "test.example/log",
-               **over: Any) -> World:
+               database: str | None = None, **over: Any) -> World:
     clock = ManualClock(start)
-    deployment = Deployment.init(dir, origin, clock)
+    deployment = Deployment.init(dir, origin, clock, database=database)
     keys = keys or {p: KeyFile.generate(PARTY_KEY, p) for p in parties}
-    writer = Writer(SqliteStore(deployment.db_path), deployment.signer(), clock)
+    writer = Writer(deployment.store(), deployment.signer(), clock)
     writer.submit(commands.signed_by_all(agreement_doc(keys, **over), keys.values(), clock.now(),
                                          deployment.origin))
     return World(dir, writer, clock, keys)
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path / "dep")
+def world(tmp_path: Path, database: str | None) -> Iterator[World]:
+    """A two-party deployment, on each engine (the `database` fixture)."""
+    w = make_world(tmp_path / "dep", database=database)
     yield w
     w.writer.store.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from accord.service.deployment import Deployment
 from accord.service.writer import strategic_check
 from accord.timefmt import format_time
 from accord.verify import Report, verify_store
-from support import T0, World, volume
+from support import T0, RawDb, World, volume
 
 Doctor = Callable[[list[Finding]], list[Finding]]
 
@@ -259,7 +258,7 @@ def delete_last_entry_and_reseal(dir: Path) -> None:
     """What an operator with the log key (and the database) can do: drop the last entry, cut
     the tree back, sign a new checkpoint, and make the projection agree."""
     d = Deployment.open(dir)
-    con = sqlite3.connect(dir / "accord.db")
+    con = RawDb(dir)
     last = con.execute("SELECT MAX(idx) FROM entries").fetchone()[0]
     gone = Entry.decode(bytes(con.execute("SELECT entry FROM entries WHERE idx = ?",
                                           (last,)).fetchone()[0]))

@@ -28,7 +28,7 @@ from accord.picture.fold import Picture
 from accord.picture.view import Area, picture_for, picture_geojson
 from accord.service.deployment import Deployment, WriterLock
 from accord.service.writer import Submission, Writer, load_picture, make_receipt, rebuild_picture
-from accord.store.sqlite import SqliteStore
+from accord.store.base import Store
 from accord.timefmt import Clock, SystemClock, format_time
 
 
@@ -113,7 +113,7 @@ class Local:
         return self._writer
 
     @contextmanager
-    def reader(self) -> Iterator[SqliteStore]:
+    def reader(self) -> Iterator[Store]:
         store = self.deployment.store(readonly=True)
         try:
             yield store

@@ -239,18 +239,26 @@ def init(dir: Annotated[Path, typer.Argument(help="Folder to create the deployme
          origin: Annotated[str | None, typer.Option(
              help="The log's origin name, unique to this log (default: made from the folder).")]
          = None,
+         database: Annotated[str | None, typer.Option(
+             "--database", metavar="URL|env",
+             help="Keep the store in this PostgreSQL database (postgresql://user@host/db, "
+                  "empty, no password: libpq reads it from PGPASSFILE or a service file), or "
+                  "'env' to read the URL from ACCORD_DATABASE_URL at every start. Default: "
+                  "SQLite in the folder.")] = None,
          as_json: JsonOpt = False) -> None:
-    """Create a deployment: the SQLite store, the operator's log key and the log's origin."""
+    """Create a deployment: the store (SQLite, or PostgreSQL with --database), the operator's
+    log key and the log's origin."""
     if dir.exists() and not dir.is_dir():
         raise InvalidInput(f"{dir} exists and is not a folder", field="dir",
                            accepted="a new or empty folder")
     try:
-        d = Deployment.init(dir, origin)
+        d = Deployment.init(dir, origin, database=database)
     except OSError as exc:
         raise DeploymentError(f"cannot create a deployment in {dir}: {exc.strerror}",
                               accepted="a folder you can write to") from None
     if as_json:
-        dump({"dir": str(d.dir), "origin": d.origin, "log_key": d.verifier_key})
+        dump({"dir": str(d.dir), "origin": d.origin, "log_key": d.verifier_key,
+              "store": d.backend})
         return
     out.print(f"Created deployment [bold]{markup(d.dir)}[/] with log origin "
               f"[bold]{markup(d.origin)}[/]")

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import heapq
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
 from accord.errors import AccordError, InvalidInput
-from accord.geo.box import volume_box
+from accord.geo.box import Box4, volume_box
 from accord.log.event import OPERATOR, Entry, canonical, private_digest
 from accord.log.merkle import Frontier, leaf_hash
 from accord.log.note import Checkpoint, NoteVerifier, open_note
@@ -29,7 +26,8 @@ from accord.picture.fold import Changes, Picture
 from accord.rules.hotline import Due
 from accord.rules.notice import Finding, Notice
 from accord.service.writer import overdue_records, strategic_check
-from accord.store.sqlite import SCHEMA_VERSION, SqliteStore, dumps
+from accord.store.base import Store, dumps
+from accord.store.sqlite import SqliteStore
 from accord.timefmt import format_time, parse_time
 
 
@@ -61,7 +59,7 @@ class Report:
             self.problems.append(Problem(where, what))
 
 
-def verify_store(store: SqliteStore, verifier_key: str,
+def verify_store(store: Store, verifier_key: str,
                  progress: Callable[[int, int], None] | None = None,
                  origin: str | None = None) -> Report:
     """Every problem found, located; a file SQLite itself cannot read is one such problem.
@@ -69,10 +67,13 @@ def verify_store(store: SqliteStore, verifier_key: str,
     `origin` is the log's name as the deployment's accord.toml gives it (when there is one):
     it must be the name the log key and every checkpoint carry, as must the store's own."""
     report = Report()
+    unreadable: tuple[type[BaseException], ...] = (*store.errors, UnicodeDecodeError)
     try:
         _verify(store, verifier_key, progress, report, origin)
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-        report.add("database file", f"SQLite cannot read it: {exc}")
+    except unreadable as exc:
+        engine = "SQLite" if store.backend == "sqlite" else "PostgreSQL"
+        report.add("database file" if store.backend == "sqlite" else "database",
+                   f"{engine} cannot read it: {exc}")
     return report
 
 
@@ -88,7 +89,7 @@ class _Fold:
     admissible: bool = True
 
 
-def _verify(store: SqliteStore, verifier_key: str,
+def _verify(store: Store, verifier_key: str,
             progress: Callable[[int, int], None] | None, report: Report,
             origin: str | None) -> None:
     for msg in store.integrity():
@@ -121,7 +122,7 @@ def _verify(store: SqliteStore, verifier_key: str,
     report.findings = len(fold.picture.findings)
 
 
-def _entries(store: SqliteStore, fold: _Fold, report: Report,
+def _entries(store: Store, fold: _Fold, report: Report,
              progress: Callable[[int, int], None] | None) -> None:
     """Recompute every leaf and node, and fold every entry with its signatures checked."""
     decisions = Decisions(fold.picture, report)
@@ -134,7 +135,7 @@ def _entries(store: SqliteStore, fold: _Fold, report: Report,
         decisions.close()
 
 
-def _fold_entries(store: SqliteStore, fold: _Fold, report: Report,
+def _fold_entries(store: Store, fold: _Fold, report: Report,
                   progress: Callable[[int, int], None] | None, decisions: Decisions) -> None:
     frontier = Frontier()
     cp_sizes = {size for size, _ in store.checkpoints()}
@@ -384,7 +385,7 @@ def _due_key(body: dict[str, Any]) -> str:
                message=message).key
 
 
-def _nodes(store: SqliteStore, fold: _Fold, report: Report) -> None:
+def _nodes(store: Store, fold: _Fold, report: Report) -> None:
     """Every stored node must be the recomputed one, and none may be missing."""
     seen = 0
     for level, idx, h in store.nodes():
@@ -401,7 +402,7 @@ def _nodes(store: SqliteStore, fold: _Fold, report: Report) -> None:
         report.add("table nodes", f"{len(fold.computed) - seen} node(s) missing")
 
 
-def _checkpoints(store: SqliteStore, verifier: NoteVerifier, fold: _Fold,
+def _checkpoints(store: Store, verifier: NoteVerifier, fold: _Fold,
                  report: Report) -> None:
     """Signed by the log key, and their roots are the tree's roots at their sizes."""
     for size, note in store.checkpoints():
@@ -424,7 +425,7 @@ def _checkpoints(store: SqliteStore, verifier: NoteVerifier, fold: _Fold,
         report.add("table checkpoints", "the latest checkpoint does not cover the whole log")
 
 
-def _origin(store: SqliteStore, verifier: NoteVerifier, origin: str | None,
+def _origin(store: Store, verifier: NoteVerifier, origin: str | None,
             report: Report) -> None:
     """One name for the log everywhere: the log key's (which signs every checkpoint under it),
     the store's meta row, and the deployment's accord.toml."""
@@ -435,17 +436,16 @@ def _origin(store: SqliteStore, verifier: NoteVerifier, origin: str | None,
         report.add("accord.toml (origin)", f"names the log {origin!r}, but its key and "
                                            f"checkpoints name it {verifier.name!r}")
     schema = store.meta("schema")
-    if schema != SCHEMA_VERSION:
-        report.add("table meta (schema)", f"schema version {schema!r}, not {SCHEMA_VERSION!r}")
+    if schema != store.schema_version:
+        report.add("table meta (schema)",
+                   f"schema version {schema!r}, not {store.schema_version!r}")
 
 
-def _tokens(store: SqliteStore, fold: _Fold, report: Report) -> None:
+def _tokens(store: Store, fold: _Fold, report: Report) -> None:
     """Bearer tokens are not in the log (nothing signs them), so a changed hash cannot be
     told from another token; but every row must be well formed (a SHA-256, a label, an RFC
     3339 time) and name a party of some agreement the log adopted."""
-    rows = store.db.execute("SELECT rowid, hash, party, label, created FROM tokens "
-                            "ORDER BY rowid").fetchall()
-    for rowid, digest, party, label, created in rows:
+    for rowid, digest, party, label, created in store.token_rows():
         where = f"table tokens (row {rowid}, party {party!r})"
         if not isinstance(digest, bytes) or len(digest) != 32:
             report.add(where, "the token hash is not a 32-byte SHA-256")
@@ -461,7 +461,7 @@ def _tokens(store: SqliteStore, fold: _Fold, report: Report) -> None:
             report.add(where, f"the creation time {created!r} is not an RFC 3339 UTC time")
 
 
-def _privates(store: SqliteStore, fold: _Fold, report: Report) -> None:
+def _privates(store: Store, fold: _Fold, report: Report) -> None:
     """Each private part must be the one its notice's signed digest commits to."""
     for notice, version, salt, text in store.privates():
         want_digest = fold.digests.get((notice, version))
@@ -474,7 +474,7 @@ def _privates(store: SqliteStore, fold: _Fold, report: Report) -> None:
                        "does not match the digest in the signed notice")
 
 
-def _compare_projection(store: SqliteStore, picture: Picture, report: Report) -> None:
+def _compare_projection(store: Store, picture: Picture, report: Report) -> None:
     want = picture.snapshot()
     _compare_rows("p_state", store.raw_rows("p_state"),
                   {k: want[k] for k in ("size", "agreement_entry", "agreement_leaf",
@@ -492,34 +492,9 @@ def _compare_projection(store: SqliteStore, picture: Picture, report: Report) ->
         for b in (volume_box(v) for v in n.volumes))
     stored_index = store.index_rows()
     if [r[0] for r in stored_index] != [r[0] for r in rebuilt_index] or not all(
-            _box_covers(s[1], w[1]) for s, w in zip(stored_index, rebuilt_index, strict=True)):
+            s[1] == store.stored_box(Box4(*w[1]))
+            for s, w in zip(stored_index, rebuilt_index, strict=True)):
         report.add("table p_volume_index", "the 4D index does not match the live notices")
-
-
-_TOWARDS = 1.0 - 1.0 / 8388608.0
-_AWAY = 1.0 + 1.0 / 8388608.0
-
-
-def _f32_down(d: float) -> float:
-    """SQLite R*Tree's rtreeValueDown: the float32 at or below d, exactly as SQLite rounds."""
-    f = float(np.float32(d))  # compare as doubles: numpy would compare in float32
-    if f > d:
-        f = float(np.float32(d * (_AWAY if d < 0 else _TOWARDS)))
-    return f
-
-
-def _f32_up(d: float) -> float:
-    """SQLite R*Tree's rtreeValueUp."""
-    f = float(np.float32(d))
-    if f < d:
-        f = float(np.float32(d * (_TOWARDS if d < 0 else _AWAY)))
-    return f
-
-
-def _box_covers(stored: tuple[float, ...], want: tuple[float, ...]) -> bool:
-    """The stored box is the exact box rounded outward to 32-bit floats, as SQLite does it."""
-    return all(stored[i] == _f32_down(want[i]) and stored[i + 1] == _f32_up(want[i + 1])
-               for i in range(0, 8, 2))
 
 
 def _compare_rows(table: str, stored: dict[str, str], want: dict[str, Any], report: Report,

@@ -22,7 +22,6 @@ from accord.log.event import Context
 from accord.service.deployment import Deployment
 from accord.service.runtime import issue_token
 from accord.service.writer import Submission, Writer
-from accord.store.sqlite import SqliteStore
 from accord.timefmt import SystemClock, format_time
 from support import agreement_doc
 
@@ -67,11 +66,12 @@ class Server:
             return int(c.checkpoint()["size"])
 
 
-def make_deployment(dir: Path, service: str = "", **over: Any) -> tuple[dict[str, KeyFile],
-                                                                       dict[str, str]]:
-    """A deployment with an agreement in force (made in-process, before the server runs)."""
+def make_deployment(dir: Path, service: str = "", database: str | None = None, **over: Any
+                    ) -> tuple[dict[str, KeyFile], dict[str, str]]:
+    """A deployment with an agreement in force (made in-process, before the server runs),
+    in SQLite or with `database` in that PostgreSQL database."""
     clock = SystemClock()
-    d = Deployment.init(dir, "api.test/log", clock)
+    d = Deployment.init(dir, "api.test/log", clock, database=database)
     if service:
         with (dir / "accord.toml").open("a") as fh:
             fh.write("\n[service]\n" + service + "\n")
@@ -81,7 +81,7 @@ def make_deployment(dir: Path, service: str = "", **over: Any) -> tuple[dict[str
     doc["parties"][0]["escalation"] = "A duty officer"
     doc["parties"][1]["escalation"] = "B duty general"
     doc.setdefault("disclosure", {"C": "volumes"})
-    store = SqliteStore(d.db_path)
+    store = d.store()
     writer = Writer(store, d.signer(), clock)
     writer.submit(commands.signed_by_all(doc, keys.values(), clock.now(), d.origin))
     tokens = {p: issue_token(store, p, "test", clock) for p in PARTIES}
@@ -121,9 +121,11 @@ def stop(server: Server) -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, module_database: str | None
+           ) -> Iterator[Server]:
+    """`accord serve` in a subprocess, for a module's tests, on each engine."""
     dir = tmp_path_factory.mktemp("api") / "dep"
-    keys, tokens = make_deployment(dir)
+    keys, tokens = make_deployment(dir, database=module_database)
     s = start(dir, keys, tokens)
     yield s
     assert stop(s) == 0
@@ -167,7 +169,7 @@ def amendment(server: Server, parties: dict[str, KeyFile],
 
 
 def add_token(server: Server, party: str) -> str:
-    store = SqliteStore(server.dir / "accord.db")
+    store = Deployment.open(server.dir).store()
     try:
         return issue_token(store, party, f"test-{party}", SystemClock())
     finally:

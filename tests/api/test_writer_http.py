@@ -24,7 +24,6 @@ from accord.api.app import create_app
 from accord.errors import Unavailable
 from accord.log.event import private_digest
 from accord.service.runtime import Service, ServiceConfig, issue_token
-from accord.store.sqlite import SqliteStore
 from accord.timefmt import SystemClock
 from support import make_world, volume
 
@@ -191,7 +190,7 @@ def test_a_write_that_outlasts_the_timeout_is_a_503_problem(tmp_path: Path) -> N
 
     try:
         with TestClient(create_app(service=s)) as http:
-            store = SqliteStore(s.deployment.db_path)
+            store = s.deployment.store()
             token = issue_token(store, "A", "t", w.clock)
             store.close()
             s.call(hold)

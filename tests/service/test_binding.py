@@ -34,7 +34,6 @@ from accord.picture.fold import AGREEMENT_ISSUED_BEHIND, ISSUED_AHEAD, ISSUED_BE
 from accord.service.deployment import Deployment
 from accord.service.runtime import Service, ServiceConfig, issue_token
 from accord.service.writer import Submission, Writer, rebuild_picture
-from accord.store.sqlite import SqliteStore
 from accord.timefmt import ManualClock, format_time
 from accord.verify import verify_store
 from support import World, agreement_doc, make_world, volume
@@ -351,7 +350,7 @@ def test_over_http_a_copied_event_is_refused_even_with_the_partys_token_there(
     b.writer.store.close()
     s = Service(b.dir, clock=b.clock, config=ServiceConfig(tactical_interval_s=3600))
     try:
-        store = SqliteStore(s.deployment.db_path)
+        store = s.deployment.store()
         token = issue_token(store, "A", "t", b.clock)
         store.close()
         with TestClient(create_app(service=s)) as http:

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from accord.errors import Conflict, InvalidInput, NotFound, UnknownParty
+from accord.service.deployment import Deployment
 from accord.service.writer import Writer, rebuild_picture
-from accord.store.sqlite import SqliteStore
 from accord.verify import verify_store
 from support import T0, World, volume
 
@@ -75,7 +75,7 @@ def test_deadlines_survive_a_restart(world: World) -> None:
     world.file("B", {"kind": "strike", "volumes": [volume()]}, notice="S")
     world.writer.store.close()
     world.clock.advance(timedelta(minutes=30))  # the service was down past both deadlines
-    store = SqliteStore(world.dir / "accord.db")
+    store = Deployment.open(world.dir).store()
     writer = Writer(store, world.writer.signer, world.clock)
     world.writer = writer
     assert len(writer.picture.pending) == 2

@@ -26,7 +26,6 @@ from accord.rules.notice import duration
 from accord.scenarios import in_folder
 from accord.service.deployment import Deployment
 from accord.service.writer import Outcome, Writer
-from accord.store.sqlite import SqliteStore
 from accord.timefmt import ManualClock, format_time
 from accord.verify import verify_store
 
@@ -141,7 +140,7 @@ def setup(dir: Path, origin: str) -> Run:
     keys = {p: KeyFile.generate(PARTY_KEY, p) for p in ("IL", "RU")}
     for p, k in keys.items():
         k.write(dir / f"{p}.key")
-    store = SqliteStore(deployment.db_path)
+    store = deployment.store()
     writer = Writer(store, deployment.signer(), clock)
     run = Run(dir, writer, clock, keys)
     clock.set(at("12:00:00"))

@@ -12,13 +12,13 @@ from __future__ import annotations
 from accord.log.merkle import Frontier, inclusion_proof, leaf_hash
 from accord.log.note import Checkpoint, NoteSigner, sign_note
 from accord.log.receipt import Receipt
-from accord.store.sqlite import SqliteStore
+from accord.store.base import Store
 
 
 class _BatchNodes:
     """Tree nodes for one batch's receipts: the batch's own nodes, then the store, cached."""
 
-    def __init__(self, store: SqliteStore, fresh: dict[tuple[int, int], bytes]) -> None:
+    def __init__(self, store: Store, fresh: dict[tuple[int, int], bytes]) -> None:
         self.store = store
         self.cache = fresh
 
@@ -31,7 +31,7 @@ class _BatchNodes:
 
 
 class LogAppender:
-    def __init__(self, store: SqliteStore, signer: NoteSigner) -> None:
+    def __init__(self, store: Store, signer: NoteSigner) -> None:
         self.store = store
         self.signer = signer
         self.frontier = Frontier.from_source(store, store.size())

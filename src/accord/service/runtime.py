@@ -33,6 +33,7 @@ from accord.rules.notice import Notice
 from accord.service.deployment import CONFIG, Deployment, WriterLock
 from accord.service.tactical import TacticalMonitor
 from accord.service.writer import Outcome, Sequencer, Submission, Writer
+from accord.store.base import Store
 from accord.store.sqlite import WAL_LIMIT_BYTES, SqliteStore
 from accord.timefmt import Clock, SystemClock, format_time
 
@@ -106,7 +107,7 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def issue_token(store: SqliteStore, party: str, label: str, clock: Clock) -> str:
+def issue_token(store: Store, party: str, label: str, clock: Clock) -> str:
     """A new bearer token bound to `party`; only its SHA-256 is stored."""
     token = "acc_" + secrets.token_urlsafe(32)
     with store.transaction():
@@ -152,15 +153,19 @@ class Service:
             self.lock.release()
             raise
         self.operator_key = self.writer.operator_key
-        # The writer's connection: a WAL that passed the limit is cut back (see _bound_wal).
-        self.store.db.execute("PRAGMA wal_autocheckpoint = 0")
-        self.store.set_wal_limit(self.config.wal_limit_bytes)
+        # SQLite only: the writer's connection cuts back a WAL that passed the limit (see
+        # _bound_wal), and a helper thread checkpoints (_wal_checkpoints). PostgreSQL's own
+        # write-ahead log is the server's business.
+        self.wal = self.store if isinstance(self.store, SqliteStore) else None
+        if self.wal is not None:
+            self.wal.manual_checkpoints()
+            self.wal.set_wal_limit(self.config.wal_limit_bytes)
         self._wal_retry_at = 0.0
         self.wal_restarts = 0
         self.wal_failures = 0  # restarts in a row that readers held up
         self.wal_stall_ms = 0.0  # the longest a restart held the writer up
         self.sequencer = Sequencer(self.writer, self.config.max_batch,
-                                   maintain=self._bound_wal)
+                                   maintain=self._bound_wal if self.wal is not None else None)
         self.limiter = RateLimiter(self.config.rate_per_second, self.config.burst)
         self._listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
         self.writer.listeners.append(self._publish)
@@ -180,7 +185,8 @@ class Service:
         # milliseconds every thousand pages); a helper does it in passive mode instead.
         self._checkpointer = threading.Thread(target=self._wal_checkpoints,
                                               name="accord-wal", daemon=True)
-        self._checkpointer.start()
+        if self.wal is not None:
+            self._checkpointer.start()
         # The picture is long-lived and mostly acyclic: keep it out of the cyclic collector's
         # way. Collections every 700 allocations (the default) cost p99 latency 50% under load
         # (bench/ingest.py: p99 59 ms against 41 ms with these thresholds).
@@ -197,7 +203,8 @@ class Service:
         self._stop.set()
         self._timer.join()
         self._tactical.join()
-        self._checkpointer.join()
+        if self._checkpointer.is_alive():
+            self._checkpointer.join()
         self.sequencer.close()
         self.store.close()
         self.lock.release()
@@ -211,11 +218,13 @@ class Service:
         """The writer thread's health for /readyz; raises Unavailable (with the same fields)
         when it cannot write: stopped, or stuck on one batch for longer than a write waits."""
         health = self.sequencer.health()
-        health["wal_bytes"] = self.store.wal_bytes()
-        health["wal_limit_bytes"] = self.config.wal_limit_bytes
-        health["wal_restarts"] = self.wal_restarts
-        health["wal_failures"] = self.wal_failures
-        health["wal_stall_ms"] = round(self.wal_stall_ms, 1)
+        health["store"] = self.store.backend
+        if self.wal is not None:
+            health["wal_bytes"] = self.wal.wal_bytes()
+            health["wal_limit_bytes"] = self.config.wal_limit_bytes
+            health["wal_restarts"] = self.wal_restarts
+            health["wal_failures"] = self.wal_failures
+            health["wal_stall_ms"] = round(self.wal_stall_ms, 1)
         if not health["alive"]:
             raise Unavailable(f"the writer thread has stopped: {health['failure'] or 'closed'}",
                               field="writer", extra={"writer": health})
@@ -302,14 +311,14 @@ class Service:
         checkpoints) and for readers that started before it, at first at most WAL_WAIT_MS.
         If they are still reading it tries again WAL_RETRY_S later, waiting twice as long
         each time (up to WAL_WAIT_MAX_MS): a short stall when it can, a bounded WAL always."""
-        if time.monotonic() < self._wal_retry_at:
+        if self.wal is None or time.monotonic() < self._wal_retry_at:
             return
-        size = self.store.wal_bytes()
+        size = self.wal.wal_bytes()
         if size <= self.config.wal_limit_bytes:
             return
         wait_ms = min(self.WAL_WAIT_MAX_MS, self.WAL_WAIT_MS << min(self.wal_failures, 8))
         started = time.perf_counter()
-        done = self.store.restart_wal(wait_ms, truncate=idle)
+        done = self.wal.restart_wal(wait_ms, truncate=idle)
         stall_ms = (time.perf_counter() - started) * 1e3
         self.wal_stall_ms = max(self.wal_stall_ms, stall_ms)
         if done:
@@ -344,11 +353,11 @@ class Service:
     # -- reads --------------------------------------------------------------------------------
 
     @contextmanager
-    def reader(self) -> Iterator[SqliteStore]:
-        """A read-only connection for this thread (WAL: it never waits for the writer)."""
+    def reader(self) -> Iterator[Store]:
+        """A read-only connection for this thread (it never waits for the writer)."""
         store = getattr(self._reads, "store", None)
         if store is None:
-            store = SqliteStore(self.deployment.db_path, readonly=True)
+            store = self.deployment.store(readonly=True)
             self._reads.store = store
         yield store
 

@@ -53,7 +53,7 @@ from accord.rules.check import check
 from accord.rules.hotline import Due, Message
 from accord.rules.notice import Finding, Notice
 from accord.service.appender import LogAppender
-from accord.store.sqlite import SqliteStore
+from accord.store.base import Store
 from accord.timefmt import Clock, ClockStep, ClockWatch, SystemClock, format_time, parse_time
 
 log = logging.getLogger("accord.writer")
@@ -109,7 +109,7 @@ class Outcome:
                              for f, rc in self.findings]}
 
 
-def load_picture(store: SqliteStore, operator_key: bytes, origin: str | None = None) -> Picture:
+def load_picture(store: Store, operator_key: bytes, origin: str | None = None) -> Picture:
     """The live picture from the projection tables (fast); `accord verify` proves them right.
 
     `origin` is the log's (default: as the store records it)."""
@@ -140,7 +140,7 @@ def load_picture(store: SqliteStore, operator_key: bytes, origin: str | None = N
     return picture
 
 
-def strategic_check(store: SqliteStore, picture: Picture, notice: Notice, received_at: datetime,
+def strategic_check(store: Store, picture: Picture, notice: Notice, received_at: datetime,
                     previous: Notice | None = None) -> list[Finding]:
     """The 4D index narrows the other notices to those whose boxes come within the separation
     minima; the pure `check` then does the exact test on just those."""
@@ -188,7 +188,7 @@ def overdue_records(picture: Picture, agreement: Agreement, due: Due
     return finding, escalation
 
 
-def rebuild_picture(store: SqliteStore, operator_key: bytes, *, verify: bool = False,
+def rebuild_picture(store: Store, operator_key: bytes, *, verify: bool = False,
                     before: datetime | None = None, origin: str | None = None) -> Picture:
     """Fold the log from entry 0 (up to entries received before `before`)."""
     picture = Picture(operator_key, (store.meta("origin") or "") if origin is None else origin)
@@ -305,7 +305,7 @@ class _Journal:
 class Writer:
     """Sequences every write to one deployment's store. Not thread-safe: see `Sequencer`."""
 
-    def __init__(self, store: SqliteStore, signer: NoteSigner, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, signer: NoteSigner, clock: Clock | None = None) -> None:
         self.store = store
         self.signer = signer
         self.clock = clock or SystemClock()
@@ -704,7 +704,7 @@ def parse_event(obj: Any) -> Event:
     return Event.from_json(obj)
 
 
-def make_receipt(store: SqliteStore, index: int, checkpoint: tuple[int, str], *,
+def make_receipt(store: Store, index: int, checkpoint: tuple[int, str], *,
                  entry: bool = False) -> Receipt:
     """A receipt for `index`; with the entry's bytes only if asked (the caller decides whether
     the one asking may read the entry)."""

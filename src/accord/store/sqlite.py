@@ -14,9 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from accord.errors import DeploymentError, NotFound
 from accord.geo.box import Box4, volume_box
 from accord.rules.notice import Notice
+from accord.store.base import ITEM_TABLES, Backend, dumps
+
+__all__ = ["SCHEMA_VERSION", "WAL_LIMIT_BYTES", "SqliteStore", "dumps"]
 
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_MS = 10_000
@@ -48,12 +53,15 @@ CREATE INDEX IF NOT EXISTS p_volume_ref_notice ON p_volume_ref(notice);
 """
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 class SqliteStore:
-    """One SQLite file. Not thread-safe: one writer thread; readers open their own stores."""
+    """One SQLite file. Not thread-safe: one writer thread; readers open their own stores.
+
+    Beyond the `Store` port it bounds its own write-ahead log file (`wal_bytes`,
+    `set_wal_limit`, `restart_wal`, `manual_checkpoints`), which the service drives."""
+
+    backend: Backend = "sqlite"
+    errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+    schema_version = SCHEMA_VERSION
 
     def __init__(self, path: Path | str, *, create: bool = False, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -114,6 +122,11 @@ class SqliteStore:
             return self.path.with_name(self.path.name + "-wal").stat().st_size
         except FileNotFoundError:
             return 0
+
+    def manual_checkpoints(self) -> None:
+        """This connection never copies the WAL back by itself (the service's helper does,
+        and the writer restarts it: `restart_wal`)."""
+        self.db.execute("PRAGMA wal_autocheckpoint = 0")
 
     def set_wal_limit(self, limit: int) -> None:
         """`journal_size_limit` for this connection: a WAL reset leaves at most `limit` bytes."""
@@ -242,6 +255,10 @@ class SqliteStore:
                               (party, label, label))
         return int(cur.rowcount)
 
+    def token_rows(self) -> list[tuple[int, Any, Any, Any, Any]]:
+        return [(int(r[0]), r[1], r[2], r[3], r[4]) for r in self.db.execute(
+            "SELECT rowid, hash, party, label, created FROM tokens ORDER BY rowid")]
+
     # -- the picture's projection -----------------------------------------------------------
 
     def save_state(self, values: dict[str, Any]) -> None:
@@ -304,12 +321,14 @@ class SqliteStore:
 
     def save_item(self, table: str, key: str, obj: dict[str, Any]) -> None:
         """A row of p_messages or p_escalations: the value's JSON under its id."""
-        assert table in ("p_messages", "p_escalations", "p_alerts")
+        if table not in ITEM_TABLES:
+            raise ValueError(f"no projection table {table!r}")
         self.db.execute(f"INSERT OR REPLACE INTO {table}(id, json) VALUES(?, ?)",
                         (key, dumps(obj)))
 
     def items(self, table: str) -> dict[str, dict[str, Any]]:
-        assert table in ("p_messages", "p_escalations", "p_alerts")
+        if table not in ITEM_TABLES:
+            raise ValueError(f"no projection table {table!r}")
         rows = self.db.execute(f"SELECT id, json FROM {table}").fetchall()
         return {str(k): json.loads(v) for k, v in rows}
 
@@ -336,6 +355,13 @@ class SqliteStore:
             "SELECT r.notice, i.lon0, i.lon1, i.lat0, i.lat1, i.alt0, i.alt1, i.t0, i.t1 "
             "FROM p_volume_index i JOIN p_volume_ref r ON r.id = i.id").fetchall()
         return sorted((str(r[0]), tuple(float(x) for x in r[1:])) for r in rows)
+
+    @staticmethod
+    def stored_box(box: Box4) -> tuple[float, ...]:
+        """The R*Tree keeps 32-bit floats rounded outward, as SQLite rounds them."""
+        return (_f32_down(box.lon_min), _f32_up(box.lon_max), _f32_down(box.lat_min),
+                _f32_up(box.lat_max), _f32_down(box.alt_min), _f32_up(box.alt_max),
+                _f32_down(box.t_min), _f32_up(box.t_max))
 
     def raw_rows(self, table: str) -> dict[str, str]:
         """A projection table as stored text, keyed by id: verification parses nothing twice."""
@@ -378,3 +404,23 @@ class SqliteStore:
         return [f"schema ({t} {n}): differs from the one Accord creates"
                 for (t, n) in sorted(set(want) | set(have))
                 if want.get((t, n)) != have.get((t, n))]
+
+
+_TOWARDS = 1.0 - 1.0 / 8388608.0
+_AWAY = 1.0 + 1.0 / 8388608.0
+
+
+def _f32_down(d: float) -> float:
+    """SQLite R*Tree's rtreeValueDown: the float32 at or below d, exactly as SQLite rounds."""
+    f = float(np.float32(d))  # compare as doubles: numpy would compare in float32
+    if f > d:
+        f = float(np.float32(d * (_AWAY if d < 0 else _TOWARDS)))
+    return f
+
+
+def _f32_up(d: float) -> float:
+    """SQLite R*Tree's rtreeValueUp."""
+    f = float(np.float32(d))
+    if f < d:
+        f = float(np.float32(d * (_TOWARDS if d < 0 else _AWAY)))
+    return f
