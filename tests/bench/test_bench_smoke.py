@@ -82,3 +82,10 @@ def test_reads_bench_runs_and_prints_its_ratios() -> None:
     assert re.search(r"^ratio median, baseline / read model: /v1/picture \d+\.\dx, "
                      r"/v1/picture\?bbox \(100 km\) \d+\.\dx, /v1/notices/\{id\} \d+\.\dx, "
                      r"/v1/findings\?open=true \d+\.\dx", out, re.MULTILINE)
+
+
+def test_mirror_bench_runs_and_prints_its_ratio() -> None:
+    out = run("mirror.py")
+    assert "kept up" in out
+    assert re.search(r"^ratio catch-up, fetch only / verified mirror, the same [\d,]+ entries: "
+                     r"\d+\.\dx entries/s", out, re.MULTILINE)
