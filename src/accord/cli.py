@@ -1138,8 +1138,29 @@ def demo(dir: Annotated[Path | None, typer.Option(
          serve: Annotated[bool, typer.Option(
              "--serve", help="Run it over the network: a live service, the two parties as "
                              "separate HTTP clients, the hotline and the escalation.")] = False,
+         console: Annotated[bool, typer.Option(
+             "--console", help="Serve it live for the web console: prints a URL, token and "
+                               "key file for IL and for RU, plays the scenario on a running "
+                               "clock and serves until Ctrl-C.")] = False,
+         port: Annotated[int, typer.Option(
+             help="With --console: the port on 127.0.0.1 (0 picks a free one).")] = 8470,
+         speed: Annotated[float, typer.Option(
+             help="With --console: how many times faster than real time the scenario "
+                  "clock runs.")] = 5.0,
+         open_browser: Annotated[bool, typer.Option(
+             "--open", help="With --console: open both consoles in the web browser.")] = False,
          ) -> None:
     """Replay the Latakia scenario of 17 September 2018 (modelled on public reports)."""
+    if console:
+        if not 0 <= port <= 65535:
+            raise typer.BadParameter(f"{port} is not a TCP port (0 to 65535)", param_hint="--port")
+        if not 0.1 <= speed <= 100:
+            raise typer.BadParameter(f"{speed:g} is not a usable speed (0.1 to 100)",
+                                     param_hint="--speed")
+        from accord.scenarios.console import run as run_console
+
+        raise typer.Exit(run_console(out, dir, port=port, speed=speed,
+                                     open_browser=open_browser))
     if serve:
         from accord.scenarios.served import run as run_served
 

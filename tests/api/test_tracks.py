@@ -72,6 +72,18 @@ def test_feed_raises_a_hazard_alert_seen_by_the_parties(server: Server, tmp_path
         assert not any(a["alert"] == alert["alert"] for a in c.alerts())
         entries = c.entries(alert["entry"], alert["entry"] + 1)
         assert entries[0].get("hidden") is True
+    # GET /v1/tracks: A sees its own aircraft; B (concerned by the alert) sees it too, as the
+    # alert's samples already show it; C, not concerned, sees nothing of it.
+    def tracks(party: str) -> list[dict[str, Any]]:
+        r = httpx.get(server.url + "/v1/tracks",
+                      headers={"Authorization": f"Bearer {server.tokens[party]}"})
+        assert r.status_code == 200
+        return list(r.json()["tracks"])
+
+    [a_own] = [t for t in tracks("A") if t["aircraft"] == "ABC123"]
+    assert a_own["party"] == "A" and a_own["callsign"] == "ALPHA1"
+    assert [t["aircraft"] for t in tracks("B") if t["party"] == "A"] == ["ABC123"]
+    assert not [t for t in tracks("C") if t["party"] == "A"]
     cli = subprocess.run([sys.executable, "-m", "accord", "--server", server.url, "--token",
                           server.tokens["A"], "alerts", "--open"], capture_output=True,
                          text=True, timeout=60, env={"COLUMNS": "200", "PATH": ""})

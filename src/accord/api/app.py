@@ -30,6 +30,8 @@ from accord import __version__
 from accord.api import auth
 from accord.api.guard import PARTY, PROBLEM, Guard, fast_json, problem_response
 from accord.api.stream import Stream, events
+from accord.console import site
+from accord.console.settings import ConsoleSettings
 from accord.errors import (
     AccordError,
     Forbidden,
@@ -45,7 +47,7 @@ from accord.log.merkle import consistency_proof, leaf_hash, root
 from accord.picture.view import Area, entry_for, picture_for, picture_geojson
 from accord.service.runtime import Service, ServiceConfig
 from accord.service.writer import Outcome, Submission, make_receipt
-from accord.timefmt import parse_time
+from accord.timefmt import SystemClock, format_time, parse_time
 
 log = logging.getLogger("accord.api")
 __all__ = ["Forbidden", "RateLimited", "Unauthorized", "Unavailable", "create_app"]
@@ -124,6 +126,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                 await asyncio.get_running_loop().run_in_executor(None, svc.close)
 
     app = FastAPI(title="Accord", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # /docs from the package: accord.console
                   description="Deconfliction for parties that share airspace but not a command:"
                               " signed notices, checks, the hotline and a verifiable log.")
     app.state.draining = threading.Event()  # set by whoever stops the server: streams end
@@ -131,6 +134,9 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     config = service.config if service is not None else ServiceConfig.load(Path(dir or "."))
     app.add_middleware(Guard, limit=config.max_body_bytes, service=lambda: state.get("svc"),
                        append=append)
+    # The console at / and /docs; its security headers wrap every response, the Guard's too.
+    site.mount(app, ConsoleSettings.load(service.deployment.dir if service is not None
+                                         else Path(dir or ".")))
 
     async def svc() -> Service:  # async: no threadpool hop for a dictionary lookup
         s = state.get("svc")
@@ -228,6 +234,14 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         return {"party": p, "next_seq": seq + 1, "log": s.deployment.origin,
                 "agreement": agreement}
 
+    @app.get("/v1/time", tags=["read"])
+    def service_time(p: Party, s: Svc) -> dict[str, Any]:
+        """The service's clock, to compare with the client's (the console warns when they
+        differ by more than a few seconds). `scenario` is true when the service runs a
+        scenario's clock (the demo) rather than the system's."""
+        return {"now": format_time(s.clock.now(), micro=True),
+                "scenario": not isinstance(s.clock, SystemClock)}
+
     @app.get("/v1/agreement", tags=["read"])
     def agreement(p: Party, s: Svc) -> dict[str, Any]:
         """The agreement in force, exactly as all parties signed it."""
@@ -306,6 +320,14 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         """Position reports of this party's own aircraft (SI units). Bad rows are counted
         and described; the rest are kept. Tracks are not logged; alerts they raise are."""
         return s.monitor.ingest(p, body.reports)
+
+    @app.get("/v1/tracks", tags=["tracks"])
+    def tracks(p: Party, s: Svc) -> dict[str, Any]:
+        """The aircraft this party may see now: its own tracks, and the other parties'
+        aircraft named by an open alert that concerns it (as the alert's samples disclose
+        them), each at its last report. What the console draws and moves."""
+        return {"at": format_time(s.clock.now(), micro=True),
+                "tracks": s.monitor.visible_tracks(p, s.picture())}
 
     @app.get("/v1/alerts", tags=["tracks"])
     def alerts(p: Party, s: Svc,

@@ -1,10 +1,11 @@
 """Who a request acts for, and whether it may: the one authorization policy of the HTTP API.
 
 Every path under `/v1/` needs a bearer token of a party to the agreement in force; only the
-health probes and the API's own documents are open (`OPEN`). The token is checked before the
-body is read, so a stranger never makes the service parse anything large. A party removed by
-an amendment is refused at once, even though its token is still in the table; a revoked token
-is refused within `Service.TOKEN_TTL_S`.
+health probes, the API's own documents and the console's page and files are open (`OPEN`,
+`OPEN_PREFIXES`: they hold no data; the console reads the API with a token). The token is
+checked before the body is read, so a stranger never makes the service parse anything large.
+A party removed by an amendment is refused at once, even though its token is still in the
+table; a revoked token is refused within `Service.TOKEN_TTL_S`.
 
 The first agreement is never adopted over HTTP: with no agreement in force no token can exist,
 and the operator adopts it on the deployment's own machine (`accord agreement adopt`) before
@@ -18,15 +19,21 @@ from typing import Any
 
 from accord.errors import AccordError, Forbidden, NoAgreement, RateLimited, Unauthorized
 
-# Paths anyone who reaches the port may read: health and the API's own description.
-OPEN = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                  "/redoc"})
+# Paths anyone who reaches the port may read: health, the API's own description, and the
+# console's page and static files (no data: the page reads the API with the party's token).
+OPEN = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/"})
+OPEN_PREFIXES = ("/console/",)
 
 ADOPT_FIRST = ("adopt the first agreement on the deployment's own machine before serving: "
                "`accord agreement adopt SIGNED.json --dir DIR`")
 TOKEN_HINT = "Authorization: Bearer <a token from `accord party token PARTY`>"
-__all__ = ["ADOPT_FIRST", "OPEN", "Forbidden", "RateLimited", "Unauthorized", "authenticate",
-           "bearer", "party_in_force", "still_allowed"]
+__all__ = ["ADOPT_FIRST", "OPEN", "OPEN_PREFIXES", "Forbidden", "RateLimited", "Unauthorized",
+           "authenticate", "bearer", "is_open", "party_in_force", "still_allowed"]
+
+
+def is_open(path: str) -> bool:
+    """May anyone who reaches the port request `path`, without a credential?"""
+    return path in OPEN or path.startswith(OPEN_PREFIXES)
 
 
 def bearer(authorization: str | None) -> str | None:

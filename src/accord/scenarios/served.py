@@ -31,7 +31,7 @@ from accord.verify import verify_store
 class _Server:
     """uvicorn on its own thread, serving an existing Service."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, port: int = 0) -> None:
         import socket
 
         import uvicorn
@@ -39,7 +39,8 @@ class _Server:
         from accord.api.app import create_app
 
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.app = create_app(service=service)
         config = uvicorn.Config(self.app, log_config=None, lifespan="on", log_level="warning",

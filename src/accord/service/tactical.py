@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from accord.errors import AccordError, InvalidInput, LimitExceeded
 from accord.geo.volume import Volume
-from accord.picture.fold import Picture
+from accord.picture.fold import Picture, PictureReads
 from accord.tactical.alerts import (
     AlertBook,
     AlertChange,
@@ -202,6 +202,25 @@ class TacticalMonitor:
         return {"received": len(rows), "accepted": accepted, "duplicates": dups,
                 "out_of_order": ooo, "rejected": len(rows) - accepted - dups - ooo,
                 "problems": problems, "tracks": tracks}
+
+    def visible_tracks(self, party: str, picture: PictureReads) -> list[dict[str, Any]]:
+        """What `party` may see of the track table: its own aircraft, and those of other
+        parties that an open alert concerning `party` names (the alert already shows their
+        positions, in its samples); each at its last report, sorted by party and aircraft."""
+        named: set[str] = set()
+        for a in picture.alerts.values():
+            if a.get("state") == "open" and party in a.get("parties", ()):
+                ac = a.get("details", {}).get("aircraft")
+                named.update(ac if isinstance(ac, list) else [ac] if isinstance(ac, str)
+                             else [])
+        with self._lock:
+            rows = [r for r in self.table.tracks.values()
+                    if r.party == party or f"{r.party}/{r.aircraft}" in named]
+        return [{"party": r.party, "aircraft": r.aircraft, "callsign": r.callsign,
+                 "time": format_time(r.time, micro=True), "lat": r.lat, "lon": r.lon,
+                 "alt_m": r.alt_m, "gs_mps": r.gs, "trk_deg": r.trk, "vs_mps": r.vs,
+                 "reference": r.reference}
+                for r in sorted(rows, key=lambda r: (r.party, r.aircraft))]
 
     def cycle(self, picture: Picture) -> list[dict[str, Any]]:
         """One detection pass; returns the alert bodies to log (ids filled by the writer).

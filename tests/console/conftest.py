@@ -1,0 +1,5 @@
+"""The console tests' fixtures; helpers live in `console_support.py`."""
+
+from console_support import browser
+
+__all__ = ["browser"]
