@@ -95,6 +95,17 @@ def test_two_command_posts(dep: Deployed, browser: Browser) -> None:
                          timeout=5000)
     assert not present(ru, "#awaiting [data-awaiting=IL-STRIKE-1]")
 
+    # The hotline: IL sends an urgent message from its console; RU sees it counting down
+    # and acknowledges it; IL sees the acknowledgement.
+    il.select_option("#m-to", "RU")
+    il.select_option("#m-priority", "urgent")
+    il.fill("#m-text", "Strike from 18:40Z; keep clear. <script>alert(1)</script>")
+    il.click("#send-form button[type=submit]")
+    ru.wait_for_selector("#messages .msg.in.urgent .countdown", timeout=5000)
+    assert "<script>alert(1)</script>" in ru.inner_text("#messages")
+    ru.click("#messages button:has-text('Acknowledge IL:M-')")
+    il.wait_for_selector("#messages .msg.out:has-text('acknowledged by all')", timeout=5000)
+
     # A second strike notice that RU leaves unacknowledged: escalated on both consoles.
     submit(dep, "IL", "notice.file", {
         "notice": "IL-STRIKE-2", "kind": "strike",

@@ -104,7 +104,7 @@ def test_an_event_signed_in_the_browser_verifies_in_python(dep: Deployed,
     key = dep.key_files["IL"].read_text()
     event = {"v": 2, "log": "console.test/log", "agreement": None, "type": "message",
              "party": "IL", "seq": 7, "issued_at": "2026-11-24T00:00:00Z",
-             "body": {"message": "M-\u20ac-\U0001f600", "text": "é <x> 1e21", "n": 1e21,
+             "body": {"message": "IL:M-\u20ac-\U0001f600", "text": "é <x> 1e21", "n": 1e21,
                       "f": 0.1, "z": -0.0, "to": ["RU"]}}
     sig = page.evaluate("async ([text, event]) => { const c = await import('/console/js/"
                         "crypto.js'); const k = await c.importKeyFile(text);"
@@ -220,24 +220,24 @@ def test_a_network_cut_resumes_with_nothing_lost_or_twice(dep: Deployed,
     then resumes with Last-Event-ID and shows each entry once."""
     page = browser.page(dep.url)
     sign_in(page, dep, "RU")
-    submit(dep, "IL", "message", {"message": "CUT-0", "text": "before the cut", "to": ["RU"]})
-    page.wait_for_selector("#messages [data-message=CUT-0]")
+    submit(dep, "IL", "message", {"message": "IL:CUT-0", "text": "before the cut", "to": ["RU"]})
+    page.wait_for_selector("#messages [data-message='IL:CUT-0']")
     port = int(dep.url.rsplit(":", 1)[1])
     assert stop(dep) == 0
     page.wait_for_selector("#disconnected:not([hidden])", timeout=15000)
     assert "Disconnected from the service since" in page.inner_text("#disconnected")
     for i in range(1, 4):
-        write_offline(dep, "IL", "message", {"message": f"CUT-{i}", "text": f"during {i}",
+        write_offline(dep, "IL", "message", {"message": f"IL:CUT-{i}", "text": f"during {i}",
                                              "to": ["RU"]})
     serve(dep, port)
     page.wait_for_selector("#disconnected", state="hidden", timeout=20000)
     for i in range(1, 4):
-        page.wait_for_selector(f"#messages [data-message=CUT-{i}]", timeout=10000)
-    submit(dep, "IL", "message", {"message": "CUT-4", "text": "after", "to": ["RU"]})
-    page.wait_for_selector("#messages [data-message=CUT-4]", timeout=10000)
+        page.wait_for_selector(f"#messages [data-message='IL:CUT-{i}']", timeout=10000)
+    submit(dep, "IL", "message", {"message": "IL:CUT-4", "text": "after", "to": ["RU"]})
+    page.wait_for_selector("#messages [data-message='IL:CUT-4']", timeout=10000)
     ids = [li.get_attribute("data-message") for li in page.query_selector_all(
-        "#messages li[data-message^=CUT-]")]
-    assert sorted(ids) == ["CUT-0", "CUT-1", "CUT-2", "CUT-3", "CUT-4"]  # none lost or twice
+        "#messages li[data-message^='IL:CUT-']")]
+    assert sorted(ids) == [f"IL:CUT-{i}" for i in range(5)]  # none lost, none twice
     # while the service was down the browser logged its failed connections; nothing else
     browser.errors[:] = [e for e in browser.errors if "ERR_CONNECTION_REFUSED" not in e
                          and "Failed to load resource" not in e]

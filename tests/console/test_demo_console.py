@@ -55,7 +55,7 @@ def test_the_latakia_demo_in_two_consoles(tmp_path: Path, browser: Browser) -> N
         for page in (il, ru):
             page.wait_for_selector("#alerts-list [data-kind=conflict]", timeout=30000)
             page.wait_for_selector("#alerts-list [data-kind=late_notice]", timeout=5000)
-        ru.wait_for_selector("#messages [data-message=IL-HL-0917-1]")
+        ru.wait_for_selector("#messages [data-message='IL:HL-0917-1']")
         for page in (il, ru):
             page.wait_for_selector("#alerts-list .escalation", timeout=60000)
             page.wait_for_selector("#alerts-list .alert[data-alert]", timeout=60000)

@@ -100,13 +100,13 @@ class Script:
         if not c.sleep_until(at("18:39:20"), stop):
             return
         self.send("IL", "message", {
-            "message": "IL-HL-0917-1", "to": ["RU"], "priority": "urgent",
+            "message": "IL:HL-0917-1", "to": ["RU"], "priority": "urgent",
             "ref": {"notice": "IL-STRIKE-0917"}, "ack_minutes": 1,
             "text": "Strike package over Latakia from 18:40Z; keep clear of the notified area."})
         self.say("18:39:20 IL sends an urgent hotline message to RU")
         if not c.sleep_until(at("18:39:50"), stop):
             return
-        self.send("RU", "message.ack", {"message": "IL-HL-0917-1"})
+        self.send("RU", "message.ack", {"message": "IL:HL-0917-1"})
         self.say("18:39:50 RU acknowledges the message (not the notice: it escalates at 18:44"
                  " unless RU's officer acknowledges it in the console)")
         if not c.sleep_until(at("18:44:00"), stop):

@@ -529,7 +529,8 @@ async function sendMessage() {
   try {
     const text = $("#m-text").value.trim();
     if (!text) throw new Error("write the message first");
-    const body = { message: `${S.model.party}-M-${Date.now().toString(36)}`, text, priority: $("#m-priority").value };
+    // A message id is under its sender's prefix (PARTY:...), as the service requires.
+    const body = { message: `${S.model.party}:M-${Date.now().toString(36)}`, text, priority: $("#m-priority").value };
     const to = $("#m-to").value;
     if (to !== "*") body.to = [to];
     const a = await submit("message", body);
