@@ -1281,8 +1281,8 @@ def evidence(notice_id: Annotated[str, typer.Argument(help="The notice.")],
                 raise InvalidInput("the mirror holds no checkpoint yet", field="dir",
                                    accepted="run `accord mirror` first")
             bundle = make_bundle(notice_id, folder.party, folder.verifier.verifier_key,
-                                 replica.held[0], replica.store.leaves(), replica.store,
-                                 utc_offset)
+                                 replica.evidence_checkpoint(), replica.store.leaves(),
+                                 replica.store, utc_offset)
         finally:
             replica.store.close()
     else:

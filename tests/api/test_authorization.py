@@ -336,7 +336,7 @@ def test_added_party_does_not_read_earlier_broadcasts(amended: dict[str, Any]) -
     assert "BEFORE-MARKER" not in text
     # B, a party then and now, reads both
     b = httpx.get(s.url + "/v1/picture", headers=_auth(s.tokens["B"])).json()
-    assert {m["id"] for m in b["messages"]} == {"BEFORE", "AFTER"}
+    assert {m["id"] for m in b["messages"]} == {"A:BEFORE", "A:AFTER"}
 
 
 def test_revoking_a_token_ends_its_stream(amended: dict[str, Any]) -> None:

@@ -224,3 +224,28 @@ def test_a_stall_is_an_alarm_once() -> None:
     off = Watch(0, lambda: t[0])
     t[0] = 10_000
     off.saw(Round(6))
+
+
+def test_an_observers_replica_holds_every_entry_in_full(tmp_path: Path) -> None:
+    from accord import commands
+    from accord.keys import PARTY_KEY, KeyFile
+    from accord.service.deployment import Deployment
+    from accord.service.writer import Writer
+    from accord.store.sqlite import SqliteStore
+    from support import agreement_doc
+
+    keys = {p: KeyFile.generate(PARTY_KEY, p) for p in (*PARTIES, "UN")}
+    doc = agreement_doc(keys, disclosure={"C": "volumes"})
+    next(p for p in doc["parties"] if p["id"] == "UN")["role"] = "observer"
+    clock = ManualClock(T0)
+    d = Deployment.init(tmp_path / "dep", "test.example/log", clock)
+    w = World(d.dir, Writer(SqliteStore(d.db_path), d.signer(), clock), clock, keys)
+    w.writer.submit(commands.signed_by_all(doc, keys.values(), clock.now(), d.origin))
+    activity(w, 0)
+    r = replica(tmp_path, w, "UN")
+    r.sync(StoreSource(w, "UN"))
+    assert r.size == w.store.size() and r.picture.hidden == 0 and r.picture.unverified == 0
+    key = NoteVerifier.parse(w.store.meta("log_key") or "").public_key.public_bytes_raw()
+    now = w.clock.now()
+    assert picture_for(r.picture, "UN", now) == picture_for(load_picture(w.store, key), "UN",
+                                                            now)

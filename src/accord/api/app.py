@@ -44,7 +44,7 @@ from accord.errors import (
 from accord.limits import parse_json
 from accord.log.event import Entry, Event
 from accord.log.merkle import consistency_proof, leaf_hash, root
-from accord.picture.view import Area, entry_for, picture_for, picture_geojson
+from accord.picture.view import Area, entry_for, picture_for, picture_geojson, reader
 from accord.service.runtime import Service, ServiceConfig
 from accord.service.writer import Outcome, Submission, make_receipt
 from accord.timefmt import SystemClock, format_time, parse_time
@@ -309,16 +309,23 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     def findings(p: Party, s: Svc,
                  open: Annotated[bool, Query(description="only findings still open")] = False,
                  ) -> list[dict[str, Any]]:
-        """Findings addressed to this party."""
+        """Findings addressed to this party (an observer: every finding)."""
         pic = s.picture()
         now = s.clock.now()
+        seen_as = reader(pic.agreement, p)
         return [f.to_json() for f in sorted(pic.findings.values(), key=lambda f: f.entry)
-                if p in f.parties and (not open or pic.is_open(f, now))]
+                if (seen_as is None or p in f.parties) and (not open or pic.is_open(f, now))]
 
     @app.post("/v1/tracks", tags=["tracks"])
     async def post_tracks(body: TracksIn, p: Party, s: Svc) -> dict[str, Any]:
         """Position reports of this party's own aircraft (SI units). Bad rows are counted
-        and described; the rest are kept. Tracks are not logged; alerts they raise are."""
+        and described; the rest are kept. Tracks are not logged; alerts they raise are.
+        An observer of the agreement has no aircraft here."""
+        agreement = s.writer.published.agreement
+        if agreement is not None and p in agreement.observers:
+            raise Forbidden(f"{p} observes this agreement and reports no aircraft",
+                            field="Authorization", accepted="a token of a party with role "
+                                                            "party")
         return s.monitor.ingest(p, body.reports)
 
     @app.get("/v1/tracks", tags=["tracks"])
@@ -333,9 +340,11 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     def alerts(p: Party, s: Svc,
                open: Annotated[bool, Query(description="only alerts still open")] = False,
                ) -> list[dict[str, Any]]:
-        """Tactical alerts that concern this party, latest state first."""
+        """Tactical alerts that concern this party (an observer: every alert), latest state
+        first."""
         pic = s.picture()
-        items = [a for a in pic.alerts.values() if p in a["parties"]
+        seen_as = reader(pic.agreement, p)
+        items = [a for a in pic.alerts.values() if (seen_as is None or p in a["parties"])
                  and (not open or a["state"] == "open")]
         return sorted(items, key=lambda a: a["entry"], reverse=True)
 

@@ -11,11 +11,11 @@ from accord.log.merkle import consistency_proof, leaf_hash
 from accord.log.note import NoteVerifier
 from accord.picture.view import entry_for
 from accord.service.writer import load_picture
-from accord.store.sqlite import SqliteStore
+from accord.store.base import Store
 
 
 class StoreSource:
-    def __init__(self, store: SqliteStore, party: str) -> None:
+    def __init__(self, store: Store, party: str) -> None:
         self.store = store
         self.party = party
 

@@ -36,6 +36,7 @@ from accord.log.merkle import (
     root,
     verify_consistency,
 )
+from accord.log.cosignature import merge_cosignatures, verify_witnessed
 from accord.log.note import Checkpoint, NoteVerifier, open_checkpoint
 from accord.mirror.fork import Fork
 from accord.picture.partial import PartyPicture
@@ -194,6 +195,51 @@ class Replica:
     @property
     def verifier_key(self) -> str:
         return self.store.meta("log_key") or ""
+
+    def evidence_checkpoint(self) -> str:
+        """The checkpoint to prove evidence to: the largest kept one that a quorum of the
+        agreement's witnesses cosigned, else the latest held."""
+        if self.held is None:
+            raise Alarm("bad-checkpoint", "the mirror holds no checkpoint yet")
+        policy = self.picture.agreement.witnesses if self.picture.agreement else None
+        if policy is not None:
+            for _, note in self.store.checkpoints_newest(1000):
+                try:
+                    verify_witnessed(note, self.verifier, policy)
+                    return note
+                except ProofError:
+                    continue
+        return self.held[0]
+
+    def keep_witnessed(self, note: str) -> bool:
+        """Keep a cosigned checkpoint (from the service's witnessed route or a witness) if it
+        is of this log and of the tree the replica holds: its cosignature lines are merged
+        into the note kept for that size, so evidence made later can be witnessed. False
+        when it is ahead of the replica (kept later, once the entries are in); an Alarm if
+        it contradicts the replica's tree (proved like any fork)."""
+        try:
+            cp = open_checkpoint(note, self.verifier)
+        except ProofError as e:
+            raise Alarm("bad-checkpoint", f"a cosigned checkpoint does not verify with the log "
+                                          f"key: {e.detail}", {"checkpoint": note}) from None
+        if cp.size > self.size or cp.size == 0 or self.held is None:
+            return False
+        held_note, old = self.held
+        if root(self.store, cp.size) != cp.root:
+            mine = root(self.store, cp.size)
+            fork = Fork(self.verifier_key, note, held_note, mine,
+                        tuple(consistency_proof(self.store, cp.size, old.size)))
+            raise Alarm("equivocation", f"a cosigned checkpoint of size {cp.size} is not of the "
+                                        f"tree the mirror holds", fork.to_json())
+        kept = self.store.checkpoint(cp.size)
+        merged = note if kept is None else merge_cosignatures(
+            kept[1], [line for line in note.split("\n\n", 1)[1].splitlines() if line])
+        with self.store.transaction():
+            self.store.add_checkpoint(cp.size, merged, kept[2] if kept else format_time(
+                self.clock.now(), micro=True))
+        if cp.size == old.size:
+            self.held = (merged, old)
+        return True
 
     def _behind(self, note: str, cp: Checkpoint, held_note: str, old: Checkpoint) -> None:
         """A checkpoint smaller than the one held: a rollback if it is a prefix of what the

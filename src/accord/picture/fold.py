@@ -17,6 +17,7 @@ from typing import Any
 from accord.errors import (
     BadSignature,
     Conflict,
+    Forbidden,
     InvalidInput,
     InvalidTime,
     NoAgreement,
@@ -132,7 +133,7 @@ class PictureReads:
         agreement = self.agreement
         if agreement is None or not agreement.kind(notice.kind).ack_required:
             return frozenset()
-        return frozenset(p for p in agreement.party_ids if p != notice.party)
+        return frozenset(p for p in agreement.acting_ids if p != notice.party)
 
     def state(self, notice: Notice, at: datetime) -> str:
         return notice.state(at, self.required_acks(notice))
@@ -258,6 +259,10 @@ class Picture(PictureReads):
         else:
             agreement = self.require_agreement()
             key = agreement.party(ev.party, "event.party").key
+            if ev.party in agreement.observers:
+                raise Forbidden(f"{ev.party} observes this agreement: it reads the log and "
+                                f"signs agreements, and files nothing", field="event.party",
+                                accepted="an event of a party with role party")
         if verify:
             verify_event_signature(ev, entry.sig, key)
 

@@ -80,6 +80,14 @@ class Area:
         return False
 
 
+def reader(agreement: Agreement | None, party: str | None) -> str | None:
+    """Whom to show things as: an observer of the agreement reads what the operator reads
+    (None), private parts aside; anyone else as themselves."""
+    if party is not None and agreement is not None and party in agreement.observers:
+        return None
+    return party
+
+
 def disclosure(agreement: Agreement | None, owner: str) -> str:
     return "full" if agreement is None else agreement.disclosed(owner)
 
@@ -89,6 +97,7 @@ def notice_for(notice: Notice, party: str | None, picture: PictureReads,
     """A notice as `party` may see it (None: the operator, who sees all), with its state."""
     out = dict(picture.notice_json(notice))
     out["state"] = picture.state(notice, at)
+    party = reader(picture.agreement, party)
     if (party is not None and notice.party != party
             and disclosure(picture.agreement, notice.party) == "volumes"):
         out.pop("title", None)
@@ -124,6 +133,7 @@ def picture_for(picture: PictureReads, party: str | None, at: datetime,
     """The picture as `party` sees it at `at`: live notices, zones, its open findings, its
     hotline traffic."""
     a = picture.agreement
+    seen_as = reader(a, party)
     notices = _in_area(picture, at, area, candidates)
     # In log order: the read model's maps are not ordered by insertion.
     messages = [m.to_json() for m in sorted(picture.messages.values(), key=lambda m: m.entry)]
@@ -135,13 +145,13 @@ def picture_for(picture: PictureReads, party: str | None, at: datetime,
                                         "protects": sorted(z.protects), "action": z.action}
                                        for z in a.zones],
         "findings": [f.to_json() for f in picture.open_findings(at)
-                     if finding_visible(f, party)],
-        "messages": [m for m in messages if message_visible(m, party)],
+                     if finding_visible(f, seen_as)],
+        "messages": [m for m in messages if message_visible(m, seen_as)],
         "escalations": [e for e in sorted(picture.escalations.values(),
                                           key=lambda e: int(e["entry"]))
-                        if escalation_visible(e, party)],
+                        if escalation_visible(e, seen_as)],
         "alerts": [a for a in sorted(picture.alerts.values(), key=lambda a: int(a["entry"]))
-                   if a["state"] == "open" and (party is None or party in a["parties"])],
+                   if a["state"] == "open" and (seen_as is None or seen_as in a["parties"])],
     }
 
 
@@ -215,6 +225,10 @@ def entry_for(index: int, data: bytes, leaf: bytes, entry: Entry, party: str,
     audience = entry_audience(entry, messages)
     out: dict[str, Any] = {"index": index,
                            "leaf_hash": base64.b64encode(leaf).decode("ascii")}
+    if agreement is not None and party in agreement.observers:
+        out["entry"] = data.decode("utf-8")  # an observer reads every entry as it is
+        out["value"] = entry.to_json()
+        return out
     if audience is not None and party not in audience:
         out["hidden"] = True
         return out

@@ -25,12 +25,20 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 ZONE_FOREVER = ("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")
 
 
+ROLES = ("party", "observer")
+
+
 @dataclass(frozen=True, slots=True)
 class Party:
+    """A party to the agreement. An `observer` (an investigator the parties admit) signs the
+    agreement like the others and reads every entry in full, but files nothing, is sent no
+    message and owes no acknowledgement."""
+
     id: str
     name: str
     key: bytes
     escalation: str | None = None
+    role: str = "party"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,16 @@ class Agreement:
     @property
     def party_ids(self) -> tuple[str, ...]:
         return tuple(p.id for p in self.parties)
+
+    @property
+    def observers(self) -> frozenset[str]:
+        """The parties that read everything and act on nothing (role `observer`)."""
+        return frozenset(p.id for p in self.parties if p.role == "observer")
+
+    @property
+    def acting_ids(self) -> tuple[str, ...]:
+        """The parties that file, send and acknowledge (every party but the observers)."""
+        return tuple(p.id for p in self.parties if p.role != "observer")
 
     def disclosed(self, party_id: str) -> Disclosure:
         return dict(self.disclosure).get(party_id, "full")
@@ -276,7 +294,7 @@ def _parties(value: Any, field: str) -> tuple[Party, ...]:
     out: list[Party] = []
     for i, raw in enumerate(value):
         f = f"{field}[{i}]"
-        p = _obj(raw, f, {"id", "name", "key", "escalation"})
+        p = _obj(raw, f, {"id", "name", "key", "escalation", "role"})
         pid = identifier(p.get("id"), f"{f}.id")
         key = unb64(p.get("key"), f"{f}.key", 32)
         name = p.get("name", pid)
@@ -284,7 +302,15 @@ def _parties(value: Any, field: str) -> tuple[Party, ...]:
         check_text(name, f"{f}.name", 200)
         if esc is not None:
             check_text(esc, f"{f}.escalation", 200)
-        out.append(Party(id=pid, name=name, key=key, escalation=esc))
+        role = p.get("role", "party")
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r}", field=f"{f}.role",
+                               accepted="party (the default) or observer (reads everything, "
+                                        "files nothing)")
+        out.append(Party(id=pid, name=name, key=key, escalation=esc, role=role))
+    if sum(p.role == "party" for p in out) < 2:
+        raise InvalidInput("an agreement needs at least two parties besides its observers",
+                           field=field, accepted="at least two parties with role party")
     if len({p.id for p in out}) != len(out):
         raise InvalidInput("party ids must be unique", field=field)
     if len({p.key for p in out}) != len(out):

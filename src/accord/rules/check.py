@@ -53,7 +53,7 @@ class _Frames:
 
 def affected_by(notice: Notice, agreement: Agreement) -> tuple[str, ...]:
     """Everyone party to the agreement: a notice is given to all, as on the hotline."""
-    return tuple(sorted(agreement.party_ids))
+    return tuple(sorted(agreement.acting_ids))
 
 
 def _late(notice: Notice, agreement: Agreement, received_at: datetime,
@@ -95,7 +95,7 @@ def _zones(notice: Notice, agreement: Agreement, frames: _Frames) -> list[Findin
         if not hits:
             continue
         parties = tuple(sorted({notice.party, *zone.protects} if zone.protects
-                               else set(agreement.party_ids)))
+                               else set(agreement.acting_ids)))
         out.append(Finding(
             kind="zone_violation", notice=notice.id, version=notice.version, parties=parties,
             action=zone.action,

@@ -97,7 +97,7 @@ def parse_message(body: dict[str, Any], agreement: Agreement, sender: str, recei
         raise InvalidInput(f"unknown key(s) {unknown}", field=field,
                            accepted=", ".join(sorted(_KEYS)))
     mid = message_id(body.get("message"), f"{field}.message")
-    others = [p for p in agreement.party_ids if p != sender]
+    others = [p for p in agreement.acting_ids if p != sender]  # observers read, never owe
     to = body.get("to", others)
     if not isinstance(to, list) or not to or not all(isinstance(p, str) for p in to):
         raise InvalidInput("to must be a non-empty list of party ids", field=f"{field}.to",

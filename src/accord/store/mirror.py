@@ -123,6 +123,12 @@ class MirrorStore:
                                   (size,)).fetchone()
         return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
 
+    def checkpoints_newest(self, limit: int) -> list[tuple[int, str]]:
+        """The `limit` largest checkpoints kept, largest first."""
+        rows = self.db.execute("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT ?",
+                               (limit,)).fetchall()
+        return [(int(a), str(b)) for a, b in rows]
+
     def add_alarm(self, at: str, kind: str, message: str, evidence: Any) -> None:
         self.db.execute("INSERT INTO alarms(at, kind, message, evidence) VALUES(?, ?, ?, ?)",
                         (at, kind, message,
