@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from accord.errors import AccordError, InvalidInput, ProofError, Unavailable
+from accord.log.cosignature import merge_cosignatures, verify_witnessed
 from accord.log.event import Entry, Event
 from accord.log.merkle import (
     HASH_SIZE,
@@ -36,7 +37,6 @@ from accord.log.merkle import (
     root,
     verify_consistency,
 )
-from accord.log.cosignature import merge_cosignatures, verify_witnessed
 from accord.log.note import Checkpoint, NoteVerifier, open_checkpoint
 from accord.mirror.fork import Fork
 from accord.picture.partial import PartyPicture
