@@ -937,7 +937,9 @@ def _verify_bundle(path: Path, key: str | None, as_json: bool) -> None:
         dump({"ok": True, "notice": v.notice, "party": v.party, "origin": v.origin,
               "checkpoint_size": v.checkpoint.size, "entries": len(v.entries),
               "withheld": v.withheld, "witnessed": w is not None,
-              "no_later_than": None if w is None else w.no_later_than})
+              "no_later_than": None if w is None else w.no_later_than,
+              "bounds": [{"size": b.checkpoint.size, "no_later_than": b.no_later_than}
+                         for b in v.bounds]})
         return
     out.print(f"[bold green]OK[/] {len(v.entries)} entries about notice {markup(v.notice)} "
               f"(as {markup(v.party)} reads log {markup(v.origin)}) are in its checkpoint of "
@@ -950,10 +952,11 @@ def _verify_bundle(path: Path, key: str | None, as_json: bool) -> None:
             line = (f"  entry {p.index} {markup(ev.type)} by {markup(ev.party)}: issued "
                     f"{markup(ev.issued_at)}, received by the operator "
                     f"{format_time(p.entry.received_at, micro=True)}")
-            if w is not None:
-                line += f", in the log no later than {format_time_posix(w.no_later_than)}"
+            b = v.bound_of(p.index)
+            if b is not None:
+                line += f", in the log no later than {format_time_posix(b.no_later_than)}"
                 line += "".join(f" (cosigned by {markup(c.witness)} at "
-                                f"{format_time_posix(c.timestamp)})" for c in w.cosignatures)
+                                f"{format_time_posix(c.timestamp)})" for c in b.cosignatures)
             out.print(line)
 
 
@@ -1282,7 +1285,7 @@ def evidence(notice_id: Annotated[str, typer.Argument(help="The notice.")],
                                    accepted="run `accord mirror` first")
             bundle = make_bundle(notice_id, folder.party, folder.verifier.verifier_key,
                                  replica.evidence_checkpoint(), replica.store.leaves(),
-                                 replica.store, utc_offset)
+                                 replica.store, utc_offset, replica.witnessed_notes())
         finally:
             replica.store.close()
     else:

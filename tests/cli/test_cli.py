@@ -113,9 +113,13 @@ def test_demo_runs_and_verifies(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "as-it-happened" / "accord.db").exists()
     flat = " ".join(text.split())
     assert "IL-STRIKE-0917 received 18:39:00 UTC by the operator, issued by IL at" in flat
+    assert "cosigned by RU's own witness (witness.ru.example/latakia) no later than 18:39:01" \
+        in flat
     bundle = tmp_path / "demo" / "as-it-happened" / "IL-STRIKE-0917.evidence.json"
     got = accord(tmp_path, "verify", "--bundle", str(bundle))
-    assert got.returncode == 0 and "as RU reads log" in " ".join(got.stdout.split())
+    said = " ".join(got.stdout.split())
+    assert got.returncode == 0 and "as RU reads log" in said
+    assert "cosigned by witness.ru.example/latakia at 2018-09-17T18:39:01Z" in said
     pic = js(tmp_path, "picture", "-d", str(tmp_path / "demo" / "ru-mirror"), "--at",
              "2018-09-17T18:45:00Z")
     assert pic["party"] == "RU" and "IL-STRIKE-0917" in {n["id"] for n in pic["notices"]}

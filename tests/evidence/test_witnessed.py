@@ -90,3 +90,44 @@ def test_a_cosigned_checkpoint_of_another_tree_is_an_equivocation(tmp_path: Path
     from accord.mirror.fork import Fork
 
     Fork.from_json(got.value.evidence).check()
+
+
+def test_an_earlier_witnessed_checkpoint_bounds_the_filing(tmp_path: Path) -> None:
+    keys = {p: KeyFile.generate(PARTY_KEY, p) for p in "AB"}
+    w = make_world(tmp_path / "dep", ("A", "B"), keys=keys, witnesses={
+        "quorum": 2, "list": [{"key": s.verifier_key} for s in WITNESSES.values()]})
+    w.clock.advance(timedelta(seconds=5))
+    filed = w.file("A", {"notice": "A-1", "kind": "strike", "volumes": [volume()]})
+    early = w.store.checkpoint()
+    assert early is not None
+    t = int(w.clock.now().timestamp()) + 1
+    early_note = cosigned(early[1], t, t + 1)  # both witnesses, a second after the filing
+    w.clock.advance(timedelta(minutes=3))
+    w.ref("B", "notice.ack", "A-1", 1)
+    r = replica_of(tmp_path, w, "B")
+    assert r.keep_witnessed(early_note) and r.witnessed_notes() == [early_note]
+    raw = make_bundle("A-1", "B", r.verifier.verifier_key, r.evidence_checkpoint(),
+                      r.store.leaves(), r.store, "+00:00", r.witnessed_notes())
+    v = verify_bundle(raw)
+    assert v.witnessed is None and len(v.bounds) == 1
+    bound = v.bound_of(filed.index)
+    assert bound is not None and bound.no_later_than == t + 1
+    ack = next(p for p in v.entries if p.entry.event.type == "notice.ack")
+    assert v.bound_of(ack.index) is None  # logged after the last witnessed checkpoint
+    assert "no later than" in json.loads(raw)["report"]
+    _flips(raw)
+
+
+def _flips(raw: bytes) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, deadline=None)
+    @given(at=st.integers(0, len(raw) - 1), new=st.integers(0, 255))
+    def flip(at: int, new: int) -> None:
+        if raw[at] == new:
+            return
+        with pytest.raises(ProofError):
+            verify_bundle(raw[:at] + bytes([new]) + raw[at + 1:])
+
+    flip()

@@ -31,14 +31,21 @@ from typing import Any
 from accord.errors import AccordError, InvalidInput, ProofError
 from accord.log.cosignature import Witnessed, cosignatures, verify_witnessed
 from accord.log.event import ALL_PARTIES, OPERATOR, Entry, b64, canonical, verify_event_signature
-from accord.log.merkle import NodeSource, inclusion_proof, leaf_hash, verify_inclusion
+from accord.log.merkle import (
+    NodeSource,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from accord.log.note import Checkpoint, NoteVerifier, open_checkpoint
 from accord.rules.agreement import Agreement
 
 FORMAT = "accord-evidence/v1"
 MAX_BUNDLE = 64 * 1024 * 1024
 _KEYS = {"format", "notice", "party", "log_key", "checkpoint", "utc_offset", "entries",
-         "withheld", "report"}
+         "withheld", "bounds", "report"}
 
 
 def _mentions(value: Any, ids: set[str]) -> bool:
@@ -96,6 +103,15 @@ class Verified:
     withheld: list[int] = field(default_factory=list)
     witnessed: Witnessed | None = None
     witness_problem: str | None = None  # why the checkpoint is not witnessed, if not
+    bounds: list[Witnessed] = field(default_factory=list)  # earlier witnessed, by size
+
+    def bound_of(self, index: int) -> Witnessed | None:
+        """The smallest witnessed checkpoint holding entry `index`: the entry existed no
+        later than its time."""
+        for w in [*self.bounds, *([self.witnessed] if self.witnessed else [])]:
+            if index < w.checkpoint.size:
+                return w
+        return None
 
 
 def _b64hash(value: object, where: str) -> bytes:
@@ -127,9 +143,12 @@ def _offset(text: object) -> str:
 
 def make_bundle(notice: str, party: str, log_key: str, note: str,
                 rows: Iterable[tuple[int, bytes, bytes | None, str | None]],
-                nodes: NodeSource, utc_offset: str = "+00:00") -> bytes:
+                nodes: NodeSource, utc_offset: str = "+00:00",
+                witnessed: Sequence[str] = ()) -> bytes:
     """The bundle for `notice` as `party` reads the log: `rows` are (index, leaf hash, exact
-    bytes or None, shown JSON or None) up to the checkpoint `note`, `nodes` the tree."""
+    bytes or None, shown JSON or None) up to the checkpoint `note`, `nodes` the tree.
+    `witnessed`: cosigned checkpoints no larger than `note`; for each entry the smallest that
+    holds it goes in as a bound (with its consistency proof to `note`)."""
     verifier = NoteVerifier.parse(log_key)
     cp = open_checkpoint(note, verifier)
     events: list[tuple[int, dict[str, Any]]] = []
@@ -160,10 +179,20 @@ def make_bundle(notice: str, party: str, log_key: str, note: str,
     withheld = [{"index": i, "leaf_hash": b64(leaf_of[i]),
                  "proof": [b64(h) for h in inclusion_proof(nodes, i, cp.size)]}
                 for i in sorted(chosen - set(data_of))]
+    earlier = sorted(((open_checkpoint(n, verifier), n) for n in witnessed),
+                     key=lambda x: x[0].size)
+    wanted: dict[int, str] = {}
+    for i in sorted(chosen):
+        first = next(((c, n) for c, n in earlier if i < c.size < cp.size), None)
+        if first is not None:
+            wanted[first[0].size] = first[1]
+    bounds = [{"checkpoint": n, "consistency": [b64(h) for h in
+                                                consistency_proof(nodes, size, cp.size)]}
+              for size, n in sorted(wanted.items())]
     doc: dict[str, Any] = {"format": FORMAT, "notice": notice, "party": party,
                            "log_key": log_key, "checkpoint": note,
                            "utc_offset": _offset(utc_offset), "entries": entries,
-                           "withheld": withheld, "report": ""}
+                           "withheld": withheld, "bounds": bounds, "report": ""}
     verified = _check(doc, None)
     from accord.evidence.report import render
 
@@ -313,6 +342,28 @@ def _check(doc: dict[str, Any], now: int | None) -> Verified:
             out.witness_problem = e.detail
     else:
         out.witness_problem = "the agreement names no witnesses"
+    if not isinstance(doc["bounds"], list) or len(doc["bounds"]) > 10_000:
+        raise ProofError("bounds must be a list", field="bounds")
+    last_size = 0
+    for n, item in enumerate(doc["bounds"]):
+        where = f"bounds[{n}]"
+        if not isinstance(item, dict) or set(item) != {"checkpoint", "consistency"} or \
+                not isinstance(item["checkpoint"], str):
+            raise ProofError(f"{where} must be {{checkpoint, consistency}}", field=where)
+        if current is None or current.witnesses is None:
+            raise ProofError(f"{where}: the agreement names no witnesses", field=where)
+        try:
+            w = verify_witnessed(item["checkpoint"], verifier, current.witnesses, now=now)
+            if not last_size < w.checkpoint.size < cp.size:
+                raise ProofError("bounds must grow and stay below the checkpoint's size",
+                                 field="size")
+            verify_consistency(w.checkpoint.size, cp.size,
+                               _proof(item["consistency"], f"{where}.consistency"),
+                               w.checkpoint.root, cp.root)
+        except ProofError as e:
+            raise ProofError(f"{where}: {e.detail}", field=where) from None
+        last_size = w.checkpoint.size
+        out.bounds.append(w)
     return out
 
 

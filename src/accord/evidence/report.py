@@ -138,8 +138,11 @@ def render(v: Verified) -> str:
         if ev.type in ("notice.file", "notice.amend") and ev.body.get("notice") == v.notice:
             filings.append(p)
             versions.append((len(versions) + 1, list(ev.body.get("volumes", []))))
+        bound = v.bound_of(p.index)
         rows.append(f"<tr><td>{p.index}</td><td>{_e(_stamp(p.entry.received_at, o))}</td>"
-                    f"<td>{_e(ev.issued_at)}</td><td>{_e(ev.party)}</td><td>{_e(ev.type)}</td>"
+                    f"<td>{_e(ev.issued_at)}</td><td>"
+                    f"{_e(_posix(bound.no_later_than, o)) if bound else 'not witnessed'}</td>"
+                    f"<td>{_e(ev.party)}</td><td>{_e(ev.type)}</td>"
                     f"<td>{_e(_summary(p))}</td><td>{_e(_known_to(p, messages))}</td></tr>")
     w = v.witnessed
     if w is not None:
@@ -147,17 +150,21 @@ def render(v: Verified) -> str:
                           for c in w.cosignatures)
         witness = (f'<p class="ok">Witnessed: cosigned by {len(w.cosignatures)} of the '
                    f"agreement's witnesses (quorum {w.quorum}): {names}.</p>")
-        later = _e(_posix(w.no_later_than, o))
     else:
-        witness = (f'<p class="warn">Not witnessed: {_e(v.witness_problem)}. The upper '
-                   "bound below is the operator's own.</p>")
-        later = None
+        witness = (f'<p class="warn">The checkpoint is not witnessed: '
+                   f"{_e(v.witness_problem)}.</p>")
+    if v.bounds:
+        witness += (f"<p>{len(v.bounds)} earlier witnessed checkpoint(s), each proved "
+                    "consistent with it, give the entries before them an earlier bound.</p>")
     bounds: list[str] = []
     for p in filings:
         ev = p.entry.event
-        each = "" if w is None else "".join(
-            f"<tr><td>cosigned by {_e(c.witness)}</td><td>no later than "
-            f"{_e(_posix(c.timestamp, o))}</td></tr>" for c in w.cosignatures)
+        b = v.bound_of(p.index)
+        later = None if b is None else _e(_posix(b.no_later_than, o))
+        each = "" if b is None else "".join(
+            f"<tr><td>cosigned by {_e(c.witness)} (checkpoint of size {b.checkpoint.size})"
+            f"</td><td>no later than {_e(_posix(c.timestamp, o))}</td></tr>"
+            for c in b.cosignatures)
         bounds.append(
             f'<h3>{_e(ev.type)} by {_e(ev.party)} (entry {p.index})</h3><table class="bounds">'
             f"<tr><td>issued by {_e(ev.party)} (its own signed time)</td><td>"
@@ -165,7 +172,9 @@ def render(v: Verified) -> str:
             f"<tr><td>received by the operator</td><td>{_e(_stamp(p.entry.received_at, o))}"
             f"</td></tr>"
             + (f"<tr><td>in the log, by the witnesses (quorum)</td><td>no later than {later}"
-               f"</td></tr>" if later else "") + each + "</table>")
+               f"</td></tr>" if later else "<tr><td>in the log, by the witnesses</td><td>not "
+               "witnessed: only the operator's signed checkpoint</td></tr>") + each
+            + "</table>")
     withheld = ("" if not v.withheld else
                 "<h2>Withheld from this party</h2><p>Entries about the notice whose content "
                 f"{_e(v.party)} may not read in full, proved as leaf hashes only: "
@@ -182,7 +191,8 @@ def render(v: Verified) -> str:
         f"<code>{_e(v.log_key)}</code>. Local times at UTC{_e(o)}.</p>{witness}"
         f"<h2>Time bounds</h2>{''.join(bounds) or '<p>No filing in the bundle.</p>'}"
         "<h2>Timeline</h2><table><tr><th>entry</th><th>received (UTC, local)</th>"
-        "<th>issued_at (signed)</th><th>by</th><th>type</th><th>what</th><th>known to</th></tr>"
+        "<th>issued_at (signed)</th><th>witnessed no later than</th><th>by</th><th>type</th>"
+        "<th>what</th><th>known to</th></tr>"
         f"{''.join(rows)}</table>{withheld}"
         f"<h2>Map of the volumes</h2>{_map(versions)}"
         f"<h2>Agreements</h2><ul>{''.join(agreements)}</ul>"

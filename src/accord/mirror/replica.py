@@ -197,19 +197,26 @@ class Replica:
         return self.store.meta("log_key") or ""
 
     def evidence_checkpoint(self) -> str:
-        """The checkpoint to prove evidence to: the largest kept one that a quorum of the
-        agreement's witnesses cosigned, else the latest held."""
+        """The checkpoint to prove evidence to: the latest held (with the cosignatures kept
+        for it, if any)."""
         if self.held is None:
             raise Alarm("bad-checkpoint", "the mirror holds no checkpoint yet")
-        policy = self.picture.agreement.witnesses if self.picture.agreement else None
-        if policy is not None:
-            for _, note in self.store.checkpoints_newest(1000):
-                try:
-                    verify_witnessed(note, self.verifier, policy)
-                    return note
-                except ProofError:
-                    continue
         return self.held[0]
+
+    def witnessed_notes(self, limit: int = 10_000) -> list[str]:
+        """The kept checkpoints a quorum of the agreement's witnesses cosigned, smallest
+        first: the time bounds of evidence."""
+        policy = self.picture.agreement.witnesses if self.picture.agreement else None
+        if policy is None:
+            return []
+        out = []
+        for _, note in reversed(self.store.checkpoints_newest(limit)):
+            try:
+                verify_witnessed(note, self.verifier, policy)
+            except ProofError:
+                continue
+            out.append(note)
+        return out
 
     def keep_witnessed(self, note: str) -> bool:
         """Keep a cosigned checkpoint (from the service's witnessed route or a witness) if it

@@ -11,7 +11,7 @@ earlier. Times are UTC; local time in Syria was UTC+3.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from rich.table import Table
 
 from accord import commands
 from accord.keys import PARTY_KEY, KeyFile
+from accord.log.cosignature import merge_cosignatures
+from accord.log.merkle import consistency_proof
 from accord.log.receipt import prove_json
 from accord.rules.notice import duration
 from accord.scenarios import in_folder
@@ -28,6 +30,9 @@ from accord.service.deployment import Deployment
 from accord.service.writer import Outcome, Writer
 from accord.timefmt import ManualClock, format_time
 from accord.verify import verify_store
+from accord.witness.folder import WitnessFolder
+from accord.witness.protocol import AddCheckpoint
+from accord.witness.state import WitnessState
 
 DAY = datetime(2018, 9, 17, tzinfo=UTC)
 LOCAL = timedelta(hours=3)
@@ -58,7 +63,15 @@ def alt(lower: float, upper: float) -> dict[str, Any]:
     return {"lower": lower, "upper": upper, "units": "m", "reference": "AMSL"}
 
 
-def agreement_doc(keys: dict[str, KeyFile]) -> dict[str, Any]:
+def agreement_doc(keys: dict[str, KeyFile],
+                  witnesses: list[str] | None = None) -> dict[str, Any]:
+    doc = _agreement_doc(keys)
+    if witnesses:
+        doc["witnesses"] = {"quorum": len(witnesses), "list": [{"key": k} for k in witnesses]}
+    return doc
+
+
+def _agreement_doc(keys: dict[str, KeyFile]) -> dict[str, Any]:
     return {
         "id": "il-ru-syria",
         "title": "Israel-Russia deconfliction mechanism over Syria (modelled)",
@@ -121,6 +134,24 @@ class Run:
     writer: Writer
     clock: ManualClock
     keys: dict[str, KeyFile]
+    witnesses: dict[str, WitnessState] = field(default_factory=dict)  # party -> its witness
+
+    def witness(self, when: datetime) -> str:
+        """Each party's witness cosigns the latest checkpoint at `when` (its own clock; in this
+        replay, the scenario's), as the service submits it: from the witness's size, with a
+        consistency proof. The note with both cosignatures."""
+        self.clock.set(when)
+        store = self.writer.store
+        cp = store.checkpoint()
+        assert cp is not None
+        size, note = cp
+        lines = []
+        for state in self.witnesses.values():
+            latest = state.latest(self.writer.picture.origin)
+            old = latest[0].size if latest else 0
+            proof = consistency_proof(store, old, size) if 0 < old < size else []
+            lines.append(state.add(AddCheckpoint(old, tuple(proof), note)).line)
+        return merge_cosignatures(note, lines)
 
     def send(self, when: datetime, party: str, type: str, body: dict[str, Any],
              private: dict[str, Any] | None = None) -> Outcome:
@@ -134,7 +165,9 @@ class Run:
         return self.send(when, party, "notice.file", body, reveal)
 
 
-def setup(dir: Path, origin: str) -> Run:
+def setup(dir: Path, origin: str, *, witnesses: bool = False) -> Run:
+    """The deployment with the agreement adopted; with `witnesses`, each party runs a witness
+    (its own folder, key and state) and the agreement names both, quorum 2."""
     clock = ManualClock(at("11:00:00"))
     deployment = Deployment.init(dir, origin, clock)
     keys = {p: KeyFile.generate(PARTY_KEY, p) for p in ("IL", "RU")}
@@ -143,8 +176,16 @@ def setup(dir: Path, origin: str) -> Run:
     store = deployment.store()
     writer = Writer(store, deployment.signer(), clock)
     run = Run(dir, writer, clock, keys)
+    if witnesses:
+        vkey = deployment.verifier_key
+        for p in keys:
+            folder = WitnessFolder.init(dir / f"witness-{p.lower()}",
+                                        f"witness.{p.lower()}.example/latakia", [vkey])
+            run.witnesses[p] = folder.state(clock)
     clock.set(at("12:00:00"))
-    adoption = commands.signed_by_all(agreement_doc(keys), keys.values(), clock.now(), origin)
+    adoption = commands.signed_by_all(
+        agreement_doc(keys, [w.signer.verifier_key for w in run.witnesses.values()]),
+        keys.values(), clock.now(), origin)
     (dir / "agreement.json").write_text(json.dumps(
         {"event": adoption.event, "sigs": adoption.sigs}, indent=2) + "\n")
     writer.submit(adoption)
@@ -254,7 +295,7 @@ def _outcome_rows(t: Table, r: Outcome, who: str, what: str) -> None:
              f"[{style}]{f.kind}[/] {f.id} to {'+'.join(f.parties)}: {f.summary()}", f.entry)
 
 
-def _evidence(console: Console, r: Run, base: Path, vkey: str) -> bool:
+def _evidence(console: Console, r: Run, base: Path, vkey: str, cosigned: list[str]) -> bool:
     """RU's own mirror of the log, and from it the evidence bundle for IL's strike notice,
     checked as a third party would: with the bundle alone."""
     from accord.evidence.bundle import make_bundle, verify_bundle
@@ -267,9 +308,11 @@ def _evidence(console: Console, r: Run, base: Path, vkey: str) -> bool:
     replica = folder.replica(r.clock)
     try:
         got = replica.sync(StoreSource(r.writer.store, "RU"))
-        assert replica.held is not None
-        bundle = make_bundle("IL-STRIKE-0917", "RU", vkey, replica.held[0],
-                             replica.store.leaves(), replica.store, "+03:00")
+        for note in cosigned:  # as the service serves them (GET /v1/log/witnessed)
+            replica.keep_witnessed(note)
+        bundle = make_bundle("IL-STRIKE-0917", "RU", vkey, replica.evidence_checkpoint(),
+                             replica.store.leaves(), replica.store, "+03:00",
+                             replica.witnessed_notes())
     finally:
         replica.store.close()
     path = r.dir / "IL-STRIKE-0917.evidence.json"
@@ -282,12 +325,19 @@ def _evidence(console: Console, r: Run, base: Path, vkey: str) -> bool:
                   f"every signature RU may read checked and the tree rebuilt. From it, the "
                   f"evidence bundle {path.name} ({len(v.entries)} entries, each with its "
                   f"inclusion proof) [green]verifies with nothing else[/]:")
+    bound = v.bound_of(filing.index)
+    ru = r.witnesses["RU"].signer.name if "RU" in r.witnesses else None
+    ru_time = bound.time_of(ru) if bound is not None and ru is not None else None
     console.print(f"  IL-STRIKE-0917 received {hhmm(filing.entry.received_at)[0]} UTC by the "
                   f"operator, issued by IL at {hhmm(filing.entry.event.issued)[0]} UTC (IL's "
-                  f"own signed time)")
-    if v.witnessed is None:
-        console.print(f"  [yellow]not witnessed[/]: {v.witness_problem} (this demo runs no "
-                      f"witness yet), so the upper bound is the operator's signed checkpoint")
+                  f"own signed time)"
+                  + (f", and cosigned by RU's own witness ({ru}) no later than "
+                     f"{hhmm(datetime.fromtimestamp(ru_time, UTC))[0]} UTC" if ru_time else ""))
+    if ru_time is None:
+        console.print("  [yellow]not witnessed[/]: the upper bound is the operator's own")
+        return False
+    console.print("  a time neither side can move: IL signed the lower bound, RU's witness the "
+                  "upper (in this replay the witnesses' clocks are the scenario's)")
     return True
 
 
@@ -296,7 +346,7 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
     console.print("Two parties, the Israeli (IL) and Russian (RU) air forces, share the sky over "
                   "Syria but not a command.\nTheir agreement: strikes notified at least 15 min "
                   "ahead and acknowledged within 5 min; 5 NM / 300 m separation.\n")
-    r = setup(base / "as-it-happened", "accord.demo/latakia-2018")
+    r = setup(base / "as-it-happened", "accord.demo/latakia-2018", witnesses=True)
     t = _timeline()
     _row(t, at("12:00:00"), "IL+RU", "agreement il-ru-syria v1 adopted, signed by both parties", 0)
     il20 = r.file(at("15:00:00"), "RU", IL20, "RU-IL20-0917")
@@ -305,8 +355,11 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
     strike = r.file(at("18:39:00"), "IL", STRIKE, "IL-STRIKE-0917")
     _outcome_rows(t, strike, "IL", "files IL-STRIKE-0917: strike over Latakia, window "
                                    "18:40-19:10, hazard to 12,000 m")
+    cosigned = [r.witness(at("18:39:01"))]
+    _row(t, at("18:39:01"), "IL+RU", "each party's own witness cosigns the log's checkpoint", "")
     ack = r.send(at("18:40:30"), "RU", "notice.ack", {"notice": "IL-STRIKE-0917", "version": 1})
     _outcome_rows(t, ack, "RU", "acknowledges IL-STRIKE-0917 (after its window opened)")
+    cosigned.append(r.witness(at("18:40:31")))
     _row(t, at("19:03:00"), "", "[dim]Il-20 lost to Syrian air-defence fire on its return "
                                 "(reported ~22:03 local)[/]", "")
     console.print(t)
@@ -333,9 +386,11 @@ def _run(console: Console, base: Path, keep: Path | None) -> int:
     cp = prove_json(final.to_json(), vkey)[1]
     console.print(f"  the latest checkpoint (size {cp.size}) still proves entry {strike.index}: "
                   f"[green]verified[/]")
-    bundle_ok = _evidence(console, r, base, vkey)
+    bundle_ok = _evidence(console, r, base, vkey, cosigned)
     report = verify_store(r.writer.store, vkey)
     r.writer.store.close()
+    for w in r.witnesses.values():
+        w.close()
     status = "[green]OK[/]" if report.ok else "[red]FAILED[/] " + "; ".join(
         str(p) for p in report.problems[:3])
     console.print(f"  full verification of the store ({report.entries} entries, every "
