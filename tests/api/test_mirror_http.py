@@ -80,6 +80,11 @@ def test_mirror_once_picture_offline_and_the_fork_alarm(tmp_path: Path) -> None:
         Fork.from_json(json.loads(evidence.read_text())).check()
         got = accord("verify", "--fork", str(evidence))
         assert got.returncode == 0 and "forked" in got.stdout, got.stderr
+        # The same proof as `accord verify --equivocation A B --consistency C` takes it.
+        base = str(evidence).removesuffix(".json")
+        a, b = Path(base + ".a.checkpoint").read_text(), Path(base + ".b.checkpoint").read_text()
+        assert not Path(base + ".consistency.json").exists()  # same size: none needed
+        Fork(s.log_key, a, b).check()
     finally:
         assert stop(s2) == 0
 

@@ -249,3 +249,28 @@ def test_an_observers_replica_holds_every_entry_in_full(tmp_path: Path) -> None:
     now = w.clock.now()
     assert picture_for(r.picture, "UN", now) == picture_for(load_picture(w.store, key), "UN",
                                                             now)
+
+
+def test_an_equivocation_alarm_keeps_the_files_verify_equivocation_takes(
+        tmp_path: Path) -> None:
+    from accord.mirror.folder import MirrorFolder
+
+    w = busy_world(tmp_path / "dep")
+    other = fork(w, tmp_path / "dep2")
+    activity(w, 1)
+    activity(other, 7)
+    activity(other, 8)
+    verifier = NoteVerifier.parse(w.store.meta("log_key") or "")
+    folder = MirrorFolder.prepare(tmp_path / "m", "A", verifier, None, w.clock)
+    r = folder.replica(w.clock)
+    r.sync(StoreSource(w, "A"))
+    with pytest.raises(Alarm) as got:
+        r.sync(StoreSource(other, "A"))
+    path = folder.record(r, got.value)
+    base = str(path).removesuffix(".json")
+    a, b = Path(base + ".a.checkpoint").read_text(), Path(base + ".b.checkpoint").read_text()
+    c = json.loads(Path(base + ".consistency.json").read_text())
+    assert c["size1"] < c["size2"]
+    Fork(verifier.verifier_key, a, b, base64.b64decode(c["root1"]),
+         tuple(base64.b64decode(h) for h in c["proof"])).check()
+    assert r.store.alarms()[0]["kind"] == "equivocation"

@@ -125,9 +125,29 @@ class MirrorFolder:
             doc = {"kind": alarm.kind, "at": at, "message": alarm.message,
                    "party": self.party, "evidence": alarm.evidence}
         path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        if alarm.kind == "equivocation" and alarm.evidence is not None:
+            self._equivocation_files(folder / f"{stamp}-equivocation", alarm.evidence)
         log.error("ALARM %s: %s", alarm.kind, alarm.message,
                   extra={"alarm": alarm.kind, "evidence_file": str(path)})
         return path
+
+
+    @staticmethod
+    def _equivocation_files(base: Path, proof: dict[str, object]) -> None:
+        """The same proof as the files `accord verify --equivocation A B [--consistency C]`
+        takes: the two signed checkpoints, and for different sizes the consistency file."""
+        notes = proof["checkpoints"]
+        assert isinstance(notes, list) and len(notes) == 2
+        small, large = str(notes[0]), str(notes[1])
+        Path(f"{base}.a.checkpoint").write_text(small)
+        Path(f"{base}.b.checkpoint").write_text(large)
+        if "root1" in proof:
+            from accord.log.note import Checkpoint, split_note
+
+            sizes = [Checkpoint.parse(split_note(n)[0]).size for n in (small, large)]
+            Path(f"{base}.consistency.json").write_text(json.dumps(
+                {"size1": sizes[0], "size2": sizes[1], "root1": proof["root1"],
+                 "proof": proof["consistency"]}, indent=2) + "\n")
 
 
 def follow(replica: Replica, source: Source, *, interval_s: float, stall_s: float,
