@@ -399,6 +399,13 @@ def agreement_show(dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
                     "hazard activity" if r.hazard_only else "any activity")
             row(t, z.id, z.name, f"{who}, {what}", ",".join(sorted(z.protects)), z.action)
         out.print(t)
+    if a.witnesses:
+        t = Table("witness", "key", "url", title=f"Witnesses (a checkpoint is witnessed when "
+                                                  f"{a.witnesses.quorum} of "
+                                                  f"{len(a.witnesses.witnesses)} cosign it)")
+        for w in a.witnesses.witnesses:
+            row(t, w.name, w.vkey, w.url or "")
+        out.print(t)
 
 
 # -- notices and the hotline -----------------------------------------------------------------
@@ -1129,6 +1136,114 @@ def party_revoke(party: str, dir: DirOpt = Path("."),
         n = store.revoke_tokens(party, label)
     store.close()
     out.print(f"Revoked {n} token(s) of {markup(party)}.")
+
+
+# -- witness ---------------------------------------------------------------------------------
+
+
+witness_app = typer.Typer(
+    help="Run a witness: a service of its own that cosigns a log's checkpoints after checking "
+         "that each is consistent with the last (c2sp.org/tlog-witness). Any party, or a "
+         "neutral third, can run one.", no_args_is_help=True)
+app.add_typer(witness_app, name="witness")
+WitnessDir = Annotated[Path, typer.Argument(help="The witness's folder.")]
+LogKeysOpt = Annotated[list[str] | None, typer.Option(
+    "--log-key", help="A log to witness: its verifier key (the deployment's log.pub), or a "
+                      "file holding it. Repeat for several logs.")]
+
+
+def _log_keys(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.append(read_text(Path(v), KEY_MAX, "log key").strip() if "+" not in v else v)
+    return out
+
+
+@witness_app.command("init")
+@friendly
+def witness_init(dir: WitnessDir,
+                 name: Annotated[str, typer.Option(
+                     help="The witness's name, a schema-less URL (e.g. witness.ru.example/w1): "
+                          "it goes into the agreement with the key.")],
+                 log_key: LogKeysOpt = None) -> None:
+    """Make a witness folder: a new key, and the logs it witnesses. Prints the verifier key
+    to put in the agreement."""
+    from accord.witness.folder import WitnessFolder
+
+    w = WitnessFolder.init(dir, name, _log_keys(log_key))
+    out.print(f"Witness {markup(name)} in {markup(str(dir))}; witnesses "
+              f"{markup(', '.join(sorted(w.log_keys)) or 'no log yet (add with --log-key)')}.")
+    out.print("Its verifier key, for the agreement's witnesses:", style="dim")
+    print(w.verifier_key)
+
+
+@witness_app.command("key")
+@friendly
+def witness_key(dir: WitnessDir) -> None:
+    """Print the witness's verifier key (for the agreement's `witnesses.list`)."""
+    from accord.witness.folder import WitnessFolder
+
+    print(WitnessFolder.open(dir).verifier_key)
+
+
+@witness_app.command("add-log")
+@friendly
+def witness_add_log(dir: WitnessDir,
+                    log_key: Annotated[list[str], typer.Argument(
+                        help="The log's verifier key, or a file holding it.")]) -> None:
+    """Add logs for the witness to cosign (takes effect at the next `accord witness serve`)."""
+    from accord.witness.folder import WitnessFolder
+
+    w = WitnessFolder.open(dir).add_logs(_log_keys(log_key))
+    out.print(f"Witnessing {markup(', '.join(sorted(w.log_keys)))}.")
+
+
+@witness_app.command("serve")
+@friendly
+def witness_serve(dir: WitnessDir,
+                  host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+                  port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8480,
+                  log_level: Annotated[str, typer.Option(
+                      help="debug, info, warning, error.")] = "info") -> None:
+    """Run the witness until interrupted: POST /add-checkpoint and GET
+    /<sha256(origin)>/checkpoint. It answers a cosignature only after its state is on disk."""
+    import socket
+
+    import uvicorn
+
+    from accord.api import logs
+    from accord.api.edge import Edge, protocol
+    from accord.witness.folder import WitnessFolder
+    from accord.witness.server import create_app as witness_app_for
+
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"{port} is not a TCP port", field="port",
+                           accepted="0 to 65535 (0 picks a free one)")
+    folder = WitnessFolder.open(dir)
+    logs.configure(log_level)
+    state = folder.state()
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        raise DeploymentError(f"cannot listen on {host}:{port}: "
+                              f"{getattr(exc, 'strerror', None) or exc}",
+                              accepted="a free port, e.g. --port 0") from None
+    sock.listen(256)
+    bound_host, bound_port = sock.getsockname()[:2]
+    print(f"Witness {folder.signer.name} serving on http://{bound_host}:{bound_port} "
+          f"(logs: {', '.join(sorted(folder.log_keys)) or 'none'})", flush=True)
+    edge = Edge(header_timeout_s=10.0, body_timeout_s=10.0, max_connections=512,
+                max_per_client=128)
+    server = uvicorn.Server(uvicorn.Config(
+        witness_app_for(state), log_config=None, access_log=False, lifespan="off",
+        http=protocol(edge), timeout_keep_alive=30))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        state.close()
 
 
 # -- demo ------------------------------------------------------------------------------------
