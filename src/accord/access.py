@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from accord import commands
-from accord.errors import InvalidInput, NoAgreement, ProofError
+from accord.errors import InvalidInput, NoAgreement, NotFound, ProofError
 from accord.log.event import Context, Event
 from accord.log.merkle import consistency_proof, root
 from accord.log.note import NoteVerifier, open_checkpoint
@@ -29,6 +29,7 @@ from accord.picture.view import Area, picture_for, picture_geojson
 from accord.service.deployment import Deployment, WriterLock
 from accord.service.writer import Submission, Writer, load_picture, make_receipt, rebuild_picture
 from accord.store.base import Store
+from accord.store.witnessed import WITNESSED_DB, CosignatureBook, witnessed_note
 from accord.timefmt import Clock, SystemClock, format_time
 
 
@@ -45,6 +46,7 @@ class Access(Protocol):
     def entries(self, start: int, end: int | None) -> list[dict[str, Any]]: ...
     def agreement(self) -> dict[str, Any]: ...
     def checkpoint(self) -> dict[str, Any]: ...
+    def witnessed(self) -> dict[str, Any]: ...
     def entry(self, index: int) -> dict[str, Any]: ...
     def receipt(self, index: int, size: int | None) -> dict[str, Any]: ...
     def consistency(self, size1: int, size2: int) -> dict[str, Any]: ...
@@ -174,6 +176,30 @@ class Local:
         _check_checkpoint(cp[1], cp[0], self.verifier)
         return {"size": cp[0], "checkpoint": cp[1], "log_key": self.deployment.verifier_key}
 
+    def witnessed(self) -> dict[str, Any]:
+        """The latest checkpoint the agreement's witnesses cosigned (from witnessed.db, which
+        the running service fills)."""
+        agreement = self._picture().agreement
+        policy = None if agreement is None else agreement.witnesses
+        if policy is None:
+            raise NotFound("the agreement in force names no witnesses", field="witnesses")
+        path = self.deployment.dir / WITNESSED_DB
+        got = None
+        if path.exists():
+            book = CosignatureBook(path, readonly=True)
+            try:
+                with self.reader() as store:
+                    got = witnessed_note(book, store, policy)
+            finally:
+                book.close()
+        if got is None:
+            raise NotFound(f"no checkpoint has been cosigned by {policy.quorum} of the "
+                           f"agreement's witnesses yet (`accord serve` submits them)",
+                           field="witnesses")
+        return {"size": got[0], "checkpoint": got[1], "quorum": policy.quorum,
+                "witnesses": [w.name for w in policy.witnesses],
+                "log_key": self.deployment.verifier_key}
+
     def entry(self, index: int) -> dict[str, Any]:
         with self.reader() as store:
             data = store.entry(index)
@@ -262,6 +288,9 @@ class Remote:
         if self.client.log_key is not None:
             _check_checkpoint(cp.get("checkpoint"), cp.get("size"), self.client.log_key)
         return cp
+
+    def witnessed(self) -> dict[str, Any]:
+        return self.client.witnessed()
 
     def entry(self, index: int) -> dict[str, Any]:
         page = self.client.entries(index, index + 1, 1)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -31,8 +33,9 @@ from accord.errors import AccordError, DeploymentError, InvalidInput
 from accord.files import KEY_MAX, RECEIPT_MAX, read_bytes, read_text
 from accord.keys import PARTY_KEY, KeyFile
 from accord.limits import parse_json
+from accord.log.cosignature import Witnessed, WitnessPolicy, verify_witnessed
 from accord.log.note import NoteVerifier
-from accord.log.receipt import Proved, prove_json
+from accord.log.receipt import Proved, Receipt, prove_json, prove_witnessed
 from accord.picture.view import Area
 from accord.render import json_text, markup, printable
 from accord.rules.agreement import Agreement, identifier
@@ -75,6 +78,10 @@ DirOpt = Annotated[Path, typer.Option("--dir", "-d", envvar="ACCORD_DIR",
                                            "or for reads a party mirror (`accord mirror`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 KeyOpt = Annotated[Path, typer.Option("--key", "-k", help="The party's key file.")]
+AgreementOpt = Annotated[Path | None, typer.Option(
+    "--agreement", help="The agreement you signed (the proposal file, or `accord agreement "
+                        "show --json`): its witness keys and quorum are checked (default: the "
+                        "agreement in force, as the deployment or service holds it).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -849,11 +856,73 @@ def log_entries(start: Annotated[int, typer.Argument(help="First index.")] = 0,
 def log_receipt(index: int, dir: DirOpt = Path("."),
                 size: Annotated[int | None, typer.Option(
                     help="Prove against the checkpoint of this size (default: latest).")] = None,
+                witnessed: Annotated[bool, typer.Option(
+                    "--witnessed", help="Prove against the latest checkpoint the agreement's "
+                                        "witnesses cosigned, and check their cosignatures.")]
+                = False,
+                since: Annotated[Path | None, typer.Option(
+                    "--since", help="With --witnessed: a receipt you hold for this entry; the "
+                                    "witnessed checkpoint must extend its checkpoint "
+                                    "(consistency), or the log has shown you two histories.")]
+                = None,
+                agreement: AgreementOpt = None,
                 as_json: JsonOpt = False) -> None:
     """Print a receipt (index, leaf hash, the entry, inclusion proof, signed checkpoint) for an
-    entry, as JSON, once it is proved against the log's key."""
+    entry, as JSON, once it is proved against the log's key. With --witnessed the checkpoint
+    carries the witnesses' cosignatures, and the time bounds go to stderr."""
+    if not witnessed:
+        if since is not None:
+            raise InvalidInput("--since goes with --witnessed", field="since")
+        with access(dir) as a:
+            dump(a.receipt(index, size))
+        return
+    if size is not None:
+        raise InvalidInput("--size and --witnessed exclude each other: the witnessed "
+                           "checkpoint fixes the size", field="size")
+    verifier = _client_log_key(dir)
     with access(dir) as a:
-        dump(a.receipt(index, size))
+        policy = _witness_policy(a, agreement)
+        w = a.witnessed()
+        rc = a.receipt(index, int(w["size"]))
+        rc["checkpoint"] = w["checkpoint"]
+        proved, wit = prove_witnessed(rc, verifier, policy, now=int(time.time()))
+        if since is not None:
+            old = parse_json(read_text(since, RECEIPT_MAX, "receipt"), field="since",
+                             what="the receipt")
+            held_index = Receipt.from_json(old).index
+            if held_index != index:
+                raise InvalidInput(f"the receipt given with --since is for entry {held_index}, "
+                                   f"not {index}", field="since")
+            held, _ = prove_json(old, verifier)
+            proof = (a.consistency(held.checkpoint.size, wit.checkpoint.size)["proof"]
+                     if held.checkpoint.size < wit.checkpoint.size else [])
+            prove_json(old, verifier, w["checkpoint"], proof)
+    dump(rc)
+    _print_bounds(proved, wit, policy, err)
+
+
+@log_app.command("witnessed")
+@friendly
+def log_witnessed(dir: DirOpt = Path("."), agreement: AgreementOpt = None,
+                  as_json: JsonOpt = False) -> None:
+    """Show the latest checkpoint the agreement's witnesses cosigned, checked against the
+    witness keys and quorum of the agreement (yours with --agreement)."""
+    verifier = _client_log_key(dir)
+    with access(dir) as a:
+        policy = _witness_policy(a, agreement)
+        w = a.witnessed()
+    wit = verify_witnessed(w["checkpoint"], verifier, policy, now=int(time.time()))
+    if as_json:
+        dump({"size": wit.checkpoint.size, "checkpoint": w["checkpoint"],
+              "no_later_than": _utc(wit.no_later_than),
+              "cosignatures": [{"witness": c.witness, "time": _utc(c.timestamp)}
+                               for c in wit.cosignatures]})
+        return
+    out.print(f"[bold green]OK[/] checkpoint of size {wit.checkpoint.size} signed by "
+              f"{markup(wit.checkpoint.origin)} and cosigned by {len(wit.cosignatures)} of the "
+              f"agreement's {len(policy.witnesses)} witnesses (quorum {policy.quorum}):")
+    for c in wit.cosignatures:
+        out.print(f"  {markup(c.witness)} at {_utc(c.timestamp)}")
 
 
 @log_app.command("consistency")
@@ -863,6 +932,63 @@ def log_consistency(size1: int, size2: int, dir: DirOpt = Path("."),
     """Print the consistency proof between two sizes of the log (RFC 9162), as JSON."""
     with access(dir) as a:
         dump(a.consistency(size1, size2))
+
+
+def _utc(t: int) -> str:
+    return format_time(datetime.fromtimestamp(t, UTC))
+
+
+def _client_log_key(dir: Path) -> NoteVerifier:
+    """The log key a check uses: --log-key, else (locally) the deployment's own log.pub."""
+    given = Session.verifier()
+    if given is not None:
+        return given
+    if Session.server:
+        raise InvalidInput("checking a witnessed checkpoint needs the log's key",
+                           field="log_key", accepted="--log-key (the operator's log.pub, "
+                                                      "taken out of band)")
+    return NoteVerifier.parse(Deployment.open(dir).verifier_key)
+
+
+def _witness_policy(a: Access | None, file: Path | None) -> WitnessPolicy:
+    """The witnesses to check against: those of the agreement document the party holds
+    (--agreement), else of the agreement in force (the deployment's, or the service's)."""
+    if file is not None:
+        doc = commands.load_document(file)
+        if isinstance(doc, dict) and isinstance(doc.get("event"), dict):
+            doc = doc["event"].get("body")  # a proposal file
+        elif isinstance(doc, dict) and isinstance(doc.get("agreement"), dict):
+            doc = doc["agreement"]  # `accord agreement show --json`
+        where = str(file)
+    elif a is not None:
+        doc = a.agreement()["agreement"]
+        where = "the agreement in force"
+    else:
+        raise InvalidInput("no witnesses to check against", field="agreement",
+                           accepted="--agreement FILE: the agreement you signed")
+    policy = Agreement.from_json(doc).witnesses
+    if policy is None:
+        raise InvalidInput(f"{where} names no witnesses", field="agreement",
+                           accepted="an agreement with a [witnesses] table")
+    return policy
+
+
+def _print_bounds(proved: Proved, wit: Witnessed, policy: WitnessPolicy,
+                  console: Console) -> None:
+    """The three times a witnessed receipt gives, earliest claim first."""
+    ev = proved.entry.event
+    console.print(f"[bold green]OK[/] entry {proved.index} ({markup(ev.party)} "
+                  f"{markup(ev.type)}, seq {ev.seq}) is in the checkpoint of size "
+                  f"{wit.checkpoint.size}, cosigned by {len(wit.cosignatures)} of "
+                  f"{len(policy.witnesses)} witnesses (quorum {policy.quorum}):")
+    console.print(f"  issued at      {markup(ev.issued_at)}  (signed by {markup(ev.party)}, "
+                  f"its own clock: not before)")
+    console.print(f"  received at    {format_time(proved.received_at, micro=True)}  (the "
+                  f"operator's clock)")
+    for c in sorted(wit.cosignatures, key=lambda c: c.timestamp):
+        console.print(f"  cosigned by    {markup(c.witness)} no later than {_utc(c.timestamp)}")
+    console.print(f"  existed no later than {_utc(wit.no_later_than)} (the quorum's bound: "
+                  f"{policy.quorum} witness(es) would have to lie together to move it)")
 
 
 # -- verification ----------------------------------------------------------------------------
@@ -891,6 +1017,11 @@ def verify(dir: DirOpt = Path("."),
                help="Check a proof that the log forked (a mirror's equivocation evidence): "
                     "two checkpoints signed by the log key that cannot both be true.")]
            = None,
+           witnessed: Annotated[bool, typer.Option(
+               "--witnessed", help="With --receipt: the checkpoint must be cosigned by the "
+                                   "agreement's witnesses (--agreement); prints the time "
+                                   "bounds.")] = False,
+           agreement: AgreementOpt = None,
            as_json: JsonOpt = False) -> None:
     """Recheck everything from the store alone, or one receipt offline: what entry, whose, and
     when the log received it."""
@@ -901,7 +1032,9 @@ def verify(dir: DirOpt = Path("."),
         _verify_bundle(bundle, key, as_json)
         return
     if receipt is not None:
-        _verify_receipt(dir, receipt, checkpoint, consistency, key, entry, as_json)
+        policy = (_witness_policy(None, agreement) if witnessed and agreement
+                  else _witness_policy_local(dir) if witnessed else None)
+        _verify_receipt(dir, receipt, checkpoint, consistency, key, entry, as_json, policy)
         return
     local_only("full verification")
     deployment = Deployment.open(dir)
@@ -987,11 +1120,18 @@ def _verify_fork(path: Path, key: str | None, as_json: bool) -> None:
            f"the first {a.size} entries of the larger differ from the smaller")
     out.print(f"[bold green]OK[/] log {markup(a.origin)} forked: checkpoints of size {a.size} "
               f"and {b.size}, both signed by its key, cannot both be true ({how}).")
+def _witness_policy_local(dir: Path) -> WitnessPolicy:
+    if Session.server or not (dir / "log.pub").exists():
+        raise InvalidInput("--witnessed needs the witnesses to check against",
+                           field="agreement", accepted="--agreement FILE: the agreement you "
+                                                       "signed (proposal or agreement JSON)")
+    with access(dir) as a:
+        return _witness_policy(a, None)
 
 
 def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
                     consistency: Path | None, key: str | None, entry: Path | None,
-                    as_json: bool) -> None:
+                    as_json: bool, policy: WitnessPolicy | None = None) -> None:
     key = key or Session.log_key
     if key is None:
         if not (dir / "log.pub").exists():
@@ -1011,6 +1151,21 @@ def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
             raise InvalidInput("the consistency file has no proof list", field="consistency",
                                accepted="the output of `accord log consistency`")
     data = read_bytes(entry, RECEIPT_MAX, "entry") if entry is not None else None
+    if policy is not None:
+        proved, wit = prove_witnessed(rj, verifier, policy, note, proof, data,
+                                      now=int(time.time()))
+        if as_json:
+            ev = proved.entry.event
+            dump({"ok": True, "index": proved.index, "party": ev.party, "type": ev.type,
+                  "seq": ev.seq, "issued_at": ev.issued_at,
+                  "received_at": format_time(proved.received_at, micro=True),
+                  "origin": wit.checkpoint.origin, "checkpoint_size": wit.checkpoint.size,
+                  "no_later_than": _utc(wit.no_later_than),
+                  "cosignatures": [{"witness": c.witness, "time": _utc(c.timestamp)}
+                                   for c in wit.cosignatures]})
+        else:
+            _print_bounds(proved, wit, policy, out)
+        return
     proved, cp = prove_json(rj, verifier, note, proof, data)
     ev = proved.entry.event
     received = format_time(proved.received_at, micro=True)

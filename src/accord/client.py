@@ -143,6 +143,12 @@ class Client:
         result: dict[str, Any] = self._call("GET", "/v1/log/checkpoint")
         return result
 
+    def witnessed(self) -> dict[str, Any]:
+        """The latest checkpoint cosigned by the agreement's witnesses (unverified: check it
+        with `accord.log.cosignature.verify_witnessed` and the witness keys you hold)."""
+        result: dict[str, Any] = self._call("GET", "/v1/log/witnessed")
+        return result
+
     def entries(self, start: int = 0, end: int | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"start": start, "limit": limit}

@@ -387,6 +387,7 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/findings"): {"status": 200},
     ("GET", "/v1/alerts"): {"status": 200},
     ("GET", "/v1/log/checkpoint"): {"status": 200},
+    ("GET", "/v1/log/witnessed"): {"status": 404},  # any party; this agreement has no witnesses
     ("GET", "/v1/log/entries"): {"status": 200},
     ("GET", "/v1/log/receipt/{index}"): {"status": 200, "path": "/v1/log/receipt/0"},
     ("GET", "/v1/log/consistency"): {"status": 200, "params": {"size1": 1, "size2": 2}},

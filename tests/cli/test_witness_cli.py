@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import httpx
+from cli_support import accord
 
 from accord.log.merkle import EMPTY_ROOT
 from accord.log.note import Checkpoint, sign_note
 from accord.service.deployment import Deployment
 from accord.witness.protocol import AddCheckpoint
-from cli_support import accord
 
 
 def test_init_key_add_log_and_serve(tmp_path: Path) -> None:

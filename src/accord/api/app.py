@@ -359,6 +359,13 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
             raise NotFound("the log is empty", field="log")
         return {"size": cp[0], "checkpoint": cp[1], "log_key": s.deployment.verifier_key}
 
+    @app.get("/v1/log/witnessed", tags=["log"])
+    def witnessed(p: Party, s: Svc) -> dict[str, Any]:
+        """The latest checkpoint cosigned by the quorum of the agreement's witnesses (a C2SP
+        signed note with the log's signature and the witnesses' cosignatures), 404 while there
+        is none. Check it with the witness keys of the agreement, never with this answer's."""
+        return s.witnessed()
+
     @app.get("/v1/log/entries", tags=["log"])
     def entries(p: Party, s: Svc, start: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
                 end: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.errors import AccordError, InvalidInput, ProofError
+from accord.log.cosignature import Witnessed, WitnessPolicy, verify_witnessed
 from accord.log.event import OPERATOR, Entry, Event, verify_event_signature
 from accord.log.merkle import HASH_SIZE, leaf_hash, verify_consistency, verify_inclusion
 from accord.log.note import Checkpoint, NoteVerifier, open_checkpoint, open_note
@@ -316,3 +317,16 @@ def _instant(text: str) -> datetime | None:
         return parse_time(text, "received_at")
     except InvalidInput:
         return None
+
+
+def prove_witnessed(receipt_json: Any, log_key: NoteVerifier | str, policy: WitnessPolicy,
+                    checkpoint_note: str | None = None,
+                    consistency: Sequence[str] | None = None, entry: bytes | None = None,
+                    now: int | None = None) -> tuple[Proved, Witnessed]:
+    """`prove_json`, and the checkpoint it ends at (the later one, else the receipt's own)
+    cosigned by the policy's quorum of witnesses: the entry existed no later than
+    `Witnessed.no_later_than`. ProofError naming what fails."""
+    verifier = NoteVerifier.parse(log_key) if isinstance(log_key, str) else log_key
+    proved, _ = prove_json(receipt_json, verifier, checkpoint_note, consistency, entry)
+    note = checkpoint_note if checkpoint_note is not None else receipt_json["checkpoint"]
+    return proved, verify_witnessed(note, verifier, policy, now=now)

@@ -122,6 +122,11 @@ class MirrorAccess:
         return {"size": held[1].size, "checkpoint": held[0],
                 "log_key": self.folder.verifier.verifier_key}
 
+    def witnessed(self) -> dict[str, Any]:
+        raise NotFound("this mirror keeps no witnesses' cosignatures", field="dir",
+                       accepted="--server URL (GET /v1/log/witnessed), or a witness's "
+                                "<sha256(origin)>/checkpoint")
+
     def entry(self, index: int) -> dict[str, Any]:
         rows = self.entries(index, index + 1)
         if not rows:

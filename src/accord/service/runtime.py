@@ -25,16 +25,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from accord.errors import DeploymentError, InvalidInput, Unavailable
+from accord.errors import DeploymentError, InvalidInput, NotFound, Unavailable
+from accord.log.cosignature import WitnessPolicy
 from accord.log.event import Entry
 from accord.picture.fold import PictureReads
 from accord.picture.view import Area
 from accord.rules.notice import Notice
 from accord.service.deployment import CONFIG, Deployment, WriterLock
 from accord.service.tactical import TacticalMonitor
+from accord.service.witnessing import Witnessing
 from accord.service.writer import Outcome, Sequencer, Submission, Writer
 from accord.store.base import Store
 from accord.store.sqlite import WAL_LIMIT_BYTES, SqliteStore
+from accord.store.witnessed import WITNESSED_DB, CosignatureBook, witnessed_note
 from accord.timefmt import Clock, SystemClock, format_time
 
 log = logging.getLogger("accord.service")
@@ -58,6 +61,8 @@ class ServiceConfig:
     write_timeout_s: float = 15.0  # a write not answered by then gets 503, never a hang
     wal_limit_bytes: int = WAL_LIMIT_BYTES  # past this the writer restarts the WAL
     wal_checkpoint_interval_s: float = 0.5  # passive checkpoints by the helper thread
+    witness_round_s: float = 1.0  # a witnessing round waits at most this for slow witnesses
+    witness_timeout_s: float = 5.0  # one add-checkpoint request to a witness
 
     # The HTTP edge (`accord serve`): slow or idle clients must not hold descriptors for good.
     header_timeout_s: float = 10.0  # from connecting (or the last answer) to the full headers
@@ -181,6 +186,13 @@ class Service:
         self._tactical = threading.Thread(target=self._tactical_loop, name="accord-tactical",
                                           daemon=True)
         self._tactical.start()
+        # Witnesses cosign checkpoints in the background; the writer only rings a bell.
+        self.cosignatures = CosignatureBook(self.deployment.dir / WITNESSED_DB)
+        self.witnessing = Witnessing(
+            self.cosignatures, lambda: self.deployment.store(readonly=True),
+            self.witness_policy, round_s=self.config.witness_round_s,
+            timeout_s=self.config.witness_timeout_s)
+        self.writer.listeners.append(lambda _entries: self.witnessing.notify())
         # The writer never stops to copy the WAL back into the database (a stall of tens of
         # milliseconds every thousand pages); a helper does it in passive mode instead.
         self._checkpointer = threading.Thread(target=self._wal_checkpoints,
@@ -205,6 +217,8 @@ class Service:
         self._tactical.join()
         if self._checkpointer.is_alive():
             self._checkpointer.join()
+        self.witnessing.close()
+        self.cosignatures.close()
         self.sequencer.close()
         self.store.close()
         self.lock.release()
@@ -407,6 +421,29 @@ class Service:
             self._tokens.clear()
         self._tokens[digest] = (party, now)
         return party
+
+    # -- witnesses ----------------------------------------------------------------------------
+
+    def witness_policy(self) -> WitnessPolicy | None:
+        agreement = self.writer.published.agreement
+        return None if agreement is None else agreement.witnesses
+
+    def witnessed(self) -> dict[str, Any]:
+        """The latest checkpoint that a quorum of the agreement's witnesses cosigned, with
+        their cosignatures merged in; NotFound when there is none (yet)."""
+        policy = self.witness_policy()
+        if policy is None:
+            raise NotFound("the agreement in force names no witnesses", field="witnesses")
+        names = [w.name for w in policy.witnesses]
+        with self.reader() as store:
+            got = witnessed_note(self.cosignatures, store, policy)
+        if got is None:
+            raise NotFound(f"no checkpoint has been cosigned by {policy.quorum} of the "
+                           f"agreement's {len(names)} witnesses yet", field="witnesses",
+                           extra={"witnesses": self.witnessing.status()})
+        size, note = got
+        return {"size": size, "checkpoint": note, "quorum": policy.quorum,
+                "witnesses": names, "log_key": self.deployment.verifier_key}
 
     # -- the live feed ------------------------------------------------------------------------
 
