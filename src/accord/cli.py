@@ -10,6 +10,7 @@ is proved by the access layer before anything here prints it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -126,11 +127,43 @@ def friendly(fn: F) -> F:
 
 
 def fail(exc: AccordError, as_json: bool) -> None:
+    kept = _keep_refusal(exc)
     if as_json:
         print(json_text(exc.problem(), indent=2), file=sys.stdout)
     else:
         err.print(diagnostics(exc))
+        if kept:
+            err.print(kept)
     raise typer.Exit(2) from None
+
+
+def _keep_refusal(exc: AccordError) -> str | None:
+    """A refusal the service signed: check it with the log key and save it beside the other
+    refusals (ACCORD_REFUSALS, default the current folder); the line that says where."""
+    note = exc.extra.get("refusal")
+    if not isinstance(note, str):
+        return None
+    from accord.log.refusal import verify_refusal
+
+    verifier = Session.verifier()
+    try:
+        if verifier is not None:
+            r = verify_refusal(note, verifier)
+            stamp, tag = format_time(r.time).replace(":", ""), r.hash.hex()[:8]
+        else:
+            stamp, tag = format_time(datetime.now(UTC)).replace(":", ""), "unchecked"
+    except AccordError as e:
+        return f"[bold red]the service's refusal statement does not verify:[/] {markup(e.detail)}"
+    folder = Path(os.environ.get("ACCORD_REFUSALS", "."))
+    path = folder / f"refusal-{stamp}-{tag}.note"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(note)
+    except OSError as e:
+        return f"the operator's signed refusal could not be saved ({e.strerror}): {markup(note)}"
+    checked = "" if verifier else " (not checked: no --log-key)"
+    return (f"The operator's signed refusal is saved in {markup(str(path))}{checked}; "
+            f"`accord verify --refusal {markup(str(path))}` checks it.")
 
 
 def warn(text: str) -> None:
@@ -1017,6 +1050,18 @@ def verify(dir: DirOpt = Path("."),
                help="Check a proof that the log forked (a mirror's equivocation evidence): "
                     "two checkpoints signed by the log key that cannot both be true.")]
            = None,
+           refusal: Annotated[Path | None, typer.Option(
+               help="Check a signed refusal the service gave (saved by the CLI as "
+                    "refusal-*.note): which event, whose, when and why it was refused.")]
+           = None,
+           event: Annotated[Path | None, typer.Option(
+               help="With --refusal: the event you signed (JSON: the event, or {event, sig}); "
+                    "the refusal must be for it.")] = None,
+           equivocation: Annotated[tuple[Path, Path] | None, typer.Option(
+               "--equivocation", metavar="A B",
+               help="Check a proof of equivocation: two checkpoint files signed by the log "
+                    "key that cannot both be true (same size, different roots; or, with "
+                    "--consistency from the larger log, different first entries).")] = None,
            witnessed: Annotated[bool, typer.Option(
                "--witnessed", help="With --receipt: the checkpoint must be cosigned by the "
                                    "agreement's witnesses (--agreement); prints the time "
@@ -1027,6 +1072,12 @@ def verify(dir: DirOpt = Path("."),
     when the log received it."""
     if fork is not None:
         _verify_fork(fork, key, as_json)
+        return
+    if equivocation is not None:
+        _verify_equivocation(dir, equivocation, consistency, key, as_json)
+        return
+    if refusal is not None:
+        _verify_refusal(dir, refusal, key, event, as_json)
         return
     if bundle is not None:
         _verify_bundle(bundle, key, as_json)
@@ -1104,6 +1155,84 @@ def format_time_posix(seconds: int) -> str:
     from datetime import UTC, datetime
 
     return format_time(datetime.fromtimestamp(seconds, UTC))
+
+
+def _verify_refusal(dir: Path, path: Path, key: str | None, event: Path | None,
+                    as_json: bool) -> None:
+    from accord.log.refusal import verify_refusal
+
+    given = key or Session.log_key or (str(dir / "log.pub") if (dir / "log.pub").exists()
+                                       else None)
+    if given is None:
+        raise InvalidInput("no log key: pass --key (the log's log.pub)", field="key")
+    ev = None
+    if event is not None:
+        doc = parse_json(read_text(event, RECEIPT_MAX, "event"), field="event",
+                         what="the event")
+        ev = doc.get("event", doc) if isinstance(doc, dict) else doc
+    r = verify_refusal(read_text(path, RECEIPT_MAX, "refusal"), parse_log_key(given, "key"),
+                       event=ev)
+    if as_json:
+        dump({"ok": True, **r.to_json()})
+        return
+    what = "event" if r.hash_of == "event" else "request body"
+    out.print(f"[bold green]OK[/] log {markup(r.origin)} refused {markup(r.party)}'s {what} "
+              f"{r.hash.hex()[:16]}... at {format_time(r.time, micro=True)} with {r.status} "
+              f"{markup(r.slug)}: {markup(r.reason)}"
+              + (" (and it is the event given)" if ev is not None else ""))
+
+
+def _verify_equivocation(dir: Path, files: tuple[Path, Path], consistency: Path | None,
+                         key: str | None, as_json: bool) -> None:
+    """Two signed checkpoints (and, for different sizes, the larger log's consistency proof
+    from the smaller size) that show the log key signed two histories."""
+    from accord.log.note import Checkpoint, split_note
+    from accord.mirror.fork import Fork
+
+    given = key or Session.log_key or (str(dir / "log.pub") if (dir / "log.pub").exists()
+                                       else None)
+    if given is None:
+        raise InvalidInput("no log key: pass --key (the log's log.pub)", field="key")
+    verifier = parse_log_key(given, "key")
+    notes = [read_text(f, RECEIPT_MAX, "checkpoint") for f in files]
+    sizes = []
+    for f, n in zip(files, notes, strict=True):
+        try:
+            sizes.append(Checkpoint.parse(split_note(n)[0]).size)
+        except AccordError as e:
+            raise InvalidInput(f"{f} is not a signed checkpoint: {e.detail}",
+                               field="equivocation") from None
+    small, large = (notes[0], notes[1]) if sizes[0] <= sizes[1] else (notes[1], notes[0])
+    root1: bytes | None = None
+    proof: tuple[bytes, ...] = ()
+    if min(sizes) != max(sizes):
+        if consistency is None:
+            raise InvalidInput(
+                f"checkpoints of sizes {min(sizes)} and {max(sizes)}: pass the larger log's "
+                f"consistency proof between them", field="consistency",
+                accepted=f"`accord log consistency {min(sizes)} {max(sizes)} --json` from "
+                         f"the service that signed the larger")
+        cj = parse_json(read_text(consistency, RECEIPT_MAX, "consistency"),
+                        field="consistency", what="the consistency file")
+        if not isinstance(cj, dict) or (cj.get("size1"), cj.get("size2")) != (min(sizes),
+                                                                              max(sizes)):
+            raise InvalidInput(f"the consistency file must be between sizes {min(sizes)} and "
+                               f"{max(sizes)}", field="consistency",
+                               accepted="the output of `accord log consistency N1 N2 --json`")
+        parsed = Fork.from_json({"format": "accord-fork/v1", "log_key": verifier.name,
+                                 "checkpoints": [small, large], "root1": cj.get("root1"),
+                                 "consistency": cj.get("proof")})
+        root1, proof = parsed.root1, parsed.proof
+    a, b = Fork("", small, large, root1, proof).check(verifier)
+    if as_json:
+        dump({"ok": True, "origin": a.origin, "sizes": [a.size, b.size],
+              "roots": [base64.b64encode(a.root).decode(), base64.b64encode(b.root).decode()]})
+        return
+    how = ("the same size with different roots" if a.size == b.size else
+           f"the larger log's first {a.size} entries are not the smaller's")
+    out.print(f"[bold red]EQUIVOCATION PROVED[/] log {markup(a.origin)} signed checkpoints of "
+              f"size {a.size} and {b.size} that cannot both be true ({how}): it has shown two "
+              f"histories.")
 
 
 def _verify_fork(path: Path, key: str | None, as_json: bool) -> None:
@@ -1351,6 +1480,28 @@ def witness_add_log(dir: WitnessDir,
 
     w = WitnessFolder.open(dir).add_logs(_log_keys(log_key))
     out.print(f"Witnessing {markup(', '.join(sorted(w.log_keys)))}.")
+
+
+@witness_app.command("evidence")
+@friendly
+def witness_evidence(dir: WitnessDir) -> None:
+    """Print, as JSON, for each log: the latest checkpoint this witness cosigned and the
+    validly signed checkpoints it refused as inconsistent with it (the last 100): each such
+    pair is half of a proof of equivocation (`accord verify --equivocation`)."""
+    from accord.witness.folder import WitnessFolder
+
+    folder = WitnessFolder.open(dir)
+    state = folder.state()
+    try:
+        shown = []
+        for origin in sorted(folder.log_keys):
+            held = state.latest(origin)
+            shown.append({"log": origin, "log_key": folder.log_keys[origin],
+                          "cosigned": None if held is None else held[1],
+                          "refused": state.evidence(origin)})
+    finally:
+        state.close()
+    dump(shown)
 
 
 @witness_app.command("serve")

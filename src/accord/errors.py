@@ -261,6 +261,8 @@ class SizeMismatch(AccordError):
     title = "Old size does not match the witness's latest checkpoint"
     status = 409
 
-    def __init__(self, detail: str, *, size: int) -> None:
-        super().__init__(detail, field="old", extra={"size": size})
+    def __init__(self, detail: str, *, size: int = 0, field: str | None = "old",
+                 accepted: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        size = int((extra or {}).get("size", size))
+        super().__init__(detail, field=field, accepted=accepted, extra={"size": size})
         self.size = size

@@ -89,7 +89,17 @@ class CheckIn(BaseModel):
 
 async def append(raw: bytes, party: str, s: Service) -> dict[str, Any]:
     """POST /v1/events for `party` (already authenticated): parse, authorise, queue for the
-    writer, and answer once durable."""
+    writer, and answer once durable. A refusal carries the operator's signed statement of it
+    (`refusal` in the problem; not for 503, where the outcome is not known)."""
+    try:
+        return await _append(raw, party, s)
+    except AccordError as exc:
+        if not isinstance(exc, Unavailable):
+            exc.extra["refusal"] = s.refusal(raw, party, exc)
+        raise
+
+
+async def _append(raw: bytes, party: str, s: Service) -> dict[str, Any]:
     body = _submission(raw)
     event = Event.from_json(body.event)
     if event.type == "agreement":  # an amendment: signed by every party, sent by one in force

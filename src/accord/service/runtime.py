@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from accord.errors import DeploymentError, InvalidInput, NotFound, Unavailable
+from accord.errors import AccordError, DeploymentError, InvalidInput, NotFound, Unavailable
 from accord.log.cosignature import WitnessPolicy
 from accord.log.event import Entry
+from accord.log.refusal import Refusal, request_hash, sign_refusal
 from accord.picture.fold import PictureReads
 from accord.picture.view import Area
 from accord.rules.notice import Notice
@@ -158,6 +159,7 @@ class Service:
             self.lock.release()
             raise
         self.operator_key = self.writer.operator_key
+        self._log_signer = self.deployment.signer()
         # SQLite only: the writer's connection cuts back a WAL that passed the limit (see
         # _bound_wal), and a helper thread checkpoints (_wal_checkpoints). PostgreSQL's own
         # write-ahead log is the server's business.
@@ -421,6 +423,15 @@ class Service:
             self._tokens.clear()
         self._tokens[digest] = (party, now)
         return party
+
+    # -- refusals -----------------------------------------------------------------------------
+
+    def refusal(self, raw: bytes, party: str, exc: AccordError) -> str:
+        """The signed statement that `party`'s request `raw` was refused with `exc`, now."""
+        hash_of, digest = request_hash(raw)
+        return sign_refusal(Refusal(self.deployment.origin, hash_of, digest, party,
+                                    self.clock.now(), exc.status, exc.slug, exc.detail),
+                            self._log_signer)
 
     # -- witnesses ----------------------------------------------------------------------------
 
