@@ -89,3 +89,12 @@ def test_mirror_bench_runs_and_prints_its_ratio() -> None:
     assert "kept up" in out
     assert re.search(r"^ratio catch-up, fetch only / verified mirror, the same [\d,]+ entries: "
                      r"\d+\.\dx entries/s", out, re.MULTILINE)
+
+
+def test_console_bench_runs_and_prints_its_ratio() -> None:
+    out = run("console.py")
+    assert re.search(r"^first full render: \d+\.\d\d s for 500 notices drawn", out, re.MULTILINE)
+    assert re.search(r"^live update \(entry -> painted\): n=\d+ p50", out, re.MULTILINE)
+    assert re.search(r"^aircraft update \(tracks -> painted\): n=[1-9]", out, re.MULTILINE)
+    assert "longest main-thread task in the live period" in out
+    assert len(RATIO.findall(out)) == 1

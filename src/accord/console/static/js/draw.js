@@ -21,6 +21,7 @@ export class Drawing {
     this.clear();
     this.mode = mode;
     this.view.drawing = true;
+    this.map.accordDrawing = true;
     this.map.getContainer().classList.add("drawing");
   }
 
@@ -29,6 +30,7 @@ export class Drawing {
     this.points = [];
     this.layer.clearLayers();
     this.view.drawing = false;
+    this.map.accordDrawing = false;
     this.map.getContainer().classList.remove("drawing");
   }
 

@@ -5,6 +5,7 @@
 // ten thousand notices stay fast; every feature reports clicks to `onSelect`.
 
 import { ahead, centre, latLngRings, radiusMetres } from "./geo.js";
+import { NoticeCanvas, noticeBounds } from "./noticecanvas.js";
 
 /* global L, topojson */
 
@@ -24,14 +25,21 @@ export class MapView {
       worldCopyJump: false, attributionControl: true, keyboard: true })
       .setView([35.2, 35.8], 8);
     this.settings = settings;
+    // Aircraft and alerts on a canvas of their own: they move every second, and redrawing
+    // them must not redraw ten thousand notices.
+    this.map.createPane("moving").style.zIndex = 450;
+    this.moving = L.canvas({ pane: "moving", padding: 0.2, tolerance: 4 });
+    const pick = (what) => this.onSelect(what);
     this.layers = {
-      own: L.layerGroup(), other: L.layerGroup(), hazard: L.layerGroup(), zones: L.layerGroup(),
+      own: new NoticeCanvas(STYLE.own, pick), other: new NoticeCanvas(STYLE.other, pick),
+      hazard: new NoticeCanvas(STYLE.hazard, pick), zones: L.layerGroup(),
       conflicts: L.layerGroup(), aircraft: L.layerGroup(), alerts: L.layerGroup(), draft: L.layerGroup(),
     };
-    this.byNotice = new Map(); // id -> {layer, group}
+    this.byNotice = new Map(); // id -> the layer (kind) it is drawn in
     this.aircraft = new Map(); // party/aircraft -> {dot, path}
     this.selected = null;
     this.drawing = false; // set while a footprint is drawn: clicks go to the drawing
+    this.map.accordDrawing = false;
     for (const name of ["zones", "own", "other", "hazard", "conflicts", "alerts", "aircraft", "draft"]) {
       this.layers[name].addTo(this.map);
     }
@@ -77,21 +85,19 @@ export class MapView {
 
   // Add or replace one notice's volumes (`kind`: own | other | hazard).
   notice(n, kind) {
-    this.removeNotice(n.id);
-    const group = this.layers[kind];
-    const layer = L.featureGroup(n.volumes.map((v) => this.shape(v.footprint, STYLE[kind], { notice: n.id })));
-    layer.addTo(group);
-    this.byNotice.set(n.id, { layer, group, kind });
-    if (this.selected === n.id) this.highlight(n.id, true);
+    const held = this.byNotice.get(n.id);
+    if (held && held !== kind) this.layers[held].delete(n.id);
+    this.layers[kind].set(n);
+    this.byNotice.set(n.id, kind);
   }
 
   removeNotice(id) {
     const held = this.byNotice.get(id);
-    if (held) { held.group.removeLayer(held.layer); this.byNotice.delete(id); }
+    if (held) { this.layers[held].delete(id); this.byNotice.delete(id); }
   }
 
   clearNotices() {
-    for (const name of ["own", "other", "hazard"]) this.layers[name].clearLayers();
+    for (const name of ["own", "other", "hazard"]) this.layers[name].clear();
     this.byNotice.clear();
   }
 
@@ -138,8 +144,8 @@ export class MapView {
       const path = [[t.lat, t.lon], ahead(t.lat, t.lon, t.trk_deg, t.gs_mps, 120)];
       let held = this.aircraft.get(key);
       if (!held) {
-        const dot = L.circleMarker([t.lat, t.lon], { radius: 5, color: colour, fillOpacity: 0.9, renderer: this.renderer });
-        const line = L.polyline(path, { color: colour, weight: 1.5, dashArray: "4 3", renderer: this.renderer, interactive: false });
+        const dot = L.circleMarker([t.lat, t.lon], { radius: 5, color: colour, fillOpacity: 0.9, renderer: this.moving });
+        const line = L.polyline(path, { color: colour, weight: 1.5, dashArray: "4 3", renderer: this.moving, interactive: false });
         dot.on("click", () => this.onSelect({ aircraft: key }));
         dot.addTo(this.layers.aircraft);
         line.addTo(this.layers.aircraft);
@@ -173,37 +179,45 @@ export class MapView {
       const pts = names.map((n) => positions.get(n)).filter(Boolean);
       const colour = a.level >= 3 ? "#c0161b" : a.level === 2 ? "#d97706" : "#b59f00";
       if (pts.length === 2) {
-        L.polyline(pts, { color: colour, weight: 4, renderer: this.renderer })
+        L.polyline(pts, { color: colour, weight: 4, renderer: this.moving })
           .on("click", () => this.onSelect({ alert: a.alert })).addTo(this.layers.alerts);
       }
       for (const p of pts) {
-        L.circleMarker(p, { radius: 12, color: colour, weight: 3, fill: false, renderer: this.renderer })
+        L.circleMarker(p, { radius: 12, color: colour, weight: 3, fill: false, renderer: this.moving })
           .on("click", () => this.onSelect({ alert: a.alert })).addTo(this.layers.alerts);
       }
     }
   }
 
-  highlight(id, on) {
-    const held = this.byNotice.get(id);
-    if (!held) return;
-    held.layer.setStyle(on ? STYLE.selected : { weight: STYLE[held.kind].weight });
-  }
-
   select(id, fit = false) {
-    if (this.selected) this.highlight(this.selected, false);
     this.selected = id;
-    if (!id) return;
-    this.highlight(id, true);
-    const held = this.byNotice.get(id);
-    if (fit && held) this.map.fitBounds(held.layer.getBounds(), { maxZoom: 10, padding: [30, 30] });
+    for (const name of ["own", "other", "hazard"]) this.layers[name].select(id);
+    const kind = id ? this.byNotice.get(id) : null;
+    if (fit && kind) {
+      const [w, s, e, n] = noticeBounds(this.layers[kind].items.get(id).notice);
+      this.map.fitBounds([[s, w], [n, e]], { maxZoom: 10, padding: [30, 30] });
+    }
   }
 
+  // Fit the view to the notices from their footprints alone: done before they are drawn,
+  // so ten thousand shapes are projected once, not once here and again after a zoom.
   fit(notices) {
-    const bounds = L.latLngBounds([]);
-    for (const n of notices) {
-      const held = this.byNotice.get(n.id);
-      if (held) bounds.extend(held.layer.getBounds());
+    let w = 180, s = 90, e = -180, n = -90;
+    for (const notice of notices) {
+      for (const v of notice.volumes) {
+        const fp = v.footprint;
+        if (fp.type === "Circle") {
+          const dLat = radiusMetres(fp.radius) / 111320;
+          const dLon = dLat / Math.max(0.01, Math.cos((fp.center[1] * Math.PI) / 180));
+          w = Math.min(w, fp.center[0] - dLon); e = Math.max(e, fp.center[0] + dLon);
+          s = Math.min(s, fp.center[1] - dLat); n = Math.max(n, fp.center[1] + dLat);
+        } else {
+          for (const [x, y] of fp.coordinates[0]) {
+            w = Math.min(w, x); e = Math.max(e, x); s = Math.min(s, y); n = Math.max(n, y);
+          }
+        }
+      }
     }
-    if (bounds.isValid()) this.map.fitBounds(bounds, { maxZoom: 9, padding: [20, 20] });
+    if (w <= e && s <= n) this.map.fitBounds([[s, w], [n, e]], { maxZoom: 9, padding: [20, 20], animate: false });
   }
 }

@@ -5,6 +5,7 @@
 // service's clock, corrected for the browser's skew), never Date.now() read here.
 
 const MINUTE = 60000;
+const SPANS = new WeakMap();
 
 export const ms = (t) => (t ? Date.parse(t) : NaN);
 
@@ -153,10 +154,15 @@ export class Model {
 
   // -- derived, at a time `now` (milliseconds) -------------------------------------------
 
+  // [start, end] of a notice in milliseconds; cached per notice object (a change of a
+  // notice makes a new object, so the cache never goes stale).
   span(n) {
-    const starts = n.volumes.map((v) => ms(v.start));
-    const ends = n.volumes.map((v) => ms(v.end));
-    return [Math.min(...starts), Math.max(...ends)];
+    let got = SPANS.get(n);
+    if (!got) {
+      got = [Math.min(...n.volumes.map((v) => ms(v.start))), Math.max(...n.volumes.map((v) => ms(v.end)))];
+      SPANS.set(n, got);
+    }
+    return got;
   }
 
   requiredAcks(n) {

@@ -84,11 +84,19 @@ export function renderHotline(awaitEl, listEl, model, now, actions) {
   replace(listEl, rows.length ? rows : h("li", { class: "empty" }, "No messages."));
 }
 
-export function renderNoticeList(el, notices, state, party, onSelect) {
-  replace(el, notices.length ? notices.map((n) => h("li", { dataset: { notice: n.id, state: state(n), version: n.version } },
+// The notices list (the keyboard's way to every notice): the soonest first, at most
+// `LIST_MAX` of them, narrowed by the filter (id, party or kind).
+export const LIST_MAX = 300;
+export function renderNoticeList(el, notices, state, party, onSelect, filter = "") {
+  const f = filter.trim().toLowerCase();
+  const shown = f ? notices.filter((n) => `${n.id} ${n.party} ${n.kind}`.toLowerCase().includes(f)) : notices;
+  const rows = shown.slice(0, LIST_MAX).map((n) => h("li", { dataset: { notice: n.id, state: state(n), version: n.version } },
     h("button", { type: "button", class: `link ${n.party === party ? "own" : "other"}`, onclick: () => onSelect({ notice: n.id }, true) },
-      `${n.id} v${n.version}`), ` ${n.party} · ${n.kind} · ${state(n)}`))
-    : h("li", { class: "empty" }, "No live notices."));
+      `${n.id} v${n.version}`), ` ${n.party} · ${n.kind} · ${state(n)}`));
+  if (shown.length > LIST_MAX) {
+    rows.push(h("li", { class: "empty" }, `and ${(shown.length - LIST_MAX).toLocaleString("en-GB")} more: narrow the list with the filter`));
+  }
+  replace(el, rows.length ? rows : h("li", { class: "empty" }, f ? "No live notice matches." : "No live notices."));
 }
 
 // Details of a notice: band, window (UTC and local), version, state, and the entries that
