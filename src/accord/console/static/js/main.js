@@ -204,6 +204,7 @@ function onEntry(index, item) {
   const t0 = performance.now();
   const change = S.model.apply(index, item);
   if (!change) return;
+  S.changed = true;
   if (change.kind === "agreement") { reloadAgreement(); return; }
   if (change.kind === "clock") {
     const b = $("#clockstep");
@@ -301,20 +302,26 @@ function renderOverlays() {
   S.map.tracks(S.tracks, alerted, m.party);
 }
 
-function renderLists() {
+// The panels are rebuilt when an entry changed them (`S.changed`), and by the clock only
+// where time shows: the hotline while a countdown runs, the rest every 10 s (a state moves
+// on). Rebuilding every panel every second made the page lay out ten times more than needed.
+function renderLists(clock = false) {
   const t = now();
   const m = S.model;
   const actions = { select, canSign, ackNotice, ackMessage, amend, cancel, verify };
-  panels.renderAlerts($("#alerts-list"), m, t, select);
-  panels.renderHotline($("#awaiting"), $("#messages"), m, t, actions);
-  // The notices list changes with the notices, or with the clock (a state moves on): drawn
-  // when a notice changed, and otherwise every 10 s.
-  if (S.live && (S.listDirty || t - (S.listAt || 0) > 10000)) {
+  const slow = t - (S.slowAt || 0) > 10000;
+  if (slow) S.slowAt = t;
+  const changed = !clock || S.changed;
+  S.changed = false;
+  if (changed || slow) panels.renderAlerts($("#alerts-list"), m, t, select);
+  if (changed || slow || S.countingDown) {
+    S.countingDown = panels.renderHotline($("#awaiting"), $("#messages"), m, t, actions);
+  }
+  if (S.live && (S.listDirty || slow)) {
     S.listDirty = false;
-    S.listAt = t;
     panels.renderNoticeList($("#notices-list"), m.liveNotices(t), (n) => m.state(n, t), m.party, select, $("#notice-filter").value);
   }
-  if (S.selection) showDetails(S.selection);
+  if (S.selection && (changed || slow)) showDetails(S.selection);
 }
 
 async function pollTracks() {
@@ -341,7 +348,7 @@ function tick() {
     b.dataset.for = String(Math.round((Date.now() - S.since.getTime()) / 1000));
   }
   if (S.live) updateSlider();
-  renderLists();
+  renderLists(true);
 }
 
 // -- details ----------------------------------------------------------------------------------

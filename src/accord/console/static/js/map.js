@@ -145,7 +145,7 @@ export class MapView {
       let held = this.aircraft.get(key);
       if (!held) {
         const dot = L.circleMarker([t.lat, t.lon], { radius: 5, color: colour, fillOpacity: 0.9, renderer: this.moving });
-        const line = L.polyline(path, { color: colour, weight: 1.5, dashArray: "4 3", renderer: this.moving, interactive: false });
+        const line = L.polyline(path, { color: colour, weight: 1, opacity: 0.8, renderer: this.moving, interactive: false });
         dot.on("click", () => this.onSelect({ aircraft: key }));
         dot.addTo(this.layers.aircraft);
         line.addTo(this.layers.aircraft);

@@ -31,7 +31,9 @@ export class Model {
   setAgreement(agreement) {
     this.agreement = agreement;
     this.kinds = agreement ? agreement.kinds || {} : {};
-    this.parties = agreement ? agreement.parties.map((p) => p.id) : [];
+    // Observers (investigators) read everything and act on nothing: they owe no
+    // acknowledgement and broadcasts leave them out.
+    this.parties = agreement ? agreement.parties.filter((p) => p.role !== "observer").map((p) => p.id) : [];
   }
 
   load(picture) {

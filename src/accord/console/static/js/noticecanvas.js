@@ -37,8 +37,16 @@ export const NoticeCanvas = L.Layer.extend({
     this._map = null;
   },
 
+  // A new notice is painted over what is drawn (a live filing costs one shape, not ten
+  // thousand); a changed one, or one already drawn selected, redraws the layer.
   set(notice) {
+    const fresh = !this.items.has(notice.id);
     this.items.set(notice.id, { notice, box: bounds(notice) });
+    if (fresh && this.drawnView && !this.frame && this._map && notice.id !== this.selected
+        && this.drawnView === viewKey(this._map)) {
+      this.paint(this.canvas.getContext("2d"), [notice], false);
+      return;
+    }
     this.redraw();
   },
 
@@ -82,32 +90,31 @@ export const NoticeCanvas = L.Layer.extend({
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     const view = map.getBounds();
     const [vw, vs, ve, vn] = [view.getWest(), view.getSouth(), view.getEast(), view.getNorth()];
-    const zoomScale = 256 * 2 ** map.getZoom();
-    const path = new Path2D();
+    const shown = [];
     let selected = null;
     for (const { notice, box } of this.items.values()) {
       if (box[0] > ve || box[2] < vw || box[1] > vn || box[3] < vs) continue;
-      if (notice.id === this.selected) { selected = notice; continue; }
-      trace(path, notice, map, zoomScale);
+      if (notice.id === this.selected) selected = notice; else shown.push(notice);
     }
+    this.paint(ctx, shown, false);
+    if (selected) this.paint(ctx, [selected], true);
+    this.drawnView = viewKey(map);
+  },
+
+  paint(ctx, notices, selected) {
+    const map = this._map;
+    const zoomScale = 256 * 2 ** map.getZoom();
+    const path = new Path2D();
+    for (const n of notices) trace(path, n, map, zoomScale);
     const st = this.style;
-    ctx.lineWidth = st.weight;
+    ctx.lineWidth = selected ? 4 : st.weight;
     ctx.strokeStyle = st.color;
     ctx.fillStyle = st.color;
     ctx.setLineDash(st.dashArray ? st.dashArray.split(" ").map(Number) : []);
-    ctx.globalAlpha = st.fillOpacity;
-    ctx.fill(path, "evenodd");
+    ctx.globalAlpha = selected ? Math.min(1, st.fillOpacity * 2) : st.fillOpacity;
+    ctx.fill(path, "nonzero");
     ctx.globalAlpha = 1;
     ctx.stroke(path);
-    if (selected) {
-      const sel = new Path2D();
-      trace(sel, selected, map, zoomScale);
-      ctx.lineWidth = 4;
-      ctx.globalAlpha = st.fillOpacity * 2;
-      ctx.fill(sel, "evenodd");
-      ctx.globalAlpha = 1;
-      ctx.stroke(sel);
-    }
   },
 
   click(e) {
@@ -124,6 +131,11 @@ export const NoticeCanvas = L.Layer.extend({
     if (hits.length) this.onSelect({ notice: hits[hits.length - 1].id });
   },
 });
+
+function viewKey(map) {
+  const c = map.getCenter(), z = map.getZoom(), sz = map.getSize();
+  return `${c.lat},${c.lng},${z},${sz.x},${sz.y}`;
+}
 
 function metresPerPixel(lat, zoomScale) {
   return (EQUATOR_M * Math.cos((lat * Math.PI) / 180)) / zoomScale;

@@ -54,7 +54,7 @@ export function renderAlerts(el, model, now, onSelect) {
   for (const e of model.escalations.values()) {
     items.push({ at: e.entry, node: h("li", { class: "item escalation level-3", dataset: { escalation: e.escalation } },
       h("span", { class: "badge" }, "escalation"), " ",
-      `${e.escalation}: ${e.party} owes ${e.due || "an acknowledgement"}; escalated to ${e.contact}`,
+      `${e.escalation}: ${e.text || `${e.party} owes an acknowledgement`} (escalated to ${e.contact})`,
       h("span", { class: "meta" }, `entry ${e.entry} · ${utc(e.raised_at)} (${local(e.raised_at)})`)) });
   }
   items.sort((a, b) => b.at - a.at);
@@ -82,6 +82,8 @@ export function renderHotline(awaitEl, listEl, model, now, actions) {
       incoming && !owed ? h("span", { class: "meta" }, "acknowledged") : null);
   });
   replace(listEl, rows.length ? rows : h("li", { class: "empty" }, "No messages."));
+  // whether a countdown is shown (then the clock redraws this panel every second)
+  return awaiting.some((a) => a.deadline !== null) || model.hotline().some((x) => x.owed || (!x.incoming && x.message.to.some((p) => !x.message.acks.includes(p))));
 }
 
 // The notices list (the keyboard's way to every notice): the soonest first, at most
