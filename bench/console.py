@@ -188,6 +188,18 @@ class Feeder:
                 self.stop.wait(max(0.0, wait))
 
 
+def _busy(cdp: Any) -> float:
+    """Seconds the page's main thread has spent in tasks (Chromium's TaskDuration)."""
+    metrics = cdp.send("Performance.getMetrics")["metrics"]
+    return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))] if xs else float("nan")
@@ -232,6 +244,10 @@ def main() -> None:
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(url + "/?party=IL")
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            busy0 = _busy(cdp)
+            cpu0 = _cpu(proc.pid)
             page.fill("#token", tokens["IL"])
             page.set_input_files("#keyfile", str(dir / "IL.key"))
             page.fill("#logkey", log_key)
@@ -243,6 +259,8 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("the first render did not finish")
                 time.sleep(0.05)
+            busy1 = _busy(cdp)
+            cpu1 = _cpu(proc.pid)
             t = page.evaluate("() => window.accordConsole.timings")
             first = (t["firstRender"] - t["signin"]) / 1000
             drawn = page.evaluate("() => window.accordConsole.map.byNotice.size")
@@ -259,12 +277,16 @@ def main() -> None:
             first_long = page.evaluate("() => Math.max(0, ...window.accordConsole.longTasks"
                                        ".map((x) => x.duration))")
             print(f"  longest main-thread task during the first render: {first_long:.0f} ms")
+            print(f"  CPU time, less dependent on the machine's load: the page's main thread "
+                  f"busy {busy1 - busy0:.2f} s, the service {cpu1 - cpu0:.2f} s")
             live_from = page.evaluate("() => { const s = window.accordConsole;"
                                       " s.lastUpdateMs.length = 0; s.trackUpdateMs.length = 0;"
                                       " return performance.now(); }")
             feeder = Feeder(url, tokens, dir, args.aircraft, args.rate)
+            busy0 = _busy(cdp)
             feeder.start()
             time.sleep(args.seconds)
+            busy_live = _busy(cdp) - busy0
             feeder.stop.set()
             for th in feeder.threads:
                 th.join(timeout=15)
@@ -287,7 +309,8 @@ def main() -> None:
                   f"{pct(tracks, 95):.1f} ms, max {max(tracks, default=float('nan')):.1f} ms "
                   f"(target p95 <= 100 ms)")
             print(f"longest main-thread task in the live period: {longest:.0f} ms "
-                  f"({len(long)} tasks over 50 ms)")
+                  f"({len(long)} tasks over 50 ms); main thread busy "
+                  f"{busy_live / args.seconds * 100:.0f}% of the time")
             # the baseline: the same update done by reloading and redrawing everything
             base = []
             for _ in range(5):

@@ -11,6 +11,7 @@ import base64
 import json
 import math
 import random
+import re
 import subprocess
 import sys
 import time
@@ -300,3 +301,64 @@ def test_the_insecure_context_is_said_not_hidden(dep: Deployed, browser: Browser
     assert "secure context" in page.inner_text("#insecure")
     assert page.evaluate("() => window.isSecureContext") is False
     assert browser.foreign == []
+
+
+def test_a_browser_clock_off_the_services_is_warned_of(dep: Deployed, browser: Browser) -> None:
+    """The page compares its clock with GET /v1/time: an hour off is said, and the times it
+    shows are the service's, not the browser's."""
+    from datetime import timedelta
+
+    page = browser.page(dep.url)
+    page.clock.install(time=SystemClock().now() - timedelta(hours=1))
+    sign_in(page, dep, "IL")
+    page.wait_for_selector("#skew:not([hidden])")
+    text = page.inner_text("#skew")
+    assert re.search(r"clock is 3[56]\d\d\.\d s behind the service's", text), text
+    shown = page.inner_text("#clock-utc")
+    service_now = SystemClock().now()
+    assert shown[:13] == format_time(service_now).replace("T", " ")[:13]  # the service's hour
+    assert browser.errors == [] and browser.foreign == []
+
+
+def test_amend_and_cancel_from_the_console_and_draw_a_circle(dep: Deployed,
+                                                             browser: Browser) -> None:
+    submit(dep, "IL", "notice.file", {
+        "notice": "IL-AMEND-1", "kind": "transit",
+        "volumes": [volume(box(34.5, 34.5, 34.6, 34.6), minutes_from_now(30),
+                           minutes_from_now(60), 0, 2000)]})
+    il, ru = browser.page(dep.url), browser.page(dep.url)
+    sign_in(il, dep, "IL")
+    sign_in(ru, dep, "RU")
+    il.click("#notices-list [data-notice=IL-AMEND-1] button")
+    il.click("#details button:has-text('Amend IL-AMEND-1')")
+    assert "replaces version 1" in il.inner_text("#f-mode")
+    assert il.input_value("#f-upper") == "2000"
+    # a new footprint: a circle drawn on the map (centre, then a point on the edge)
+    il.click("#draw-circle")
+    from console_support import click_map
+
+    click_map(il, 34.55, 34.55)
+    click_map(il, 34.55, 34.60)
+    fp = json.loads(il.input_value("#footprint"))
+    assert fp["type"] == "Circle" and 3.5 < fp["radius"]["value"] < 5.5  # about 4.6 km
+    il.fill("#f-upper", "2500")
+    il.click("#f-check")
+    il.wait_for_selector("#check-result p")
+    with il.expect_response(lambda r: r.url.endswith("/v1/events")) as answer:
+        il.click("#f-file")
+    assert answer.value.status == 200
+    ru.wait_for_selector("#notices-list [data-notice=IL-AMEND-1][data-version='2']",
+                         timeout=5000)
+    ru.click("#notices-list [data-notice=IL-AMEND-1] button")
+    ru.wait_for_selector("#details:has-text('2,500 m AMSL')")
+    assert "circle of" in ru.inner_text("#details")
+    # RU cannot amend or cancel IL's notice: the buttons are not offered
+    assert ru.query_selector("#details button:has-text('Amend')") is None
+    assert ru.query_selector("#details button:has-text('Cancel')") is None
+    # cancel (the page asks to confirm; the test's dialog handler accepts)
+    il.click("#notices-list [data-notice=IL-AMEND-1] button")
+    il.click("#details button:has-text('Cancel IL-AMEND-1')")
+    il.wait_for_selector("#action-msg:has-text('Cancelled IL-AMEND-1')", timeout=10000)
+    ru.wait_for_selector("#notices-list [data-notice=IL-AMEND-1]", state="detached",
+                         timeout=5000)
+    assert browser.errors == [] and browser.foreign == []

@@ -353,9 +353,19 @@ function tick() {
 
 // -- details ----------------------------------------------------------------------------------
 
+// Selecting anything from a list shows it on the map too: a notice (or a finding's notice)
+// is outlined and brought into view, an alert's aircraft is centred.
 function select(what, fit = false) {
   S.selection = what;
-  if (what && what.notice) S.map.select(what.notice, fit); else S.map.select(null);
+  const f = what && what.finding ? S.model.findings.get(what.finding) : null;
+  const notice = what && (what.notice || (f && f.notice));
+  if (notice) S.map.select(notice, fit || Boolean(f)); else S.map.select(null);
+  if (what && what.alert) {
+    const a = S.model.alerts.get(what.alert);
+    const names = a ? [].concat(a.details.aircraft) : [];
+    const at = names.map((n) => positions().get(n)).find(Boolean);
+    if (at) S.map.map.panTo(at);
+  }
   showDetails(what);
 }
 
