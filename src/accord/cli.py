@@ -1556,6 +1556,7 @@ def witness_serve(dir: WitnessDir,
 
 
 @app.command()
+@friendly
 def demo(dir: Annotated[Path | None, typer.Option(
              "--dir", "-d", help="Keep the demo deployments in this folder "
                                  "(default: a temporary folder, removed afterwards).")] = None,
@@ -1577,10 +1578,11 @@ def demo(dir: Annotated[Path | None, typer.Option(
     """Replay the Latakia scenario of 17 September 2018 (modelled on public reports)."""
     if console:
         if not 0 <= port <= 65535:
-            raise typer.BadParameter(f"{port} is not a TCP port (0 to 65535)", param_hint="--port")
+            raise InvalidInput(f"{port} is not a TCP port", field="port",
+                               accepted="0 to 65535 (0 picks a free one)")
         if not 0.1 <= speed <= 100:
-            raise typer.BadParameter(f"{speed:g} is not a usable speed (0.1 to 100)",
-                                     param_hint="--speed")
+            raise InvalidInput(f"{speed:g} is not a usable speed", field="speed",
+                               accepted="0.1 to 100 (times real time)")
         from accord.scenarios.console import run as run_console
 
         raise typer.Exit(run_console(out, dir, port=port, speed=speed,

@@ -72,3 +72,12 @@ def test_the_latakia_demo_in_two_consoles(tmp_path: Path, browser: Browser) -> N
             if proc.poll() is None:
                 proc.kill()
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_bad_demo_options_are_one_line() -> None:
+    for args, field in ((["--port", "70000"], "port"), (["--speed", "0"], "speed")):
+        r = subprocess.run([sys.executable, "-m", "accord", "demo", "--console", *args],
+                           capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, COLUMNS="200"))
+        assert r.returncode == 2, r.stderr
+        assert f"[{field}]" in r.stdout + r.stderr and "Traceback" not in r.stderr

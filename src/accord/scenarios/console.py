@@ -25,6 +25,7 @@ from rich.console import Console
 
 from accord import commands
 from accord.client import Client
+from accord.errors import DeploymentError
 from accord.scenarios import in_folder
 from accord.scenarios.latakia import IL20, STRIKE, Run, _Flight, at, setup
 from accord.scenarios.served import _Server
@@ -146,8 +147,8 @@ def _run(console: Console, base: Path, port: int, speed: float, open_browser: bo
         server = _Server(service, port)
     except OSError as exc:
         service.close()
-        console.print(f"[red]cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}[/]")
-        return 1
+        raise DeploymentError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
+                              accepted="a free port, e.g. --port 0") from None
     log_key = (r.dir / "log.pub").read_text().strip()
     console.rule("[bold]Accord console demo: Latakia, 17 September 2018[/] (modelled on "
                  "public reports)")
