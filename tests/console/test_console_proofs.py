@@ -301,6 +301,7 @@ def test_the_insecure_context_is_said_not_hidden(dep: Deployed, browser: Browser
     assert "secure context" in page.inner_text("#insecure")
     assert page.evaluate("() => window.isSecureContext") is False
     assert browser.foreign == []
+    assert browser.errors == [], browser.errors  # the headers raise no complaint there either
 
 
 def test_a_browser_clock_off_the_services_is_warned_of(dep: Deployed, browser: Browser) -> None:

@@ -48,7 +48,6 @@ class SecurityHeaders:
         self.headers = [(b"content-security-policy", policy.encode()),
                         (b"x-content-type-options", b"nosniff"),
                         (b"referrer-policy", b"no-referrer"),
-                        (b"cross-origin-opener-policy", b"same-origin"),
                         (b"cross-origin-resource-policy", b"same-origin"),
                         (b"x-frame-options", b"DENY")]
 
