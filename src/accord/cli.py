@@ -1620,6 +1620,10 @@ def mirror(dir: Annotated[Path, typer.Argument(help="The mirror folder (made on 
            stall: Annotated[float, typer.Option(
                help="Alarm when the checkpoint has not moved for this many seconds while "
                     "the server answers (0: never; a quiet log does not move either).")] = 0.0,
+           gossip: Annotated[bool, typer.Option(
+               help="Hand each verified checkpoint to the agreement's witnesses, keep their "
+                    "cosignatures (and the service's witnessed checkpoint), and alarm when a "
+                    "witness holds another history.")] = True,
            ) -> None:
     """Keep your party's own verified copy of the log: pull new entries, check every signature
     you may read, rebuild the tree, hold each checkpoint to the last one kept, and raise an
@@ -1657,11 +1661,15 @@ def mirror(dir: Annotated[Path, typer.Argument(help="The mirror folder (made on 
             text = exc.detail if isinstance(exc, AccordError) else str(exc)
             warn(f"{text} (retrying)")
 
+        from accord.mirror.gossip import Gossip
+
+        gossiper = Gossip(replica, served=c.witnessed) if gossip else None
         try:
             while True:
                 try:
                     follow(replica, HttpSource(c), interval_s=interval, stall_s=stall,
-                           once=once, on_round=on_round, on_error=on_error)
+                           once=once, on_round=on_round, on_error=on_error,
+                           after=gossiper.round if gossiper else None)
                     return
                 except Alarm as alarm:
                     if alarm.message not in seen:
@@ -1673,6 +1681,8 @@ def mirror(dir: Annotated[Path, typer.Argument(help="The mirror folder (made on 
                         raise typer.Exit(1) from None
                     _time.sleep(interval)
         finally:
+            if gossiper is not None:
+                gossiper.close()
             replica.store.close()
 
 

@@ -78,6 +78,15 @@ def _summary(p: Proven) -> str:
 
 
 def _rings(volume: Any) -> list[list[tuple[float, float]]]:
+    """The footprint's rings in degrees; nothing for a shape it cannot read (a bundle's
+    entries passed the fold when logged, but the report never fails on what it draws)."""
+    try:
+        return _rings_of(volume)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return []
+
+
+def _rings_of(volume: Any) -> list[list[tuple[float, float]]]:
     fp = volume.get("footprint", {}) if isinstance(volume, dict) else {}
     if fp.get("type") == "Polygon":
         return [[(float(x), float(y)) for x, y, *_ in ring] for ring in fp.get("coordinates", [])]
@@ -95,7 +104,7 @@ def _map(versions: list[tuple[int, list[Any]]]) -> str:
     """The volumes of each version of the notice, in an equirectangular frame scaled by the
     cosine of the mean latitude (shapes true to within a few percent at these sizes)."""
     shapes = [(v, ring) for v, vols in versions for vol in vols for ring in _rings(vol)]
-    points = [pt for _, ring in shapes for pt in ring]
+    points = [pt for _, ring in shapes for pt in ring if all(map(math.isfinite, pt))]
     if not points:
         return "<p>No volumes to draw.</p>"
     lons, lats = [p[0] for p in points], [p[1] for p in points]

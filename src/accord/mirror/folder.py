@@ -153,9 +153,11 @@ class MirrorFolder:
 def follow(replica: Replica, source: Source, *, interval_s: float, stall_s: float,
            once: bool, on_round: Callable[[Round], None] | None = None,
            on_error: Callable[[Exception], None] | None = None,
-           stop: Callable[[], bool] = lambda: False) -> Round:
-    """Sync until `stop()` (or once). Alarms propagate; an unreachable or incomplete source is
-    reported to `on_error` and retried after `interval_s` (in `once` mode it propagates)."""
+           stop: Callable[[], bool] = lambda: False,
+           after: Callable[[], object] | None = None) -> Round:
+    """Sync until `stop()` (or once), calling `after` (gossip) after each good round. Alarms
+    propagate; an unreachable or incomplete source is reported to `on_error` and retried
+    after `interval_s` (in `once` mode it propagates)."""
     watch = Watch(stall_s, time.monotonic)
     last = Round(replica.size)
     while True:
@@ -171,6 +173,8 @@ def follow(replica: Replica, source: Source, *, interval_s: float, stall_s: floa
         else:
             if on_round is not None:
                 on_round(last)
+            if after is not None:
+                after()
             watch.saw(last)
         if once or stop():
             return last

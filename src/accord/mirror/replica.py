@@ -251,7 +251,7 @@ class Replica:
     def _behind(self, note: str, cp: Checkpoint, held_note: str, old: Checkpoint) -> None:
         """A checkpoint smaller than the one held: a rollback if it is a prefix of what the
         replica holds, else a fork, proved from the replica's own tree."""
-        mine = root(self.store, cp.size) if cp.size > 0 else b""
+        mine = root(self.store, cp.size)
         proof = consistency_proof(self.store, cp.size, old.size) if cp.size > 0 else []
         if mine == cp.root:
             raise Alarm("rollback", f"the log went back from size {old.size} to {cp.size}",
