@@ -274,3 +274,12 @@ def test_an_equivocation_alarm_keeps_the_files_verify_equivocation_takes(
     Fork(verifier.verifier_key, a, b, base64.b64decode(c["root1"]),
          tuple(base64.b64decode(h) for h in c["proof"])).check()
     assert r.store.alarms()[0]["kind"] == "equivocation"
+    import subprocess
+    import sys
+
+    (tmp_path / "log.pub").write_text(verifier.verifier_key + "\n")
+    got = subprocess.run([sys.executable, "-m", "accord", "verify", "--equivocation",
+                          base + ".a.checkpoint", base + ".b.checkpoint", "--consistency",
+                          base + ".consistency.json", "--key", str(tmp_path / "log.pub")],
+                         capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0 and "EQUIVOCATION PROVED" in got.stdout, got.stderr
