@@ -258,6 +258,38 @@ def pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(p / 100 * len(s)))] if s else float("nan")
 
 
+def read_loop(url: str, token: str, stop: Any, count: Any) -> None:
+    """A reader: GET /v1/picture (the whole live picture) again and again until `stop`."""
+    import httpx
+
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=120) as c:
+        while not stop.is_set():
+            c.get("/v1/picture").raise_for_status()
+            with count.get_lock():
+                count.value += 1
+
+
+def with_readers(url: str, tokens: dict[str, str], work: list[tuple[str, bytes]],
+                 readers: int, drain: float) -> tuple[dict[str, Any], int]:
+    """The closed loop again, while `readers` other clients read the picture in a loop."""
+    ctx = mp.get_context("fork")
+    stop, count = ctx.Event(), ctx.Value("i", 0)
+    token = tokens[sorted(tokens)[-1]]
+    procs = [ctx.Process(target=read_loop, args=(url, token, stop, count))
+             for _ in range(readers)]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)
+    try:
+        r = phase(url, tokens, work, 0, drain)
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(120)
+    return r, count.value
+
+
 def phase(url: str, tokens: dict[str, str], work: list[tuple[str, bytes]], rate: float,
           drain: float) -> dict[str, Any]:
     q: Any = mp.get_context("fork").Queue()
@@ -292,6 +324,9 @@ def main() -> None:
     ap.add_argument("--parties", type=int, default=200, help="open loop: parties")
     ap.add_argument("--drain", type=float, default=60.0,
                     help="open loop: seconds to wait for answers after the last is due")
+    ap.add_argument("--readers", type=int, default=0,
+                    help="also run the closed loop (group commit) on a fresh copy while this "
+                         "many clients read GET /v1/picture in a loop")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     args = ap.parse_args()
     if args.quick:
@@ -317,6 +352,12 @@ def main() -> None:
             work = filings.make(parties[:args.connections], args.filings)
             for name, _ in MODES:
                 closed[name] = phase(urls[name], tokens, work, 0, args.drain)
+            read_while: tuple[dict[str, Any], int] | None = None
+            if args.readers:
+                shutil.copytree(d / "world", d / "readers")
+                with serving(d / "readers") as url2:
+                    time.sleep(1.0)
+                    read_while = with_readers(url2, tokens, work, args.readers, args.drain)
             for rate in args.rates:
                 work = filings.make(parties[:args.parties], round(rate * args.duration))
                 opened.append((rate, {name: phase(urls[name], tokens, work, rate, args.drain)
@@ -338,6 +379,13 @@ def main() -> None:
                   f"{r['s']:.2f}", f"{r['rate']:,.0f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}")
     console.print(t)
     g, s = closed[MODES[0][0]], closed[MODES[1][0]]
+    if read_while is not None:
+        r, reads = read_while
+        console.print(f"closed loop, group commit, while {args.readers} clients read GET "
+                      f"/v1/picture in a loop ({reads:,} reads): {r['rate']:,.0f} filings/s, "
+                      f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, {r['errors']:,} errors")
+        console.print(f"ratio closed loop with readers / without: {r['rate'] / g['rate']:.2f}x "
+                      "filings/s")
     console.print(f"ratio closed loop, group commit / max_batch=1, the same {args.filings:,} "
                   f"filings: {g['rate'] / s['rate']:.1f}x filings/s")
     t = Table("offered/s", "mode", "filings", "200 OK", "errors", "achieved/s", "p50 ms",

@@ -146,9 +146,44 @@ def world(tmp_path: Path, database: str | None) -> Iterator[World]:
     w.writer.store.close()
 
 
-def live_snapshot(picture: Any, at: datetime) -> dict[str, Any]:
+def live_snapshot(picture: Any, at: datetime, held: Any = None) -> dict[str, Any]:
     """`picture.snapshot()` with only the notices live at `at`: what a read model made at
-    `at` holds (ended and cancelled notices leave the live picture)."""
+    `at` holds (ended and cancelled notices leave the live picture). With `held` (the
+    model's findings), only those findings: each one left out must be about a notice and
+    closed at `at` (its notice was retired with it: `accord.service.history`)."""
     snap: dict[str, Any] = picture.snapshot()
     snap["notices"] = {k: v for k, v in snap["notices"].items() if picture.notices[k].live(at)}
+    if held is not None:
+        for fid in set(snap["findings"]) - set(held):
+            f = picture.findings[fid]
+            assert f.notice is not None and not picture.is_open(f, at), fid
+        snap["findings"] = {k: v for k, v in snap["findings"].items() if k in held}
     return snap
+
+
+def assert_held(held: Any, full: Any) -> None:
+    """`held` (the writer's picture, which retires history: `accord.service.history`) is
+    `full` (a fold that keeps everything) less notices that are retired -- not live at the
+    log's last receive time and owed no acknowledgement -- and less findings that speak of
+    a retired notice; everything else is equal."""
+    a, b = held.snapshot(), full.snapshot()
+    at = full.last_received
+    for nid, n in b["notices"].items():
+        if nid in a["notices"]:
+            assert a["notices"][nid] == n, nid
+        else:
+            notice = full.notices[nid]
+            assert at is not None and not notice.live(at), f"{nid} is live but was retired"
+            assert not any(d.key in full.pending for d in full.notice_dues(notice)), nid
+    assert set(a["notices"]) <= set(b["notices"])
+    for fid, f in b["findings"].items():
+        if fid in a["findings"]:
+            assert a["findings"][fid] == f, fid
+        else:  # retired with a notice it speaks of (which may be back: acknowledged late)
+            finding = full.findings[fid]
+            assert finding.notice is not None and at is not None, fid
+            assert not full.is_open(finding, at), f"finding {fid} is open but was retired"
+    assert set(a["findings"]) <= set(b["findings"])
+    for k in b:
+        if k not in ("notices", "findings"):
+            assert a[k] == b[k], k

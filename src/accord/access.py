@@ -139,8 +139,9 @@ class Local:
         return self.writer.preview(party, commands.notice_body(doc, party)[0])
 
     def current_version(self, notice: str) -> int | None:
-        n = self._picture().notices.get(notice)
-        return None if n is None else n.version
+        with self.reader() as store:  # ended and cancelled notices too (history)
+            row = store.notice_json(notice)
+        return None if row is None else int(row["version"])
 
     def picture(self, at: datetime | None, geojson: bool,
                 area: Area | None = None) -> dict[str, Any]:
@@ -150,10 +151,13 @@ class Local:
                 else picture_for(p, None, when, area))
 
     def findings(self, open: bool) -> list[dict[str, Any]]:
+        if not open:  # all of them, history too: a finding leaves the live picture
+            with self.reader() as store:
+                return list(store.findings_json())
         p = self._picture()
         now = self.clock.now()
         return [f.to_json() for f in sorted(p.findings.values(), key=lambda f: f.entry)
-                if not open or p.is_open(f, now)]
+                if p.is_open(f, now)]
 
     def entries(self, start: int, end: int | None) -> list[dict[str, Any]]:
         with self.reader() as store:

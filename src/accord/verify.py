@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.errors import AccordError, InvalidInput
-from accord.geo.box import Box4, volume_box
+from accord.geo.box import volume_box
 from accord.log.event import OPERATOR, Entry, canonical, private_digest
 from accord.log.merkle import Frontier, leaf_hash
 from accord.log.note import Checkpoint, NoteVerifier, open_note
@@ -485,16 +485,40 @@ def _compare_projection(store: Store, picture: Picture, report: Report) -> None:
     _compare_rows("p_messages", store.raw_rows("p_messages"), want["messages"], report)
     _compare_rows("p_escalations", store.raw_rows("p_escalations"), want["escalations"], report)
     _compare_rows("p_alerts", store.raw_rows("p_alerts"), want["alerts"], report)
-    rebuilt_index = sorted(
-        (n.id, (b.lon_min, b.lon_max, b.lat_min, b.lat_max, b.alt_min, b.alt_max, b.t_min,
-                b.t_max))
-        for n in picture.notices.values() if n.cancelled_at is None
-        for b in (volume_box(v) for v in n.volumes))
-    stored_index = store.index_rows()
-    if [r[0] for r in stored_index] != [r[0] for r in rebuilt_index] or not all(
-            s[1] == store.stored_box(Box4(*w[1]))
-            for s, w in zip(stored_index, rebuilt_index, strict=True)):
-        report.add("table p_volume_index", "the 4D index does not match the live notices")
+    _compare_index(store, picture, report)
+
+
+def _compare_index(store: Store, picture: Picture, report: Report) -> None:
+    """The 4D index holds exactly the volumes of every notice the writer's picture holds: each
+    live one (at the log's last receive time) and each owed an acknowledgement must be there,
+    a cancelled one must not, and one that has ended may be there or not (the writer retires
+    it at its next batch: `accord.service.history`), but whole or not at all. The writer
+    loads its picture from the index, so a live notice missing here would be missing from
+    every later check."""
+    at = picture.last_received
+    stored: dict[str, list[tuple[float, ...]]] = {}
+    for nid, box in store.index_rows():
+        stored.setdefault(nid, []).append(box)
+    bad: list[str] = []
+    for nid in sorted(set(stored) | set(picture.notices)):
+        n = picture.notices.get(nid)
+        have = stored.get(nid)
+        if n is None or n.cancelled_at is not None:
+            if have is not None:
+                bad.append(nid)
+            continue
+        want = sorted(store.stored_box(volume_box(v)) for v in n.volumes)
+        if have is None:
+            owed = any(d.key in picture.pending for d in picture.notice_dues(n))
+            if (at is not None and n.live(at)) or owed:
+                bad.append(nid)
+            continue
+        if sorted(have) != want:
+            bad.append(nid)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        report.add("table p_volume_index", f"the 4D index does not match the notices the "
+                                           f"writer holds ({shown})")
 
 
 def _compare_rows(table: str, stored: dict[str, str], want: dict[str, Any], report: Report,

@@ -79,9 +79,15 @@ def test_verify_bench_runs_and_reports() -> None:
 
 def test_reads_bench_runs_and_prints_its_ratios() -> None:
     out = run("reads.py")
-    assert re.search(r"^ratio median, baseline / read model: /v1/picture \d+\.\dx, "
+    assert re.search(r"^ratio p99, baseline / read model: "
                      r"/v1/picture\?bbox \(100 km\) \d+\.\dx, /v1/notices/\{id\} \d+\.\dx, "
-                     r"/v1/findings\?open=true \d+\.\dx", out, re.MULTILINE)
+                     r"/v1/findings\?open=true \d+\.\dx, /v1/picture \d+\.\dx", out, re.MULTILINE)
+
+
+def test_streams_bench_runs_and_prints_its_ratio() -> None:
+    out = run("streams.py")
+    assert re.search(r"^p99 added by \d+ streams: -?[\d.]+ ms", out, re.MULTILINE)
+    assert RATIO.search(out)
 
 
 def test_mirror_bench_runs_and_prints_its_ratio() -> None:

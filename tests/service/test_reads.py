@@ -129,3 +129,48 @@ def test_ended_and_cancelled_notices_leave_the_live_model_and_stay_in_history(
         assert area is not None and s.area_notices(model, area) == []
     finally:
         s.close()
+
+
+def test_the_check_runs_on_the_read_model_and_equals_the_writers(tmp_path: Path) -> None:
+    """`Service.check` (POST /v1/check) gives what the writer's own preview gives, for random
+    documents over a busy picture, and answers while the writer's thread is held up."""
+    import threading
+
+    rnd = random.Random(4)
+    w = make_world(tmp_path / "dep")
+    populate(w, 60, rnd)
+    s = service(w)
+    try:
+        for k in range(25):
+            start = T0 + timedelta(hours=2, minutes=rnd.randrange(0, 600))
+            doc = {"kind": rnd.choice(["transit", "strike", "drill"]), "volumes": [
+                volume(rnd.uniform(33.5, 35.5), rnd.uniform(33.5, 35.5),
+                       half=rnd.uniform(0.01, 0.3), start=start)]}
+            body, _ = commands.notice_body(doc, "A", notice=f"C-{k}")
+            t = s.clock.now()
+            s.clock.set(t)  # type: ignore[attr-defined]
+            mine = s.check("A", body)
+            s.clock.set(t)  # type: ignore[attr-defined]
+            theirs = s.call(lambda wr, b=body: wr.preview("A", b)).result(10)
+            assert mine == theirs
+        taken = s.picture().notices
+        nid = next(iter(taken))
+        body, _ = commands.notice_body({"kind": "transit", "volumes": [volume()]}, "A",
+                                       notice=nid)
+        try:
+            s.check("A", body)
+        except AccordError as exc:
+            assert "already taken" in str(exc)
+        else:
+            raise AssertionError("a taken id was not refused")
+        held = threading.Event()
+        s.call(lambda wr: held.wait(10))  # the writer's thread is busy until released
+        try:
+            started = time.perf_counter()
+            s.check("A", commands.notice_body({"kind": "transit", "volumes": [volume()]},
+                                              "A", notice="C-free")[0])
+            assert time.perf_counter() - started < 5
+        finally:
+            held.set()
+    finally:
+        s.close()

@@ -140,7 +140,7 @@ def assert_consistent(w: World) -> None:
     assert snapshot(w) == rebuilt.snapshot()
     # The read model readers use holds exactly the committed log, with its checkpoint.
     model = w.writer.published
-    assert model.snapshot() == live_snapshot(rebuilt, model.live_at)
+    assert model.snapshot() == live_snapshot(rebuilt, model.live_at, model.findings)
     assert w.writer.published.checkpoint == w.store.checkpoint()
     assert w.writer.log.size == w.store.size()
     report = verify_store(w.store, (w.dir / "log.pub").read_text().strip())

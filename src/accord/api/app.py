@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -132,6 +133,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         try:
             yield
         finally:
+            app.state.stream_pool.shutdown(wait=False, cancel_futures=True)
             if service is None:
                 await asyncio.get_running_loop().run_in_executor(None, svc.close)
 
@@ -141,6 +143,10 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
                               " signed notices, checks, the hotline and a verifiable log.")
     app.state.draining = threading.Event()  # set by whoever stops the server: streams end
     app.state.streams = {}  # party -> open streams (touched on the event loop only)
+    # One thread renders every stream's pages and batches, in turn: however many streams
+    # replay at once, the event loop (every other request) competes with one thread only.
+    app.state.stream_pool = ThreadPoolExecutor(max_workers=1,
+                                               thread_name_prefix="accord-streams")
     config = service.config if service is not None else ServiceConfig.load(Path(dir or "."))
     app.add_middleware(Guard, limit=config.max_body_bytes, service=lambda: state.get("svc"),
                        append=append)
@@ -223,13 +229,14 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         return fast_json(await append(await request.body(), p, s))
 
     @app.post("/v1/check", tags=["write"])
-    async def post_check(body: CheckIn, p: Party, s: Svc) -> dict[str, Any]:
-        """The strategic check of a notice document as `p` would file it; nothing is written."""
+    def post_check(body: CheckIn, p: Party, s: Svc) -> dict[str, Any]:
+        """The strategic check of a notice document as `p` would file it; nothing is written.
+        Run on the committed read model in a worker thread: never on the writer's thread,
+        never on the event loop."""
         from accord import commands
 
         notice_body, _ = commands.notice_body(body.notice, p)
-        result: dict[str, Any] = await s.wait(s.call(lambda w: w.preview(p, notice_body)))
-        return result
+        return s.check(p, notice_body)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -319,24 +326,34 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     def findings(p: Party, s: Svc,
                  open: Annotated[bool, Query(description="only findings still open")] = False,
                  ) -> list[dict[str, Any]]:
-        """Findings addressed to this party (an observer: every finding)."""
+        """Findings addressed to this party (an observer: every finding): those still open
+        from the live picture, all of them (history too) from the store's projection."""
         pic = s.picture()
-        now = s.clock.now()
         seen_as = reader(pic.agreement, p)
-        return [f.to_json() for f in sorted(pic.findings.values(), key=lambda f: f.entry)
-                if (seen_as is None or p in f.parties) and (not open or pic.is_open(f, now))]
+        if open:
+            now = s.clock.now()
+            return [f.to_json() for f in sorted(pic.findings.values(), key=lambda f: f.entry)
+                    if (seen_as is None or p in f.parties) and pic.is_open(f, now)]
+        return s.findings(pic, None if seen_as is None else p)
 
-    @app.post("/v1/tracks", tags=["tracks"])
-    async def post_tracks(body: TracksIn, p: Party, s: Svc) -> dict[str, Any]:
+    @app.post("/v1/tracks", tags=["tracks"],
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": TracksIn.model_json_schema()}}}})
+    async def post_tracks(request: Request, p: Party, s: Svc) -> Response:
         """Position reports of this party's own aircraft (SI units). Bad rows are counted
         and described; the rest are kept. Tracks are not logged; alerts they raise are.
-        An observer of the agreement has no aircraft here."""
+        An observer of the agreement has no aircraft here.
+
+        The body (up to 4,096 rows, 1 MiB) is parsed and validated in a worker thread, not
+        on the event loop that every other request shares."""
         agreement = s.writer.published.agreement
         if agreement is not None and p in agreement.observers:
             raise Forbidden(f"{p} observes this agreement and reports no aircraft",
                             field="Authorization", accepted="a token of a party with role "
                                                             "party")
-        return s.monitor.ingest(p, body.reports)
+        raw = await request.body()
+        loop = asyncio.get_running_loop()
+        return fast_json(await loop.run_in_executor(None, _tracks, raw, p, s))
 
     @app.get("/v1/tracks", tags=["tracks"])
     def tracks(p: Party, s: Svc) -> dict[str, Any]:
@@ -458,9 +475,21 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
             if not streams[p]:
                 del streams[p]
 
-        return Stream(events(request, s, p, authorization, after), release)
+        return Stream(events(request, s, p, authorization, after), release,
+                      s.config.stream_send_timeout_s, p)
 
     return app
+
+
+def _tracks(raw: bytes, party: str, s: Service) -> dict[str, Any]:
+    """POST /v1/tracks off the loop: the body parsed (`{"reports": [...]}`), each row checked
+    and kept or described by the tactical monitor."""
+    obj = parse_json(raw, accepted='a JSON object {"reports": [...]}')
+    if not isinstance(obj, dict) or set(obj) != {"reports"} or not isinstance(
+            obj["reports"], list):
+        raise InvalidInput("the body must be an object with one key, reports, a list",
+                           field="reports", accepted='{"reports": [report, ...]}')
+    return s.monitor.ingest(party, obj["reports"])
 
 
 def _submission(raw: bytes) -> SubmissionIn:

@@ -6,11 +6,18 @@ log grows (or stops reading) makes the feed overflow, and the stream then catche
 store, a page at a time, exactly as on a resume with Last-Event-ID. Nothing is lost or sent
 twice: the log index is the event id and the store holds every entry the writer published.
 
+A client that stops reading is cut off: a chunk the connection has not taken within
+`[service] stream_send_timeout_s` ends the response (the connection is closed), and the client
+resumes with the last event id it read as Last-Event-ID. Entries are decoded, judged and
+encoded in one worker thread shared by every stream (they take turns, a page or a batch at
+a time), never on the event loop that every request shares.
+
 No `from __future__ import annotations` here: FastAPI reads the annotations at run time.
 """
 
 import asyncio
 import json
+import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +33,11 @@ from accord.picture.view import entry_for
 from accord.service.runtime import Service
 
 PAGE = 512  # entries read from the store at a time while catching up
+log = logging.getLogger("accord.api")
+
+
+class SlowClient(Exception):
+    """The client did not take a chunk of its stream in time."""
 
 
 class Feed:
@@ -74,14 +86,32 @@ class Stream(StreamingResponse):
     """The SSE response; `release` runs once however it ends (even if the client left before
     the first byte, when the body's generator never starts)."""
 
-    def __init__(self, body: AsyncIterator[bytes], release: Callable[[], None]) -> None:
+    def __init__(self, body: AsyncIterator[bytes], release: Callable[[], None],
+                 send_timeout: float, party: str) -> None:
         super().__init__(body, media_type="text/event-stream",
                          headers={"Cache-Control": "no-cache"})
         self._release: Callable[[], None] | None = release
+        self._send_timeout = send_timeout
+        self._party = party
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        limit = self._send_timeout
+
+        async def bounded(message: Any) -> None:
+            # uvicorn's send waits while the connection's buffer is full (flow control): a
+            # client that stops reading would hold the stream, and what it pins, for ever.
+            try:
+                await asyncio.wait_for(send(message), limit)
+            except TimeoutError:
+                raise SlowClient from None
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, bounded)
+        except* SlowClient:
+            # The response is left unfinished, so the server closes the connection; the
+            # client resumes from the last id it read (Last-Event-ID).
+            log.info("stream cut off: its client did not read for %g s", limit,
+                     extra={"event": "stream_cut_off", "party": self._party})
         finally:
             release, self._release = self._release, None
             if release is not None:
@@ -105,13 +135,30 @@ async def events(request: Request, s: Service, party: str, authorization: str | 
     the stream, before anything written after the removal is sent."""
     loop = asyncio.get_running_loop()
     feed = Feed(s.config.stream_backlog)
+    pool = request.app.state.stream_pool  # one thread for every stream's rendering
 
     def hear(batch: list[tuple[int, Entry]]) -> None:  # on the writer's thread
         loop.call_soon_threadsafe(feed.offer, batch)
 
-    def page(start: int) -> list[tuple[int, bytes]]:
+    def page(start: int) -> tuple[list[bytes], int]:
+        """The next page from the store, rendered (in a worker thread), and its last index."""
         with s.reader() as store:
-            return list(store.entries(start, start + PAGE))
+            rows = list(store.entries(start, start + PAGE))
+        out = [sse(index, item) for index, data in rows
+               if (item := visible(s, index, data, Entry.decode(data), party)) is not None]
+        return out, rows[-1][0] if rows else start - 1
+
+    def render(batch: list[tuple[int, Entry]], after: int) -> tuple[list[bytes], int]:
+        """A live batch rendered (in a worker thread): what follows `after`."""
+        out, last = [], after
+        for index, entry in batch:
+            if index <= last:
+                continue
+            item = visible(s, index, entry.encode(), entry, party)
+            if item is not None:
+                out.append(sse(index, item))
+            last = index
+        return out, last
 
     unsubscribe = s.subscribe(hear)
     sent = after
@@ -128,12 +175,13 @@ async def events(request: Request, s: Service, party: str, authorization: str | 
                 return
             if behind:
                 feed.resume()  # batches from now on are kept; the store covers the rest
-                while rows := await loop.run_in_executor(None, page, sent + 1):
-                    for index, data in rows:
-                        item = visible(s, index, data, Entry.decode(data), party)
-                        if item is not None:
-                            yield sse(index, item)
-                        sent = index
+                while True:
+                    chunks, last = await loop.run_in_executor(pool, page, sent + 1)
+                    if last <= sent:
+                        break
+                    for chunk in chunks:
+                        yield chunk
+                    sent = last
                     if not auth.still_allowed(authorization, s, party):
                         yield CLOSED
                         return
@@ -150,13 +198,10 @@ async def events(request: Request, s: Service, party: str, authorization: str | 
             if not auth.still_allowed(authorization, s, party):
                 yield CLOSED
                 return
-            for index, entry in batch:
-                if index <= sent:
-                    continue
-                item = visible(s, index, entry.encode(), entry, party)
-                if item is not None:
-                    yield sse(index, item)
-                sent = index
+            chunks, last = await loop.run_in_executor(pool, render, batch, sent)
+            for chunk in chunks:
+                yield chunk
+            sent = last
     finally:
         unsubscribe()
 

@@ -12,7 +12,7 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from accord.errors import (
     BadSignature,
@@ -89,6 +89,56 @@ class Changes:
     notice: Notice | None = None
 
 
+def id_taken(notice_id: str) -> Conflict:
+    """The refusal of a filing whose notice id some notice (live or history) already has."""
+    return Conflict(f"notice id {notice_id!r} is already taken", field="event.body.notice",
+                    accepted="a new, unique notice id")
+
+
+def _filed(entry: Entry, c: NoticeContent, index: int) -> Notice:
+    return Notice(id=c.id, party=entry.event.party, version=1, kind=c.kind, volumes=c.volumes,
+                  filed_at=entry.received_at, updated_at=entry.received_at, entry=index,
+                  title=c.title, private_digest=c.private_digest)
+
+
+def filed(entry: Entry, agreement: Agreement, index: int) -> Notice:
+    """The notice a `notice.file` entry would create as entry `index` under `agreement`, its
+    body checked exactly as the fold checks it (its id is not checked against those taken:
+    `id_taken`). For checks made on a read model, away from the writer."""
+    return _filed(entry, parse_notice_body(entry.event.body, agreement, entry.received_at,
+                                           amend=False, field="event.body"), index)
+
+
+class Archive(Protocol):
+    """Where a picture finds what has left it: notices retired from the live picture (ended
+    or cancelled, owing nothing: see `accord.service.history`) and their findings. The fold
+    still judges entries that name them (an acknowledgement, amendment or cancel of an ended
+    notice; a notice id or finding id already taken), so it asks here when its own maps do
+    not hold an id. A store's projection is one; a picture that never retires needs none."""
+
+    def notice(self, notice_id: str) -> Notice | None:
+        """The current version of a retired notice, or None if no notice had this id."""
+        ...
+
+    def has_finding(self, finding_id: str) -> bool:
+        """Whether a finding with this id was ever recorded."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NoArchive:
+    """The archive of a picture that keeps everything it folds (replay, verify)."""
+
+    def notice(self, notice_id: str) -> Notice | None:
+        return None
+
+    def has_finding(self, finding_id: str) -> bool:
+        return False
+
+
+NO_ARCHIVE = NoArchive()
+
+
 class PictureReads:
     """What a reader asks of a picture: the writer's live `Picture` and the committed read
     model the writer publishes after each batch (`accord.picture.readmodel`) alike."""
@@ -103,6 +153,7 @@ class PictureReads:
     messages: Mapping[str, Message]
     escalations: Mapping[str, dict[str, Any]]
     alerts: Mapping[str, dict[str, Any]]
+    open_alerts: Mapping[str, str]  # alert key -> id, while open
     seqs: Mapping[str, int]
     size: int
     last_received: datetime | None
@@ -203,6 +254,14 @@ class Picture(PictureReads):
         self.size = 0
         self.last_received: datetime | None = None
         self._memo: tuple[Entry, int, tuple[Notice, Notice | None]] | None = None
+        # What was retired from `notices` and `findings` (the writer's picture only): the
+        # rules below ask it about any id their maps lack, so retiring changes no decision.
+        self.archive: Archive = NO_ARCHIVE
+
+    def known_notice(self, notice_id: str) -> Notice | None:
+        """The current version of a notice, live or retired; None if no notice has this id."""
+        n = self.notices.get(notice_id)
+        return n if n is not None else self.archive.notice(notice_id)
 
     # -- admission -------------------------------------------------------------------------
 
@@ -342,7 +401,7 @@ class Picture(PictureReads):
 
     def _owned(self, notice_id: str, party: str, version: int, version_field: str) -> Notice:
         field = "event.body"
-        current = self.notices.get(notice_id)
+        current = self.known_notice(notice_id)
         if current is None:
             raise NotFound(f"no notice {notice_id!r}", field=f"{field}.notice",
                            accepted="the id of a notice in the picture")
@@ -387,12 +446,9 @@ class Picture(PictureReads):
                           volumes=c.volumes, filed_at=prev.filed_at,
                           updated_at=entry.received_at, entry=self.size, title=c.title,
                           private_digest=c.private_digest), prev
-        if c.id in self.notices:
-            raise Conflict(f"notice id {c.id!r} is already taken", field="event.body.notice",
-                           accepted="a new, unique notice id")
-        return Notice(id=c.id, party=ev.party, version=1, kind=c.kind, volumes=c.volumes,
-                      filed_at=entry.received_at, updated_at=entry.received_at, entry=self.size,
-                      title=c.title, private_digest=c.private_digest), None
+        if self.known_notice(c.id) is not None:
+            raise id_taken(c.id)
+        return _filed(entry, c, self.size), None
 
     def _notice_file(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
         notice, prev = self.prospective(entry)
@@ -414,7 +470,7 @@ class Picture(PictureReads):
     def _notice_ack(self, entry: Entry, leaf: bytes, verify: bool) -> Changes:
         nid, version = parse_ref_body(entry.event.body, "event.body")
         party = entry.event.party
-        current = self.notices.get(nid)
+        current = self.known_notice(nid)
         if current is None:
             raise NotFound(f"no notice {nid!r}", field="event.body.notice",
                            accepted="the id of a notice in the picture")
@@ -582,7 +638,7 @@ class Picture(PictureReads):
             finding = Finding.from_body(body, self.size, entry.received_at)
         except (KeyError, TypeError) as exc:
             raise InvalidInput(f"malformed finding: {exc}", field="event.body") from None
-        if finding.id in self.findings:
+        if finding.id in self.findings or self.archive.has_finding(finding.id):
             raise Conflict(f"finding {finding.id!r} already exists", field="event.body.finding")
         self.findings[finding.id] = finding
         return Changes(findings=[finding.id])

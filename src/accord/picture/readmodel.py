@@ -69,6 +69,7 @@ class ReadModel(PictureReads):
         "live_at",
         "messages",
         "notices",
+        "open_alerts",
         "operator_key",
         "origin",
         "seqs",
@@ -80,6 +81,7 @@ class ReadModel(PictureReads):
     messages: CowMap[str, Message]
     escalations: CowMap[str, dict[str, Any]]
     alerts: CowMap[str, dict[str, Any]]
+    open_alerts: CowMap[str, str]
     seqs: CowMap[str, int]
     checkpoint: tuple[int, str] | None
     live_at: datetime
@@ -88,13 +90,13 @@ class ReadModel(PictureReads):
     def __init__(self, picture: PictureReads, checkpoint: tuple[int, str] | None,
                  live_at: datetime, maps: tuple[CowMap[str, Any], ...] | None = None,
                  cache: dict[str, tuple[Notice, dict[str, Any]]] | None = None) -> None:
-        """The model of `picture` (which must hold only committed state); `maps` are the six
+        """The model of `picture` (which must hold only committed state); `maps` are the seven
         maps when already built (`advance`), else they are built from the picture."""
         if maps is None:
             live = {k: n for k, n in picture.notices.items() if n.live(live_at)}
             maps = (CowMap(live), CowMap(picture.findings),
                     CowMap(picture.messages), CowMap(picture.escalations),
-                    CowMap(picture.alerts), CowMap(picture.seqs))
+                    CowMap(picture.alerts), CowMap(picture.seqs), CowMap(picture.open_alerts))
         scalars: dict[str, Any] = {
             "operator_key": picture.operator_key, "origin": picture.origin,
             "agreement": picture.agreement, "agreement_entry": picture.agreement_entry,
@@ -102,7 +104,8 @@ class ReadModel(PictureReads):
             "last_received": picture.last_received, "checkpoint": checkpoint,
             "live_at": live_at,
             "notices": maps[0], "findings": maps[1], "messages": maps[2],
-            "escalations": maps[3], "alerts": maps[4], "seqs": maps[5]}
+            "escalations": maps[3], "alerts": maps[4], "seqs": maps[5],
+            "open_alerts": maps[6]}
         for name, value in scalars.items():
             object.__setattr__(self, name, value)
         # notice id -> (the Notice, its JSON), filled as readers ask and handed on to the
@@ -140,10 +143,14 @@ class ReadModel(PictureReads):
         for k, v in changes.items():
             if v is DELETED:
                 self._json.pop(k, None)
+        # the keys of the alerts touched (an alert's key never changes): open or closed now
+        alert_keys = {a["key"] for k in touched.alerts
+                      if (a := picture.alerts.get(k)) is not None}
         maps = (self.notices.evolve(changes),
                 _next(self.findings, picture.findings, touched.findings),
                 _next(self.messages, picture.messages, touched.messages),
                 _next(self.escalations, picture.escalations, touched.escalations),
                 _next(self.alerts, picture.alerts, touched.alerts),
-                _next(self.seqs, picture.seqs, touched.seqs))
+                _next(self.seqs, picture.seqs, touched.seqs),
+                _next(self.open_alerts, picture.open_alerts, alert_keys))
         return ReadModel(picture, checkpoint, live_at, maps, self._json)

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from accord.errors import AccordError, DeploymentError, InvalidInput, NotFound, Unavailable
+from accord.geo.box import volume_box
 from accord.log.cosignature import WitnessPolicy
 from accord.log.event import Entry
 from accord.log.refusal import Refusal, request_hash, sign_refusal
-from accord.picture.fold import PictureReads
+from accord.picture.fold import PictureReads, filed, id_taken
 from accord.picture.view import Area
+from accord.rules.check import check
 from accord.rules.notice import Notice
 from accord.service.deployment import CONFIG, Deployment, WriterLock
 from accord.service.tactical import TacticalMonitor
@@ -73,6 +75,7 @@ class ServiceConfig:
     max_connections_per_client: int = 64  # per client address (an IPv6 /64 counts as one)
     max_streams_per_party: int = 8  # open /v1/stream responses of one party
     stream_backlog: int = 4096  # entries waiting for one stream; past it, it reads the store
+    stream_send_timeout_s: float = 10.0  # a stream's client that takes nothing for this long
 
     def __post_init__(self) -> None:
         """Every number must be usable: a typo in accord.toml is refused at start, not met
@@ -289,10 +292,12 @@ class Service:
                          "seq is refused") from None
 
     def _tactical_loop(self) -> None:
-        """Detection cycles on their own thread; only alert changes go to the writer."""
+        """Detection cycles on their own thread, over the committed read model (live notices
+        and open alerts as of the last commit, never the writer's half-applied picture);
+        only alert changes go to the writer."""
         while not self._stop.wait(self.config.tactical_interval_s):
             try:
-                bodies = self.monitor.cycle(self.writer.picture)
+                bodies = self.monitor.cycle(self.writer.published)
                 if bodies:
                     written = self.sequencer.alerts(bodies).result(
                         self.config.write_timeout_s)
@@ -396,6 +401,49 @@ class Service:
         with self.reader() as store:
             row = store.notice_json(notice_id)
         return None if row is None else Notice.from_json(row)
+
+    def findings(self, model: PictureReads, party: str | None) -> list[dict[str, Any]]:
+        """Every finding addressed to `party` (None: all) that `model` covers, closed and
+        retired ones included, in log order: from the store's projection (a finding leaves
+        the live picture with the notices it speaks of)."""
+        with self.reader() as store:
+            rows = list(store.findings_json())
+        return [f for f in rows
+                if f["entry"] < model.size and (party is None or party in f["parties"])]
+
+    NEAR_TRIES = 3  # index reads that may meet a commit before the model is filtered
+
+    def check(self, party: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The findings a `notice.file` body of `party` would raise now; nothing is written.
+
+        On the read model, in the caller's thread (never the writer's): the same parse and
+        the same pure `check` as a filing, with candidates from the store's 4D index read at
+        the model's size (the model itself is filtered if commits keep getting in between).
+        A private digest in the body is ignored: the check needs no reveal."""
+        model = self.writer.published
+        agreement = model.require_agreement()
+        agreement.party(party, "party")
+        now = self.clock.now()
+        event = model.context(party).event(
+            "notice.file", party, format_time(now),
+            {k: v for k, v in body.items() if k != "private_digest"})
+        notice = filed(Entry(event=event, received_at=now, sig=""), agreement, model.size)
+        if self.notice(model, notice.id) is not None:
+            raise id_taken(notice.id)
+        sep = agreement.separation
+        reach = [volume_box(v).expand(sep.horizontal_m, sep.vertical_m) for v in notice.volumes]
+        candidates: list[Notice] | None = None
+        for _ in range(self.NEAR_TRIES):
+            with self.reader() as store:
+                ids, size = store.near_at(*reach)
+            if size == model.size:
+                candidates = [n for i in sorted(ids) if (n := model.notices.get(i)) is not None]
+                break
+        if candidates is None:
+            candidates = [n for n in model.notices.values()
+                          if any(volume_box(v).intersects(r) for v in n.volumes for r in reach)]
+        findings = check(notice, agreement, now, candidates)
+        return {"notice": notice.to_json(), "findings": [f.to_body() for f in findings]}
 
     def area_notices(self, model: PictureReads, area: Area) -> list[Notice] | None:
         """The notices of `model` whose 4D index boxes meet `area` (a superset of those in

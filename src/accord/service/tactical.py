@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from accord.errors import AccordError, InvalidInput, LimitExceeded
 from accord.geo.volume import Volume
-from accord.picture.fold import Picture, PictureReads
+from accord.picture.fold import PictureReads
 from accord.tactical.alerts import (
     AlertBook,
     AlertChange,
@@ -222,8 +222,10 @@ class TacticalMonitor:
                  "reference": r.reference}
                 for r in sorted(rows, key=lambda r: (r.party, r.aircraft))]
 
-    def cycle(self, picture: Picture) -> list[dict[str, Any]]:
-        """One detection pass; returns the alert bodies to log (ids filled by the writer).
+    def cycle(self, picture: PictureReads) -> list[dict[str, Any]]:
+        """One detection pass over `picture` (the service gives it the committed read model:
+        live notices only, never a half-applied batch); returns the alert bodies to log (ids
+        filled by the writer).
 
         The book is first aligned with the alerts the log holds open, so if the caller's
         write of an earlier cycle failed, its changes are made again now."""
@@ -283,10 +285,9 @@ class TacticalMonitor:
         return body
 
 
-def _open_in_log(picture: Picture) -> dict[str, dict[str, Any]]:
-    """The alerts the log holds open, by key: their latest logged state. Read from the
-    monitor's thread while the writer runs: copies taken whole (atomic under the GIL), and
-    the only entries that change them are the ones this monitor asked for."""
+def _open_in_log(picture: PictureReads) -> dict[str, dict[str, Any]]:
+    """The alerts the log holds open, by key: their latest logged state (the read model's
+    maps never change; a writer's picture is copied whole, atomic under the GIL)."""
     alerts = picture.alerts
     out: dict[str, dict[str, Any]] = {}
     for key, aid in dict(picture.open_alerts).items():

@@ -53,6 +53,7 @@ from accord.rules.check import check
 from accord.rules.hotline import Due, Message
 from accord.rules.notice import Finding, Notice
 from accord.service.appender import LogAppender
+from accord.service.history import Retirement, StoreArchive
 from accord.store.base import Store
 from accord.timefmt import Clock, ClockStep, ClockWatch, SystemClock, format_time, parse_time
 
@@ -110,7 +111,9 @@ class Outcome:
 
 
 def load_picture(store: Store, operator_key: bytes, origin: str | None = None) -> Picture:
-    """The live picture from the projection tables (fast); `accord verify` proves them right.
+    """The writer's picture from the projection tables (fast); `accord verify` proves them
+    right. It holds the notices not yet retired (`accord.service.history`: those in the 4D
+    index) and their findings; the retired ones are history, in the projection only.
 
     `origin` is the log's (default: as the store records it)."""
     origin = (store.meta("origin") or "") if origin is None else origin
@@ -128,8 +131,8 @@ def load_picture(store: Store, operator_key: bytes, origin: str | None = None) -
         picture.agreement_leaf = base64.b64decode(state["agreement_leaf"])
     last = state.get("last_received")
     picture.last_received = parse_time(last) if last else None
-    picture.notices = {n["id"]: Notice.from_json(n) for n in store.notices_json()}
-    picture.findings = {f["finding"]: Finding.from_json(f) for f in store.findings_json()}
+    picture.notices = {n["id"]: Notice.from_json(n) for n in store.held_notices_json()}
+    picture.findings = {f["finding"]: Finding.from_json(f) for f in store.held_findings_json()}
     picture.messages = {k: Message.from_json(v) for k, v in store.items("p_messages").items()}
     picture.escalations = store.items("p_escalations")
     picture.alerts = store.items("p_alerts")
@@ -161,7 +164,9 @@ def overdue_records(picture: Picture, agreement: Agreement, due: Due
     body of the urgent escalation, given that finding's id and the escalation's seq.
     `accord verify` rebuilds both with this function to check what the log holds."""
     if due.notice is not None:
-        owner = picture.notices[due.notice].party
+        owed = picture.known_notice(due.notice)
+        assert owed is not None  # a notice owed an acknowledgement is never retired
+        owner = owed.party
         what = f"notice {due.notice} v{due.version}"
         details: dict[str, Any] = {"party": due.party}
     else:
@@ -313,6 +318,8 @@ class Writer:
         self.operator_key = signer.public_key
         self.origin = signer.name
         self.picture = load_picture(store, self.operator_key, self.origin)
+        self.picture.archive = StoreArchive(store)
+        self.history = Retirement(self.picture)  # what may leave the picture, and when
         self.watch.behind(self.picture.last_received)
         self._clock_steps: list[ClockStep] = []
         self.log = LogAppender(store, signer)
@@ -354,10 +361,12 @@ class Writer:
             self._reload()
         results: list[Any] = []
         self._appended = []
-        self._touched = Touched()
         try:
             with self.store.transaction():
                 self.log.begin()
+                # Ended and cancelled notices leave the picture and the index first, in this
+                # transaction (no fsync of their own); the next model drops them too.
+                self.history.retire(self.picture, self.store, self._touched, self.clock.now())
                 self._log_clock_steps()
                 for sub in subs:
                     results.append(self._isolated(sub))
@@ -385,8 +394,9 @@ class Writer:
         keys the batch touched (their values now are the committed ones: a command rolled
         back has been undone in memory too). A failure here would leave readers on the
         previous model while the log moved on, so the model is then rebuilt whole."""
-        self._advance(self._touched, (self.picture.size, note))
-        self._touched = Touched()
+        touched, self._touched = self._touched, Touched()
+        self._advance(touched, (self.picture.size, note))
+        self.history.committed(self.picture, touched)
 
     def _advance(self, touched: Touched, checkpoint: tuple[int, str] | None) -> None:
         now = self.clock.now()
@@ -686,6 +696,8 @@ class Writer:
     def _reload(self) -> None:
         """After a failed transaction, forget what was applied in memory: the store is truth."""
         self.picture = load_picture(self.store, self.operator_key, self.origin)
+        self.picture.archive = StoreArchive(self.store)
+        self.history = Retirement(self.picture)
         self.next_deadline = self.picture.next_deadline()
         self.log.reload()
         self._stale = False

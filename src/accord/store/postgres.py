@@ -508,12 +508,14 @@ class PostgresStore:
                          if any(b.intersects(box) for b in bs))
         return found
 
-    def near_at(self, box: Box4) -> tuple[set[str], int]:
-        """`near(box)` and the projection's log size, read in one snapshot."""
+    def near_at(self, *boxes: Box4) -> tuple[set[str], int]:
+        """`near` of each box (together) and the projection's log size, in one snapshot."""
         with self.db.transaction():
             self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             row = self.db.execute("SELECT v FROM p_state WHERE k = 'size'").fetchone()
-            ids = self.near(box)
+            ids: set[str] = set()
+            for box in boxes:
+                ids |= self.near(box)
         return ids, int(json.loads(row[0])) if row is not None else 0
 
     def notice_json(self, notice_id: str) -> dict[str, Any] | None:
@@ -528,6 +530,35 @@ class PostgresStore:
         self._written()
         for (text,) in self.db.execute("SELECT json FROM p_notices ORDER BY id").fetchall():
             yield json.loads(text)
+
+    def unindex(self, notice_id: str) -> None:
+        """Take a notice's volumes out of the index (gathered with the batch)."""
+        self._gather_boxes(notice_id, [])
+        if not self._in_tx:
+            self._flush()
+
+    def held_notices_json(self) -> Iterator[dict[str, Any]]:
+        self._written()
+        for (text,) in self.db.execute(
+                "SELECT json FROM p_notices WHERE id IN (SELECT notice FROM p_volumes) "
+                "ORDER BY id").fetchall():
+            yield json.loads(text)
+
+    def held_findings_json(self) -> Iterator[dict[str, Any]]:
+        self._written()
+        for (text,) in self.db.execute(
+                "SELECT json FROM p_findings WHERE (json::jsonb ->> 'notice') IS NULL "
+                "OR ((json::jsonb ->> 'notice') IN (SELECT notice FROM p_volumes) "
+                "AND ((json::jsonb ->> 'kind') <> 'conflict' "
+                "OR (json::jsonb #>> '{details,other}') IN (SELECT notice FROM p_volumes))) "
+                "ORDER BY entry, id").fetchall():
+            yield json.loads(text)
+
+    def has_finding(self, finding_id: str) -> bool:
+        if finding_id in self._pending.get("p_findings", {}):
+            return True
+        return self.db.execute("SELECT 1 FROM p_findings WHERE id = %s", (finding_id,)
+                               ).fetchone() is not None
 
     def save_finding(self, finding_json: dict[str, Any]) -> None:
         self._gather("p_findings", finding_json["finding"],

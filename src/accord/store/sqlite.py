@@ -311,6 +311,29 @@ class SqliteStore:
         for (text,) in self.db.execute("SELECT json FROM p_notices ORDER BY id").fetchall():
             yield json.loads(text)
 
+    def held_notices_json(self) -> Iterator[dict[str, Any]]:
+        """The notices the writer's picture holds: those with rows in the 4D index (live,
+        or ended but not yet retired: `accord.service.history`); the rest is history."""
+        for (text,) in self.db.execute(
+                "SELECT json FROM p_notices WHERE id IN (SELECT notice FROM p_volume_ref) "
+                "ORDER BY id").fetchall():
+            yield json.loads(text)
+
+    def held_findings_json(self) -> Iterator[dict[str, Any]]:
+        """The findings the writer's picture holds: those about a message, and those whose
+        notice (and, for a conflict, other notice) it holds (`held_notices_json`)."""
+        for (text,) in self.db.execute(
+                "SELECT json FROM p_findings WHERE json_extract(json, '$.notice') IS NULL "
+                "OR (json_extract(json, '$.notice') IN (SELECT notice FROM p_volume_ref) "
+                "AND (json_extract(json, '$.kind') != 'conflict' "
+                "OR json_extract(json, '$.details.other') IN "
+                "(SELECT notice FROM p_volume_ref))) ORDER BY entry").fetchall():
+            yield json.loads(text)
+
+    def has_finding(self, finding_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM p_findings WHERE id = ?",
+                               (finding_id,)).fetchone() is not None
+
     def save_finding(self, finding_json: dict[str, Any]) -> None:
         self.db.execute("INSERT OR REPLACE INTO p_findings(id, entry, json) VALUES(?, ?, ?)",
                         (finding_json["finding"], finding_json["entry"], dumps(finding_json)))
@@ -338,13 +361,15 @@ class SqliteStore:
     def seqs(self) -> dict[str, int]:
         return {str(p): int(s) for p, s in self.db.execute("SELECT party, seq FROM p_seqs")}
 
-    def near_at(self, box: Box4) -> tuple[set[str], int]:
-        """`near(box)` and the log size the projection was at, read in one snapshot, so a
-        caller can tell whether the index matches the picture it holds."""
+    def near_at(self, *boxes: Box4) -> tuple[set[str], int]:
+        """`near` of each box (together) and the log size the projection was at, read in one
+        snapshot, so a caller can tell whether the index matches the picture it holds."""
         self.db.execute("BEGIN")
         try:
             row = self.db.execute("SELECT v FROM p_state WHERE k = 'size'").fetchone()
-            ids = self.near(box)
+            ids: set[str] = set()
+            for box in boxes:
+                ids |= self.near(box)
         finally:
             self.db.execute("COMMIT")
         return ids, int(json.loads(row[0])) if row is not None else 0
