@@ -113,6 +113,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0, help="open loop: seconds")
     ap.add_argument("--parties", type=int, default=200, help="open loop: parties")
     ap.add_argument("--poll", type=float, default=0.05, help="poller period, s")
+    ap.add_argument("--baseline-first", action="store_true",
+                    help="run the service without witnesses first in each phase (default: "
+                         "the one with witnesses first); compare both orders")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     args = ap.parse_args()
     if args.quick:
@@ -143,6 +146,8 @@ def main() -> None:
             with serving(served["3 witnesses"]) as url_w, \
                     serving(served["no witnesses"]) as url_b:
                 urls = {"3 witnesses": url_w, "no witnesses": url_b}
+                if args.baseline_first:
+                    worlds = dict(reversed(list(worlds.items())))
                 time.sleep(1.0)
                 for name, (_world, tokens, filings) in worlds.items():
                     work = filings.make(parties[:args.connections], args.filings)

@@ -81,6 +81,7 @@ class Witnessing:
         self._round: _Round | None = None
         self._status: dict[str, WitnessStatus] = {}
         self._workers: dict[str, threading.Thread] = {}
+        self.wakeups = 0  # times the coordinator looked for work (tests: never a busy loop)
         self._coordinator = threading.Thread(target=self._coordinate, name="accord-witnessing",
                                              daemon=True)
         self._coordinator.start()
@@ -113,8 +114,9 @@ class Witnessing:
         try:
             while True:
                 with self._cv:
-                    self._cv.wait_for(lambda: self._stop or self._new or self._round_over(),
-                                      timeout=self.round_s)
+                    # woken by a new batch or a finished round; the timeout is the deadline of
+                    # a round a slow witness holds up (never a busy loop when idle)
+                    self._cv.wait_for(lambda: self._stop or self._new, timeout=self.round_s)
                     if self._stop:
                         return
                     self._new = False
@@ -130,6 +132,7 @@ class Witnessing:
         return r is None or not r.pending or time.monotonic() - r.started >= self.round_s
 
     def _next_round(self, store: Store) -> None:
+        self.wakeups += 1
         policy = self._policy()
         with self._cv:
             if not self._round_over():
@@ -188,6 +191,8 @@ class Witnessing:
                         st.busy = False
                         if self._round is not None:
                             self._round.pending.discard(w.name)
+                            if not self._round.pending:
+                                self._new = True  # the round is over: the next may start
                         self._cv.notify_all()
         finally:
             client.close()
