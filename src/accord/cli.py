@@ -1624,6 +1624,10 @@ def mirror(dir: Annotated[Path, typer.Argument(help="The mirror folder (made on 
                help="Hand each verified checkpoint to the agreement's witnesses, keep their "
                     "cosignatures (and the service's witnessed checkpoint), and alarm when a "
                     "witness holds another history.")] = True,
+           receipt: Annotated[list[Path] | None, typer.Option(
+               "--receipt", help="A receipt the operator gave you (repeat for more): alarm if "
+                                 "it does not verify or is of another history than the "
+                                 "mirror's.")] = None,
            ) -> None:
     """Keep your party's own verified copy of the log: pull new entries, check every signature
     you may read, rebuild the tree, hold each checkpoint to the last one kept, and raise an
@@ -1664,12 +1668,26 @@ def mirror(dir: Annotated[Path, typer.Argument(help="The mirror folder (made on 
         from accord.mirror.gossip import Gossip
 
         gossiper = Gossip(replica, served=c.witnessed) if gossip else None
+        pending = {str(f): parse_json(read_text(f, RECEIPT_MAX, "receipt"), field="receipt",
+                                      what="the receipt") for f in receipt or []}
+
+        def after() -> None:
+            if gossiper is not None:
+                gossiper.round()
+            for name, rc in list(pending.items()):
+                if replica.check_receipt(rc):
+                    del pending[name]
+                    out.print(f"receipt {markup(name)} (entry {rc.get('index')}) is in "
+                              f"{markup(party)}'s copy of the log")
+
         try:
             while True:
                 try:
                     follow(replica, HttpSource(c), interval_s=interval, stall_s=stall,
-                           once=once, on_round=on_round, on_error=on_error,
-                           after=gossiper.round if gossiper else None)
+                           once=once, on_round=on_round, on_error=on_error, after=after)
+                    for name in pending:
+                        warn(f"receipt {name} is of a checkpoint the mirror does not hold "
+                             "yet: it is checked on a later run")
                     return
                 except Alarm as alarm:
                     if alarm.message not in seen:

@@ -32,17 +32,19 @@ def test_mirror_once_picture_offline_and_the_fork_alarm(tmp_path: Path) -> None:
     s = start(dep, keys, tokens)
     s2 = None
     try:
-        s.file("A", {"notice": "A-1", "kind": "transit", "title": "A's",
-                     "volumes": [future_volume()]})
+        filed = s.file("A", {"notice": "A-1", "kind": "transit", "title": "A's",
+                             "volumes": [future_volume()]})
+        (tmp_path / "rc.json").write_text(json.dumps(filed["receipt"]))
         s.file("C", {"notice": "C-1", "kind": "transit", "title": "secret",
                      "volumes": [future_volume(36.0, 36.0)]})
         m = tmp_path / "mirror-a"
         got = accord("mirror", str(m), "--server", s.url, "--token", tokens["A"], "--once")
         assert got.returncode == 2 and "needs the log's key" in got.stderr
         got = accord("mirror", str(m), "--server", s.url, "--token", tokens["A"], "--once",
-                     "--log-key", str(dep / "log.pub"))
+                     "--log-key", str(dep / "log.pub"), "--receipt", str(tmp_path / "rc.json"))
         assert got.returncode == 0, got.stderr
         assert "size 3 (+3), verified" in got.stdout
+        assert "(entry 1) is in A's copy of the log" in " ".join(got.stdout.split())
         got = accord("mirror", str(m), "--token", tokens["B"], "--once")
         assert got.returncode == 2 and "holds A's copy" in got.stderr
     finally:

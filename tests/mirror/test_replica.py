@@ -283,3 +283,25 @@ def test_an_equivocation_alarm_keeps_the_files_verify_equivocation_takes(
                           base + ".consistency.json", "--key", str(tmp_path / "log.pub")],
                          capture_output=True, text=True, timeout=60)
     assert got.returncode == 0 and "EQUIVOCATION PROVED" in got.stdout, got.stderr
+
+
+def test_receipts_are_held_to_the_mirrors_tree(tmp_path: Path) -> None:
+    w = busy_world(tmp_path / "dep")
+    other = fork(w, tmp_path / "dep2")
+    mine = w.writer.submit(w.sub("A", "message", {"message": "A:mine", "text": "one"}))
+    theirs = other.writer.submit(other.sub("A", "message", {"message": "A:x", "text": "two"}))
+    r = replica(tmp_path, w)
+    r.sync(StoreSource(w, "A"))
+    assert mine.receipt is not None and theirs.receipt is not None
+    assert r.check_receipt(mine.receipt.to_json())
+    later = w.writer.submit(w.sub("A", "message", {"message": "A:later", "text": "three"}))
+    assert later.receipt is not None and not r.check_receipt(later.receipt.to_json())
+    # A receipt the operator gave from its other history: proved to be one.
+    with pytest.raises(Alarm) as got:
+        r.check_receipt(theirs.receipt.to_json())
+    assert got.value.kind == "equivocation"
+    Fork.from_json(got.value.evidence).check()
+    bad = dict(mine.receipt.to_json(), index=0)
+    with pytest.raises(Alarm) as got_bad:
+        r.check_receipt(bad)
+    assert got_bad.value.kind == "bad-receipt"

@@ -38,6 +38,7 @@ from accord.log.merkle import (
     verify_consistency,
 )
 from accord.log.note import Checkpoint, NoteVerifier, open_checkpoint
+from accord.log.receipt import Receipt, verify_receipt
 from accord.mirror.fork import Fork
 from accord.picture.partial import PartyPicture
 from accord.store.mirror import MirrorStore
@@ -195,6 +196,32 @@ class Replica:
     @property
     def verifier_key(self) -> str:
         return self.store.meta("log_key") or ""
+
+    def check_receipt(self, receipt: Any) -> bool:
+        """Hold a receipt the operator gave the party to the replica's tree. True if the
+        replica proves it (its checkpoint is a checkpoint of the replica's tree); False if the
+        receipt is ahead of the replica (judge it after the next rounds); Alarm if it does not
+        verify (`bad-receipt`) or belongs to another history (`equivocation`, proved)."""
+        try:
+            rc = Receipt.from_json(receipt)
+            cp = verify_receipt(rc, self.verifier)
+        except (InvalidInput, ProofError) as e:
+            raise Alarm("bad-receipt", f"a receipt does not verify: {e.detail}",
+                        {"receipt": receipt}) from None
+        if cp.size > self.size or self.held is None:
+            return False
+        held_note, old = self.held
+        mine = root(self.store, cp.size)
+        if mine == cp.root:
+            return True
+        if cp.size == old.size:
+            fork = Fork(self.verifier_key, rc.checkpoint, held_note)
+        else:
+            fork = Fork(self.verifier_key, rc.checkpoint, held_note, mine,
+                        tuple(consistency_proof(self.store, cp.size, old.size)))
+        raise Alarm("equivocation", f"the receipt for entry {rc.index} is proved to a checkpoint "
+                                    f"of size {cp.size} that is not of the tree the mirror "
+                                    "holds", fork.to_json())
 
     def evidence_checkpoint(self) -> str:
         """The checkpoint to prove evidence to: the latest held (with the cosignatures kept
