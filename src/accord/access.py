@@ -109,9 +109,22 @@ class Local:
     @property
     def writer(self) -> Writer:
         if self._writer is None:
+            from accord.service.backup import refuse_if_behind, watch_high_water
+
             self._lock = WriterLock(self.deployment.dir)
             self._lock.acquire()
-            self._writer = Writer(self.deployment.store(), self.deployment.signer(), self.clock)
+            store = self.deployment.store()
+            try:
+                refuse_if_behind(self.deployment, store)
+                writer = Writer(store, self.deployment.signer(), self.clock)
+            except BaseException:
+                store.close()
+                self._lock.release()
+                self._lock = None
+                raise
+            writer.listeners.append(watch_high_water(
+                self.deployment.dir, lambda: writer.published.checkpoint))
+            self._writer = writer
         return self._writer
 
     @contextmanager

@@ -1311,6 +1311,105 @@ def _verify_receipt(dir: Path, receipt: Path, checkpoint: Path | None,
               f"{tied}.")
 
 
+# -- backups ---------------------------------------------------------------------------------
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    return {"ok": report.ok, "entries": report.entries, "checkpoints": report.checkpoints,
+            "problems": [{"where": p.where, "what": p.what} for p in report.problems]}
+
+
+def _print_report(report: Any, what: str) -> None:
+    if report.ok:
+        out.print(f"[bold green]OK[/] {what}: {report.entries} entries, {report.checkpoints} "
+                  f"checkpoints, everything verifies (`accord verify` in full).")
+    else:
+        err.print(f"[bold red]FAILED[/] {what}: {len(report.problems)} problem(s):")
+        for p in report.problems:
+            err.print(f"  {markup(p)}")
+
+
+@app.command()
+@friendly
+def backup(out_file: Annotated[Path, typer.Argument(
+               metavar="OUT", help="The backup file to write (must not exist).")],
+           dir: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Back up the deployment's store while it runs (SQLite's online backup; pg_dump for
+    PostgreSQL), then verify the copy in full. Exits 1 if the copy does not verify."""
+    from accord.service.backup import backup as take
+
+    local_only("a backup")
+    result = take(Deployment.open(dir), out_file)
+    if as_json:
+        dump({"out": str(result.out), "size": result.size, "verify": _report_json(result.report)})
+    else:
+        out.print(f"Backed up {result.size} entries to [bold]{markup(result.out)}[/]")
+        _print_report(result.report, "the backup")
+    if not result.report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def restore(backup_file: Annotated[Path | None, typer.Argument(
+                metavar="[BACKUP]", help="A file made by `accord backup`.")] = None,
+            dir: DirOpt = Path("."),
+            confirm: Annotated[Path | None, typer.Option(
+                "--confirm", metavar="CHECKPOINT",
+                help="After a restore: the newest checkpoint note the parties hold (from "
+                     "their mirrors, `accord log checkpoint`). If the restored log holds it, "
+                     "the service may start again.")] = None,
+            accept_loss: Annotated[bool, typer.Option(
+                "--accept-loss",
+                help="With --confirm: serve the restored log even though the parties hold "
+                     "entries it lost (their mirrors will report the rollback).")] = False,
+            as_json: JsonOpt = False) -> None:
+    """Put a backup in place of the deployment's store (stop the service first), verify it in
+    full, and say what it lacks against the newest checkpoint the deployment signed. The
+    restored store is not served until `accord restore --confirm CHECKPOINT`."""
+    from accord.service import backup as bk
+
+    local_only("a restore")
+    deployment = Deployment.open(dir)
+    if (backup_file is None) == (confirm is None):
+        raise InvalidInput("give either a BACKUP to restore or --confirm CHECKPOINT",
+                           field="backup", accepted="accord restore BACKUP, then "
+                                                    "accord restore --confirm CHECKPOINT")
+    if backup_file is not None:
+        result = bk.restore(deployment, backup_file)
+        if as_json:
+            dump({"size": result.size, "verify": _report_json(result.report),
+                  "lost": ([result.behind.size, result.behind.signed]
+                           if result.behind else None)})
+        else:
+            out.print(f"Restored {result.size} entries from [bold]{markup(backup_file)}[/]")
+            _print_report(result.report, "the restored store")
+            if result.behind is not None:
+                err.print(f"[bold red]BEHIND[/] {markup(result.behind.describe())}")
+            out.print(f"Not served until confirmed: accord restore --dir {markup(dir)} "
+                      f"--confirm CHECKPOINT (the parties' newest)")
+        if not result.report.ok:
+            raise typer.Exit(1)
+        return
+    assert confirm is not None
+    status, gap = bk.confirm(deployment, read_text(confirm, RECEIPT_MAX, "checkpoint"),
+                             accept_loss=accept_loss)
+    if as_json:
+        dump({"status": status, "lost": [gap.size, gap.signed] if gap else None,
+              "served": gap is None or accept_loss})
+    elif gap is None:
+        out.print("[bold green]OK[/] the restored log holds the parties' newest checkpoint; "
+                  "the service may start.")
+    elif accept_loss:
+        err.print(f"[bold yellow]ACCEPTED LOSS[/] {markup(gap.describe())}; the service may "
+                  "start, and the parties' mirrors will report the rollback.")
+    else:
+        err.print(f"[bold red]BEHIND[/] {markup(gap.describe())}. Restore a newer backup, "
+                  "or serve it anyway with --accept-loss.")
+    if gap is not None and not accept_loss:
+        raise typer.Exit(1)
+
+
 # -- the service -----------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from accord.picture.fold import PictureReads, filed, id_taken
 from accord.picture.view import Area
 from accord.rules.check import check
 from accord.rules.notice import Notice
+from accord.service.backup import refuse_if_behind, watch_high_water
 from accord.service.deployment import CONFIG, Deployment, WriterLock
 from accord.service.tactical import TacticalMonitor
 from accord.service.witnessing import Witnessing
@@ -157,10 +158,20 @@ class Service:
         self.lock.acquire()
         try:
             self.store = self.deployment.store()
-            self.writer = Writer(self.store, self.deployment.signer(), self.clock)
         except BaseException:
             self.lock.release()
             raise
+        try:
+            refuse_if_behind(self.deployment, self.store)
+            self.writer = Writer(self.store, self.deployment.signer(), self.clock)
+        except BaseException:
+            self.store.close()
+            self.lock.release()
+            raise
+        # The newest checkpoint signed, kept outside the database: a restore behind it is
+        # caught at the next start (service/backup.py).
+        self.writer.listeners.append(watch_high_water(
+            self.deployment.dir, lambda: self.writer.published.checkpoint))
         self.operator_key = self.writer.operator_key
         self._log_signer = self.deployment.signer()
         # SQLite only: the writer's connection cuts back a WAL that passed the limit (see

@@ -123,6 +123,7 @@ class PostgresStore:
         self._journal: list[tuple[dict[Any, Any], Any, Any]] = []
         self._marks: list[int] = []  # journal lengths at each open savepoint
         self._sql_savepoints = 0  # savepoints opened on the server (after a flush)
+        self._pinned = False  # inside one snapshot for good (`pinned`): no BEGIN of its own
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -168,6 +169,28 @@ class PostgresStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def server_major(self) -> int:
+        row = self.db.execute("SHOW server_version_num").fetchone()
+        return int(row[0]) // 10000 if row else 0
+
+    @classmethod
+    @contextmanager
+    def pinned(cls, url: str) -> Iterator[tuple[PostgresStore, str]]:
+        """A read store held in one REPEATABLE READ transaction, and that snapshot's id
+        (`pg_export_snapshot`): `pg_dump --snapshot` then copies exactly what this store
+        reads (a backup verified as it was taken). Rolled back at the end."""
+        store = cls(url, readonly=True)
+        try:
+            store.db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            store._pinned = True
+            row = store.db.execute("SELECT pg_export_snapshot()").fetchone()
+            assert row is not None
+            yield store, str(row[0])
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                store.db.execute("ROLLBACK")
+            store.close()
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -329,6 +352,9 @@ class PostgresStore:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO meta(k, v) VALUES(%s, %s) ON CONFLICT(k) "
                         "DO UPDATE SET v = EXCLUDED.v", (key, value))
+
+    def clear_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE k = %s", (key,))
 
     # -- the log ----------------------------------------------------------------------------
 
@@ -635,7 +661,7 @@ class PostgresStore:
             problems.append(f"accord_schema: migrations {[v for v, _ in versions]}, "
                             f"not {[m[0] for m in MIGRATIONS]}")
         scratch = f"accord_expected_{secrets.token_hex(4)}"
-        self.db.execute("BEGIN")
+        self.db.execute("SAVEPOINT scratch" if self._pinned else "BEGIN")
         try:
             self.db.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(scratch)))
             self.db.execute(sql.SQL("SET LOCAL search_path = {}, public").format(
@@ -644,7 +670,7 @@ class PostgresStore:
                 self.db.execute(script)
             want = _catalog(self.db, scratch)
         finally:
-            self.db.execute("ROLLBACK")
+            self.db.execute("ROLLBACK TO SAVEPOINT scratch" if self._pinned else "ROLLBACK")
         have = _catalog(self.db, "public")
         for what in sorted(set(want) | set(have)):
             if want.get(what) != have.get(what):

@@ -156,6 +156,9 @@ class SqliteStore:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
 
+    def clear_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE k = ?", (key,))
+
     # -- the log ----------------------------------------------------------------------------
 
     def size(self) -> int:
