@@ -213,3 +213,19 @@ def test_one_database_holds_one_deployment(tmp_path: Path, pg_url: str) -> None:
         Deployment.init(tmp_path / "b", "store.test/b", database=pg_url)
     with pytest.raises(InvalidInput, match="not a PostgreSQL URL"):
         Deployment.init(tmp_path / "c", "store.test/c", database="mysql://x/y")
+
+
+def test_a_batch_after_one_that_failed_once_written_still_commits(store: Store) -> None:
+    """What a failed transaction had written (PostgreSQL: its temporary tables too) is gone,
+    and the next batch writes as if it had never been."""
+    with pytest.raises(RuntimeError), store.transaction():
+        store.savepoint()
+        store.save_item("p_alerts", "L1", {"v": 1})
+        assert store.items("p_alerts") == {"L1": {"v": 1}}  # written before the commit
+        store.release_savepoint()
+        raise RuntimeError("the batch fails")
+    for v in (2, 3):
+        with store.transaction():
+            store.save_item("p_alerts", "L1", {"v": v})
+            store.save_item("p_alerts", "L2", {"v": v})
+    assert store.items("p_alerts") == {"L1": {"v": 3}, "L2": {"v": 3}}

@@ -124,6 +124,7 @@ class PostgresStore:
         self._marks: list[int] = []  # journal lengths at each open savepoint
         self._sql_savepoints = 0  # savepoints opened on the server (after a flush)
         self._pinned = False  # inside one snapshot for good (`pinned`): no BEGIN of its own
+        self._temp_tables: set[str] = set()  # made on this session (for the upserts)
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -204,6 +205,7 @@ class PostgresStore:
             self._flush()
         except BaseException:
             self._discard()
+            self._temp_tables.clear()  # made in this transaction, gone with it
             # If the session is gone, the server rolled back already.
             with contextlib.suppress(psycopg.Error):
                 self.db.execute("ROLLBACK")
@@ -224,6 +226,7 @@ class PostgresStore:
             self.db.execute("ROLLBACK TO SAVEPOINT item")
             self.db.execute("RELEASE SAVEPOINT item")
             self._sql_savepoints = 0
+            self._temp_tables.clear()  # any made since the savepoint are gone
             mark = 0  # the journal before the flush was written and is undone by the server
         while len(self._journal) > mark:
             table, key, old = self._journal.pop()
@@ -326,9 +329,13 @@ class PostgresStore:
     def _upsert(self, cur: psycopg.Cursor[Any], table: str, keys: tuple[str, ...],
                 cols: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
         tmp = f"_in_{table}"
-        cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS"
-                            ).format(sql.Identifier(tmp), sql.Identifier(table)))
-        cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(tmp)))
+        if tmp not in self._temp_tables:
+            cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) "
+                                "ON COMMIT DELETE ROWS").format(sql.Identifier(tmp),
+                                                                sql.Identifier(table)))
+            self._temp_tables.add(tmp)
+        else:  # empty after each commit; a second flush in one transaction starts it over
+            cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(tmp)))
         self._copy(cur, tmp, cols, tuple(_TYPES[c] for c in cols), rows)
         ident = sql.SQL(", ").join(map(sql.Identifier, cols))
         cur.execute(sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {tmp} ON CONFLICT ({k}) "
