@@ -104,3 +104,11 @@ def test_console_bench_runs_and_prints_its_ratio() -> None:
     assert re.search(r"^aircraft update \(tracks -> painted\): n=[1-9]", out, re.MULTILINE)
     assert "longest main-thread task in the live period" in out
     assert len(RATIO.findall(out)) == 1
+
+
+def test_stores_bench_runs_and_prints_its_ratios() -> None:
+    out = run("stores.py")
+    assert re.search(r"^ratio PostgreSQL / SQLite, log append through the writer, median of 1 "
+                     r"rounds: \d+\.\d\dx", out, re.MULTILINE)
+    assert re.search(r"^ratio PostgreSQL / SQLite, strategic check at 3,000 volumes: p50 "
+                     r"\d+\.\d\dx, p99 \d+\.\d\dx", out, re.MULTILINE)
