@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import log as logbench
 import pg
 import strategic
-from accord.geo.box import volume_box
+from accord.geo.box import Box4, volume_box
 from accord.keys import PARTY_KEY, KeyFile
 from accord.picture.fold import Picture
 from accord.rules.notice import Notice
@@ -92,7 +92,7 @@ def append_round(tmp: Path, server: pg.PgServer, keys: dict[str, KeyFile], parti
 # -- 2. the strategic check at a million volumes ---------------------------------------------
 
 
-def load_postgres(url: str, notices: list[Notice]) -> PostgresStore:
+def load_postgres(url: str, notices: list[Notice], boxes: list[Box4]) -> PostgresStore:
     """The volumes' boxes straight into p_volumes with binary COPY, the GiST index after."""
     store = PostgresStore(url, create=True)
     store.db.execute("DROP INDEX p_volumes_box")
@@ -101,8 +101,7 @@ def load_postgres(url: str, notices: list[Notice]) -> PostgresStore:
             "COPY p_volumes(notice, lon0, lon1, lat0, lat1, alt0, alt1, t0, t1) "
             "FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(["text"] + ["float8"] * 8)
-        for n in track(notices, description="COPY into PostgreSQL", console=console):
-            b = volume_box(n.volumes[0])
+        for n, b in zip(notices, boxes, strict=True):
             copy.write_row((n.id, b.lon_min, b.lon_max, b.lat_min, b.lat_max, b.alt_min,
                             b.alt_max, b.t_min, b.t_max))
     copied = time.perf_counter() - t
@@ -114,12 +113,16 @@ def load_postgres(url: str, notices: list[Notice]) -> PostgresStore:
     return store
 
 
-def load_sqlite(path: Path, notices: list[Notice]) -> SqliteStore:
+def load_sqlite(path: Path, notices: list[Notice], boxes: list[Box4]) -> SqliteStore:
+    """The same boxes into the R*Tree, as `SqliteStore.index` writes them."""
     store = SqliteStore(path, create=True)
     t = time.perf_counter()
     with store.transaction():
-        for n in track(notices, description="R*Tree in SQLite", console=console):
-            store.index(n)
+        store.db.executemany("INSERT INTO p_volume_ref(id, notice) VALUES(?, ?)",
+                             ((i + 1, n.id) for i, n in enumerate(notices)))
+        store.db.executemany("INSERT INTO p_volume_index VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             ((i + 1, b.lon_min, b.lon_max, b.lat_min, b.lat_max, b.alt_min,
+                               b.alt_max, b.t_min, b.t_max) for i, b in enumerate(boxes)))
     console.print(f"SQLite: R*Tree of {len(notices):,} boxes {time.perf_counter() - t:.1f} s")
     return store
 
@@ -144,13 +147,16 @@ def strategic_run(tmp: Path, server: pg.PgServer, volumes: int, queries: int,
                for i in track(range(volumes), description=f"making {volumes:,} volumes",
                               console=console)]
     picture.notices = {n.id: n for n in notices}
+    boxes = [volume_box(n.volumes[0]) for n in track(notices, description="their 4D boxes",
+                                                      console=console)]
     qs = [Notice(id=f"Q{j}", party="A", version=1, kind="transit",
                  volumes=(strategic.random_volume(rnd),), filed_at=strategic.T0,
                  updated_at=strategic.T0, entry=volumes + j) for j in range(queries + 50)]
     warm, qs = qs[:50], qs[50:]
     with server.database() as url:
-        stores: dict[str, Store] = {"postgresql": load_postgres(url, notices),
-                                    "sqlite": load_sqlite(tmp / "strategic.db", notices)}
+        stores: dict[str, Store] = {"postgresql": load_postgres(url, notices, boxes),
+                                    "sqlite": load_sqlite(tmp / "strategic.db", notices,
+                                                          boxes)}
         for s in stores.values():
             check_latency(s, picture, warm)  # caches, pages, pyproj: not measured
         # interleaved halves, so that neither engine gets the quieter moment
