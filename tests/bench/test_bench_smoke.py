@@ -112,3 +112,10 @@ def test_stores_bench_runs_and_prints_its_ratios() -> None:
                      r"rounds: \d+\.\d\dx", out, re.MULTILINE)
     assert re.search(r"^ratio PostgreSQL / SQLite, strategic check at 3,000 volumes: p50 "
                      r"\d+\.\d\dx, p99 \d+\.\d\dx", out, re.MULTILINE)
+
+
+def test_witness_bench_runs_and_prints_its_ratio() -> None:
+    out = run("witness.py")
+    assert re.search(r"^ratio with/without witnesses: closed-loop filings/s \d+\.\d+x",
+                     out, re.MULTILINE)
+    assert "time to witnessed (quorum 2 of 3)" in out
