@@ -119,8 +119,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     args = ap.parse_args()
     if args.quick:
-        args.filings, args.connections, args.rate = 200, 4, 100.0
-        args.duration, args.parties = 2.0, 8
+        args.filings, args.connections, args.rate = 100, 4, 50.0
+        args.duration, args.parties = 1.0, 8
     parties = [f"P{i}" for i in range(max(args.parties, args.connections))]
     procs: list[subprocess.Popen[str]] = []
     results: dict[str, dict[str, Any]] = {}
@@ -160,7 +160,7 @@ def main() -> None:
                     poller.start()
                     t0 = time.perf_counter()
                     results[name]["open"] = phase(urls[name], tokens, work, args.rate, 60.0)
-                    time.sleep(3.0)  # let the last checkpoints be witnessed
+                    time.sleep(1.0 if args.quick else 3.0)  # the last ones get witnessed
                     poller.stop.set()
                     poller.join()
                     results[name]["delays"] = poller.delays(t0)
