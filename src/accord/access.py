@@ -26,8 +26,9 @@ from accord.log.note import NoteVerifier, open_checkpoint
 from accord.log.receipt import Proved, prove, prove_write
 from accord.picture.fold import Picture
 from accord.picture.view import Area, picture_for, picture_geojson
+from accord.service.asof import picture_at
 from accord.service.deployment import Deployment, WriterLock
-from accord.service.writer import Submission, Writer, load_picture, make_receipt, rebuild_picture
+from accord.service.writer import Submission, Writer, load_picture, make_receipt
 from accord.store.base import Store
 from accord.store.witnessed import WITNESSED_DB, CosignatureBook, witnessed_note
 from accord.timefmt import Clock, SystemClock, format_time
@@ -116,7 +117,11 @@ class Local:
             store = self.deployment.store()
             try:
                 refuse_if_behind(self.deployment, store)
-                writer = Writer(store, self.deployment.signer(), self.clock)
+                from accord.service.runtime import ServiceConfig  # the deployment's settings
+
+                writer = Writer(store, self.deployment.signer(), self.clock,
+                                snapshot_every=ServiceConfig.load(
+                                    self.deployment.dir).snapshot_every)
             except BaseException:
                 store.close()
                 self._lock.release()
@@ -135,11 +140,11 @@ class Local:
         finally:
             store.close()
 
-    def _picture(self, at: datetime | None = None) -> Picture:
+    def _picture(self, at: datetime | None = None, area: Area | None = None) -> Picture:
         with self.reader() as store:
             if at is None:
                 return load_picture(store, log_key(self.deployment))
-            return rebuild_picture(store, log_key(self.deployment), before=at)
+            return picture_at(store, log_key(self.deployment), at, area=area)
 
     def context(self, party: str) -> Context:
         return self.writer.context(party)
@@ -159,7 +164,7 @@ class Local:
     def picture(self, at: datetime | None, geojson: bool,
                 area: Area | None = None) -> dict[str, Any]:
         when = at or self.clock.now()
-        p = self._picture(at)
+        p = self._picture(at, area)
         return (picture_geojson(p, None, when, area) if geojson
                 else picture_for(p, None, when, area))
 

@@ -647,7 +647,8 @@ def report(written: tuple[dict[str, Any], Proved], as_json: bool,
 def picture(dir: DirOpt = Path("."),
             at: Annotated[str | None, typer.Option(
                 help="Show the picture as of this UTC time (RFC 3339, e.g. "
-                     "2018-09-17T18:45:00Z), rebuilt from the log.")] = None,
+                     "2018-09-17T18:45:00Z): the nearest snapshot of the log and the "
+                     "entries after it.")] = None,
             geojson: Annotated[bool, typer.Option(
                 "--geojson", help="Print the volumes and zones as GeoJSON.")] = False,
             bbox: Annotated[str | None, typer.Option(
@@ -1101,13 +1102,14 @@ def verify(dir: DirOpt = Path("."),
     store.close()
     if as_json:
         dump({"ok": result.ok, "entries": result.entries, "checkpoints": result.checkpoints,
-              "checks": result.checks,
+              "checks": result.checks, "snapshots": result.snapshots,
               "problems": [{"where": p.where, "what": p.what} for p in result.problems]})
     elif result.ok:
         out.print(f"[bold green]OK[/] {result.entries} entries, {result.nodes} tree nodes, "
                   f"{result.checkpoints} checkpoints, every signature, the tree, the checkpoints "
                   f"and the picture ({result.notices} notices, {result.findings} findings) "
-                  f"verify; the strategic check of {result.checks} filings and amendments, run "
+                  f"and {result.snapshots} snapshots of it verify; the strategic check of "
+                  f"{result.checks} filings and amendments, run "
                   f"again, gives the findings the log holds.")
     else:
         err.print(f"[bold red]FAILED[/] {len(result.problems)} problem(s):")

@@ -23,6 +23,7 @@ from accord.log.event import OPERATOR, Entry, canonical, private_digest
 from accord.log.merkle import Frontier, leaf_hash
 from accord.log.note import Checkpoint, NoteVerifier, open_note
 from accord.picture.fold import Changes, Picture
+from accord.picture.snapshot import SnapshotMaker, decode_text
 from accord.rules.hotline import Due
 from accord.rules.notice import Finding, Notice
 from accord.service.writer import overdue_records, strategic_check
@@ -48,6 +49,7 @@ class Report:
     notices: int = 0
     findings: int = 0
     checks: int = 0  # filings and amendments whose strategic check was run again
+    snapshots: int = 0  # snapshots of the fold compared with the fold of their prefix
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -87,6 +89,7 @@ class _Fold:
     digests: dict[tuple[str, int], str | None] = field(default_factory=dict)
     parties: set[str] = field(default_factory=set)  # every party of any agreement adopted
     admissible: bool = True
+    snapshots: SnapshotMaker = field(default_factory=SnapshotMaker)
 
 
 def _verify(store: Store, verifier_key: str,
@@ -140,6 +143,10 @@ def _fold_entries(store: Store, fold: _Fold, report: Report,
     frontier = Frontier()
     cp_sizes = {size for size, _ in store.checkpoints()}
     total = store.size()
+    snap_sizes = set(store.snapshot_sizes())
+    for size in sorted(s for s in snap_sizes if s <= 0 or s > total):
+        report.add(f"snapshot at size {size}", "covers entries the log does not have"
+                   if size > 0 else "a snapshot of no entries (the writer never makes one)")
     for index, data in store.entries():
         if index != frontier.size:
             report.add(f"entry {frontier.size}", f"missing (next stored entry is {index})")
@@ -170,12 +177,33 @@ def _fold_entries(store: Store, fold: _Fold, report: Report,
                     n = changes.notice
                     fold.digests[(n.id, n.version)] = n.private_digest
                 decisions.after(index, entry, changes, expected)
+                fold.snapshots.note(changes)
+                if frontier.size in snap_sizes:
+                    _snapshot(store, fold, report, frontier.size)
                 if changes.agreement:
                     assert fold.picture.agreement is not None
                     fold.parties.update(fold.picture.agreement.party_ids)
         if progress is not None and index % 1000 == 0:
             progress(index, total)
     report.entries = frontier.size
+
+
+def _snapshot(store: Store, fold: _Fold, report: Report, size: int) -> None:
+    """The snapshot stored at `size` must be the one made from the fold of the first `size`
+    entries (compared as text: the compression may differ, what it holds may not)."""
+    report.snapshots += 1
+    where = f"snapshot at size {size}"
+    found = store.snapshot_at_or_before(size)
+    if found is None or found[0] != size:
+        report.add(where, "vanished while being verified")
+        return
+    try:
+        text = decode_text(found[1])
+    except AccordError as exc:
+        report.add(where, f"not readable: {exc.detail}")
+        return
+    if text != fold.snapshots.text(fold.picture):
+        report.add(where, f"differs from the fold of the log's first {size} entries")
 
 
 STRATEGIC = frozenset({"late_notice", "zone_violation", "conflict"})

@@ -119,3 +119,10 @@ def test_witness_bench_runs_and_prints_its_ratio() -> None:
     assert re.search(r"^ratio with/without witnesses: closed-loop filings/s \d+\.\d+x",
                      out, re.MULTILINE)
     assert "time to witnessed (quorum 2 of 3)" in out
+
+
+def test_asof_bench_runs_and_prints_its_ratio() -> None:
+    out = run("asof.py")
+    assert re.search(r"^ratio median over the same T, fold from 0 / snapshot \+ tail: whole "
+                     r"\d+\.\dx, area \d+\.\dx", out, re.MULTILINE)
+    assert re.search(r"^start until ready \(s\): \d+\.\d\d", out, re.MULTILINE)

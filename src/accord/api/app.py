@@ -273,7 +273,8 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     @app.get("/v1/picture", tags=["read"], response_model=None)
     def picture(p: Party, s: Svc,
                 at: Annotated[str | None, Query(description="RFC 3339 UTC: as of this time, "
-                                                            "rebuilt from the log")] = None,
+                                                            "from the nearest snapshot of the "
+                                                            "log and the entries after it")] = None,
                 bbox: Annotated[str | None, Query(description="lon_min,lat_min,lon_max,lat_max"
                                                   )] = None,
                 start: Annotated[str | None, Query()] = None,
@@ -287,8 +288,9 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         most of the request's time (1.0 s of 1.2 s at 20,000 notices)."""
         when = parse_time(at, "at") if at else s.clock.now()
         area = Area.parse(bbox, start, end)
-        pic = s.picture(when if at else None)
-        # Now: the 4D index narrows the area to the notices near it (as of `at`: the fold).
+        pic = s.picture(when if at else None, area)
+        # Now: the 4D index narrows the area to the notices near it (as of `at`: the
+        # snapshot's boxes did).
         near = s.area_notices(pic, area) if area is not None and at is None else None
         if format == "geojson":
             return fast_json(picture_geojson(pic, p, when, area, near))

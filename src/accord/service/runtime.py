@@ -34,11 +34,12 @@ from accord.picture.fold import PictureReads, filed, id_taken
 from accord.picture.view import Area
 from accord.rules.check import check
 from accord.rules.notice import Notice
+from accord.service.asof import picture_at
 from accord.service.backup import refuse_if_behind, watch_high_water
 from accord.service.deployment import CONFIG, Deployment, WriterLock
 from accord.service.tactical import TacticalMonitor
 from accord.service.witnessing import Witnessing
-from accord.service.writer import Outcome, Sequencer, Submission, Writer
+from accord.service.writer import SNAPSHOT_EVERY, Outcome, Sequencer, Submission, Writer
 from accord.store.base import Store
 from accord.store.sqlite import WAL_LIMIT_BYTES, SqliteStore
 from accord.store.witnessed import WITNESSED_DB, CosignatureBook, witnessed_note
@@ -77,6 +78,9 @@ class ServiceConfig:
     max_streams_per_party: int = 8  # open /v1/stream responses of one party
     stream_backlog: int = 4096  # entries waiting for one stream; past it, it reads the store
     stream_send_timeout_s: float = 10.0  # a stream's client that takes nothing for this long
+    # The writer snapshots the fold every so many entries: a picture as of T folds at most
+    # that many entries after the nearest snapshot (accord.picture.snapshot).
+    snapshot_every: int = SNAPSHOT_EVERY
 
     def __post_init__(self) -> None:
         """Every number must be usable: a typo in accord.toml is refused at start, not met
@@ -98,6 +102,10 @@ class ServiceConfig:
                 limit = " from 0 to 65535" if name == "port" else (f" >= {least}" if whole else "")
                 raise DeploymentError(f"[service] {name} = {value!r} is not usable",
                                       accepted=f"{what}{limit}")
+        if not 16 <= self.snapshot_every <= 10_000_000:
+            raise DeploymentError(f"[service] snapshot_every = {self.snapshot_every!r} is not "
+                                  "usable", accepted="a whole number from 16 to 10000000 "
+                                                     "(entries between two snapshots)")
 
     @staticmethod
     def load(dir: Path) -> ServiceConfig:
@@ -163,7 +171,8 @@ class Service:
             raise
         try:
             refuse_if_behind(self.deployment, self.store)
-            self.writer = Writer(self.store, self.deployment.signer(), self.clock)
+            self.writer = Writer(self.store, self.deployment.signer(), self.clock,
+                                 snapshot_every=self.config.snapshot_every)
         except BaseException:
             self.store.close()
             self.lock.release()
@@ -393,15 +402,15 @@ class Service:
             self._reads.store = store
         yield store
 
-    def picture(self, at: datetime | None = None) -> PictureReads:
+    def picture(self, at: datetime | None = None, area: Area | None = None) -> PictureReads:
         """The committed picture now (the read model the writer published after its last
-        commit: no lock, no store read) or as of `at` (folded from the log)."""
-        from accord.service.writer import rebuild_picture
-
+        commit: no lock, no store read) or as of `at` (the nearest snapshot and the entries
+        after it; with `area`, notices outside its box may be left out)."""
         if at is None:
             return self.writer.published
         with self.reader() as store:
-            return rebuild_picture(store, self.operator_key, before=at)
+            return picture_at(store, self.operator_key, at, area=area,
+                              origin=self.writer.origin)
 
     def notice(self, model: PictureReads, notice_id: str) -> Notice | None:
         """A notice by id: from the model while it is live, else (ended or cancelled: no

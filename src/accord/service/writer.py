@@ -48,6 +48,7 @@ from accord.log.note import NoteSigner
 from accord.log.receipt import Receipt
 from accord.picture.fold import Changes, Picture
 from accord.picture.readmodel import ReadModel, Touched
+from accord.picture.snapshot import SnapshotMaker
 from accord.rules.agreement import Agreement
 from accord.rules.check import check
 from accord.rules.hotline import Due, Message
@@ -58,6 +59,8 @@ from accord.store.base import Store
 from accord.timefmt import Clock, ClockStep, ClockWatch, SystemClock, format_time, parse_time
 
 log = logging.getLogger("accord.writer")
+
+SNAPSHOT_EVERY = 1000  # entries between two snapshots of the fold (ServiceConfig.snapshot_every)
 
 
 @dataclass(frozen=True)
@@ -310,8 +313,10 @@ class _Journal:
 class Writer:
     """Sequences every write to one deployment's store. Not thread-safe: see `Sequencer`."""
 
-    def __init__(self, store: Store, signer: NoteSigner, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, signer: NoteSigner, clock: Clock | None = None,
+                 snapshot_every: int = SNAPSHOT_EVERY) -> None:
         self.store = store
+        self.snapshot_every = snapshot_every
         self.signer = signer
         self.clock = clock or SystemClock()
         self.watch = ClockWatch(self.clock)  # every receive time is read through it
@@ -337,6 +342,8 @@ class Writer:
         # (end, notice id) of the notices in the model: those whose end has passed leave it.
         self._ends = [(n.end, k) for k, n in self.published.notices.items()]
         heapq.heapify(self._ends)
+        self._snapshot_size = 0  # the size of the latest snapshot written
+        self._start_snapshots()
 
     # -- the public face --------------------------------------------------------------------
 
@@ -361,6 +368,7 @@ class Writer:
             self._reload()
         results: list[Any] = []
         self._appended = []
+        snapshot: int = self._snapshot_size
         try:
             with self.store.transaction():
                 self.log.begin()
@@ -374,6 +382,7 @@ class Writer:
                 note = self.log.seal()
                 if note is not None:
                     self._project_state()
+                    snapshot = self._snapshot()
         except BaseException:
             self._journal.stop()
             self._stale = True
@@ -385,6 +394,7 @@ class Writer:
             raise
         self._clock_steps = []
         if note is not None:
+            self._snapshot_size = snapshot
             self._publish(note)
             self._durable(results, note)
         return results
@@ -700,7 +710,27 @@ class Writer:
         self.history = Retirement(self.picture)
         self.next_deadline = self.picture.next_deadline()
         self.log.reload()
+        self._start_snapshots()
         self._stale = False
+
+    # -- snapshots of the fold (accord.picture.snapshot) -----------------------------------
+
+    def _start_snapshots(self) -> None:
+        self._snapshots = SnapshotMaker.of(self.picture)
+        last = self.store.snapshot_at_or_before(self.picture.size)
+        self._snapshot_size = 0 if last is None else last[0]
+
+    def _snapshot(self) -> int:
+        """Inside the batch's transaction (so a batch that fails takes its snapshot with it):
+        write the snapshot of the picture as committed once `snapshot_every` entries have
+        passed since the last one. Returns the size of the latest snapshot."""
+        t = self._touched
+        self._snapshots.note_keys(t.notices, t.findings, t.alerts)
+        size = self.picture.size
+        if size - self._snapshot_size < self.snapshot_every:
+            return self._snapshot_size
+        self.store.add_snapshot(size, self._snapshots.encode(self.picture))
+        return size
 
     def receipt(self, index: int, size: int | None = None) -> Receipt:
         """A receipt for any entry, against the checkpoint at `size` (default: the latest)."""

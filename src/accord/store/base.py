@@ -83,6 +83,19 @@ class Store(Protocol):
     def private(self, notice: str, version: int) -> tuple[bytes, Any] | None: ...
     def privates(self) -> Iterator[tuple[str, int, bytes, str]]: ...
 
+    # -- snapshots of the fold (accord.picture.snapshot); bytes by the log size they cover ---
+
+    def add_snapshot(self, size: int, data: bytes) -> None:
+        """Store (or replace) the snapshot of the first `size` entries, in the current
+        transaction: a batch that fails takes it with it."""
+        ...
+    def snapshot_at_or_before(self, size: int) -> tuple[int, bytes] | None:
+        """The snapshot with the greatest size not above `size` (None if there is none)."""
+        ...
+    def snapshot_sizes(self) -> list[int]:
+        """The sizes of every snapshot, ascending."""
+        ...
+
     # -- API tokens -----------------------------------------------------------------------
 
     def add_token(self, digest: bytes, party: str, label: str, created: str) -> None: ...

@@ -64,6 +64,9 @@ CREATE TABLE p_volumes(notice text NOT NULL,
 CREATE INDEX p_volumes_box ON p_volumes USING gist(box);
 CREATE INDEX p_volumes_notice ON p_volumes(notice);
 """),
+    (2, "snapshots of the fold by log size", """
+CREATE TABLE snapshots(size bigint PRIMARY KEY, data bytea NOT NULL);
+"""),
 )
 SCHEMA_VERSION = str(MIGRATIONS[-1][0])
 MIGRATION_LOCK = 0x4163636F7264_01  # pg_advisory_xact_lock key: "Accord", migrations
@@ -462,6 +465,22 @@ class PostgresStore:
         for size, note in self.db.execute("SELECT size, note FROM checkpoints ORDER BY size"
                                           ).fetchall():
             yield int(size), str(note)
+
+    # -- snapshots of the fold (accord.picture.snapshot: the bytes are opaque here) --------
+
+    def add_snapshot(self, size: int, data: bytes) -> None:
+        self.db.execute("INSERT INTO snapshots(size, data) VALUES(%s, %s) ON CONFLICT(size) "
+                        "DO UPDATE SET data = EXCLUDED.data", (size, data))
+
+    def snapshot_at_or_before(self, size: int) -> tuple[int, bytes] | None:
+        row = self.db.execute("SELECT size, data FROM snapshots WHERE size <= %s "
+                              "ORDER BY size DESC LIMIT 1",
+                              (max(-1, min(size, 2**63 - 1)),)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def snapshot_sizes(self) -> list[int]:
+        return [int(r[0]) for r in
+                self.db.execute("SELECT size FROM snapshots ORDER BY size").fetchall()]
 
     def add_private(self, notice: str, version: int, salt: bytes, data: Any) -> None:
         self._check_new("private", (notice, version), f"private part of {notice} v{version}")

@@ -50,7 +50,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS p_volume_index USING rtree(
     id, lon0, lon1, lat0, lat1, alt0, alt1, t0, t1);
 CREATE TABLE IF NOT EXISTS p_volume_ref(id INTEGER PRIMARY KEY, notice TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS p_volume_ref_notice ON p_volume_ref(notice);
+CREATE TABLE IF NOT EXISTS snapshots(size INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
+# Added after the first deployments: made on open if missing (the writer's own connection).
+_SNAPSHOTS = "CREATE TABLE IF NOT EXISTS snapshots(size INTEGER PRIMARY KEY, data BLOB NOT NULL)"
 
 
 class SqliteStore:
@@ -75,6 +78,7 @@ class SqliteStore:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = FULL")
             self.db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
+            self.db.execute(_SNAPSHOTS)
         if create:
             self.db.executescript(_SCHEMA)
             with self.transaction():
@@ -242,6 +246,35 @@ class SqliteStore:
         for notice, version, salt, data in self.db.execute(
                 "SELECT notice, version, salt, data FROM private ORDER BY notice, version"):
             yield str(notice), int(version), bytes(salt), str(data)
+
+    # -- snapshots of the folded state (accord.picture.snapshot: the bytes are opaque here) --
+
+    def add_snapshot(self, size: int, data: bytes) -> None:
+        """The snapshot of the fold of the first `size` entries, in the current transaction."""
+        self.db.execute("INSERT OR REPLACE INTO snapshots(size, data) VALUES(?, ?)",
+                        (size, data))
+
+    def snapshot_at_or_before(self, size: int) -> tuple[int, bytes] | None:
+        """The snapshot with the greatest size not above `size`, or None."""
+        try:
+            row = self.db.execute("SELECT size, data FROM snapshots WHERE size <= ? "
+                                  "ORDER BY size DESC LIMIT 1",
+                                  (max(-1, min(size, 2**63 - 1)),)).fetchone()
+        except sqlite3.OperationalError:  # a store from before snapshots, opened read-only
+            return None
+        if row is None:
+            return None
+        data = row[1]  # a BLOB; anything else stored there is handed on to be refused
+        return int(row[0]), data if isinstance(data, bytes) else str(data).encode()
+
+    def snapshot_sizes(self) -> list[int]:
+        """The sizes of every snapshot stored, ascending (read each with
+        `snapshot_at_or_before`: they can be large)."""
+        try:
+            rows = self.db.execute("SELECT size FROM snapshots ORDER BY size").fetchall()
+        except sqlite3.OperationalError:  # a store from before snapshots, opened read-only
+            return []
+        return [int(r[0]) for r in rows]
 
     # -- API tokens (not part of the log: credentials to read, never to sign) ----------------
 
@@ -429,6 +462,8 @@ class SqliteStore:
         want = {(t, n): s for t, n, s in want_db.execute(query)}
         want_db.close()
         have = {(t, n): s for t, n, s in self.db.execute(query)}
+        if ("table", "snapshots") not in have:  # a store from before snapshots: none to check
+            want.pop(("table", "snapshots"))
         return [f"schema ({t} {n}): differs from the one Accord creates"
                 for (t, n) in sorted(set(want) | set(have))
                 if want.get((t, n)) != have.get((t, n))]
