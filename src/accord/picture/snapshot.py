@@ -27,10 +27,11 @@ about T and an area parses only the notices that can be in its answer. The text 
 zlib-compressed; verify compares the text, not the compressed bytes, so another zlib gives no
 false alarm. Any store holds the same bytes (a BLOB in SQLite, bytea in PostgreSQL).
 
-`SnapshotMaker` makes them along a fold (the writer's, and verify's) at a cost that follows
-what is hot and what changed since the last one, not everything ever filed: each record's
-text is kept for the very object it was made from, and the hot sets are carried from one
-snapshot to the next. Pure: no I/O.
+`SnapshotMaker` makes them along a fold at a cost that follows what is hot and what changed
+since the last one, not everything ever filed: each record's text is kept for the very object
+it was made from (until it goes cold), and verify, whose fold keeps everything, carries the
+sets that may be hot from one snapshot to the next; the writer, whose picture lets go of what
+has ended, takes them from its picture. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -91,17 +92,20 @@ class _Section:
     ids: set[str] = field(default_factory=set)
     lines: dict[str, tuple[object, str]] = field(default_factory=dict)
 
+    kept: dict[str, tuple[object, str]] = field(default_factory=dict)  # this snapshot's
+
     def line(self, key: str, value: object, make: Callable[[], str]) -> str:
         hit = self.lines.get(key)
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        text = make()
-        self.lines[key] = (value, text)
+        text = hit[1] if hit is not None and hit[0] is value else make()
+        self.kept[key] = (value, text)
         return text
+
+    def done(self) -> None:
+        """Keep only the lines of this snapshot's records (what went cold is let go)."""
+        self.lines, self.kept = self.kept, {}
 
     def forget(self, key: str) -> None:
         self.ids.discard(key)
-        self.lines.pop(key, None)
 
 
 class SnapshotMaker:
@@ -127,12 +131,13 @@ class SnapshotMaker:
         self._s["F"].ids.update(changes.findings)
         self._s["A"].ids.update(changes.alerts)
 
-    def note_keys(self, notices: Iterable[str], findings: Iterable[str],
-                  alerts: Iterable[str]) -> None:
-        """As `note`, from a batch's sets of touched keys."""
-        self._s["N"].ids.update(notices)
-        self._s["F"].ids.update(findings)
-        self._s["A"].ids.update(alerts)
+    def refresh(self, picture: Picture) -> None:
+        """Take the candidates from `picture` itself: for a picture that holds only what may
+        still matter (the writer's, which retires what has ended), this costs what it holds,
+        and nothing is carried between snapshots."""
+        self._s["N"].ids = set(picture.notices)
+        self._s["F"].ids = set(picture.findings)
+        self._s["A"].ids = set(picture.alerts)
 
     def text(self, p: Picture) -> str:
         """The snapshot of `p` as text (what `encode` compresses and verify compares)."""
@@ -174,6 +179,8 @@ class SnapshotMaker:
                 alerts.forget(k)  # cleared for good: an alert id is never raised again
                 continue
             out.append(alerts.line(k, a, partial(_line, "A", a)))
+        for section in self._s.values():
+            section.done()
         return "\n".join(out) + "\n"
 
     def encode(self, p: Picture) -> bytes:

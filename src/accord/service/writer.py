@@ -724,11 +724,10 @@ class Writer:
         """Inside the batch's transaction (so a batch that fails takes its snapshot with it):
         write the snapshot of the picture as committed once `snapshot_every` entries have
         passed since the last one. Returns the size of the latest snapshot."""
-        t = self._touched
-        self._snapshots.note_keys(t.notices, t.findings, t.alerts)
         size = self.picture.size
         if size - self._snapshot_size < self.snapshot_every:
             return self._snapshot_size
+        self._snapshots.refresh(self.picture)
         self.store.add_snapshot(size, self._snapshots.encode(self.picture))
         return size
 
