@@ -229,3 +229,30 @@ def test_a_batch_after_one_that_failed_once_written_still_commits(store: Store) 
             store.save_item("p_alerts", "L1", {"v": v})
             store.save_item("p_alerts", "L2", {"v": v})
     assert store.items("p_alerts") == {"L1": {"v": 3}, "L2": {"v": 3}}
+
+
+def test_accord_init_with_a_database_from_the_command_line(tmp_path: Path, pg_url: str) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def accord(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "accord", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, COLUMNS="200", **(env or {})))
+
+    done = accord("init", "dep", "--database", pg_url, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["store"] == "postgresql"
+    assert not (tmp_path / "dep" / "accord.db").exists()
+    done = accord("verify", "-d", "dep", "--json")
+    # an empty log has no picture state yet (as in SQLite); the schema and the rest are sound
+    assert {p["where"].split(" (")[0] for p in json.loads(done.stdout)["problems"]} == {
+        "table p_state"}
+    secret = pg_url.replace("postgres:@", "postgres:hunter2@", 1)
+    done = accord("init", "dep2", "--database", secret)
+    assert done.returncode == 2 and "password in clear text" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    done = accord("init", "dep3", "--database", "env", env={"ACCORD_DATABASE_URL": ""})
+    assert done.returncode == 2 and "ACCORD_DATABASE_URL" in done.stderr
