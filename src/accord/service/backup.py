@@ -283,7 +283,7 @@ def _restore_sqlite(deployment: Deployment, backup_file: Path) -> None:
 def _restore_postgres(deployment: Deployment, backup_file: Path) -> None:
     """pg_restore in one transaction that first drops what the dump holds (--clean): a
     restore that fails leaves the database as it was."""
-    from accord.store.postgres import PostgresStore, connect
+    from accord.store.postgres import TABLES, PostgresStore, connect
 
     url = deployment.database_url()
     conn = connect(url)
@@ -292,7 +292,7 @@ def _restore_postgres(deployment: Deployment, backup_file: Path) -> None:
         major = int(row[0]) // 10000 if row else 0
         foreign = sorted(t for (t,) in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
-            if t not in _ACCORD_TABLES)
+            if t not in TABLES)
     finally:
         conn.close()
     if foreign:
@@ -308,10 +308,6 @@ def _restore_postgres(deployment: Deployment, backup_file: Path) -> None:
           "--single-transaction", "--exit-on-error", str(backup_file)], url)
     PostgresStore(url, readonly=True).close()  # the schema is one this Accord knows
 
-
-_ACCORD_TABLES = frozenset({"accord_schema", "meta", "entries", "nodes", "checkpoints",
-                            "tokens", "private", "p_state", "p_notices", "p_findings",
-                            "p_seqs", "p_messages", "p_escalations", "p_alerts", "p_volumes"})
 
 
 def confirm(deployment: Deployment, note: str | None, *, accept_loss: bool = False

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -69,6 +70,9 @@ CREATE TABLE snapshots(size bigint PRIMARY KEY, data bytea NOT NULL);
 """),
 )
 SCHEMA_VERSION = str(MIGRATIONS[-1][0])
+# Every table the migrations make (and the version table): what a restore may replace.
+TABLES = frozenset(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)",
+                              "".join(m[2] for m in MIGRATIONS))) | {"accord_schema"}
 MIGRATION_LOCK = 0x4163636F7264_01  # pg_advisory_xact_lock key: "Accord", migrations
 
 _VERSION_TABLE = ("CREATE TABLE IF NOT EXISTS accord_schema(version integer PRIMARY KEY, "
