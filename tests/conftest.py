@@ -18,12 +18,10 @@ __all__ = ["world"]
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[pg.PgServer]:
+def pg_server() -> pg.PgServer:
     """One PostgreSQL for the whole session (see pg.py); its failure to start fails the
-    tests that need it. Stopped (and its folder deleted) when the session ends."""
-    server = pg.start()
-    yield server
-    pg.stop(server)
+    tests that need it."""
+    return pg.start()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

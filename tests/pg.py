@@ -49,14 +49,6 @@ class PgServer:
                     sql.Identifier(name)))
 
 
-def stop(server: PgServer) -> None:
-    """Stop the embedded server and delete its folder (nothing for ACCORD_TEST_DATABASE's).
-    Its own exit hook does not run when the interpreter ends with worker threads or signals,
-    so the session stops it itself."""
-    if server.handle is not None:
-        server.handle.cleanup()
-
-
 def start() -> PgServer:
     """The session's server: ACCORD_TEST_DATABASE's, else an embedded one (fails loudly)."""
     url = os.environ.get(ENV)

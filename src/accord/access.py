@@ -115,13 +115,20 @@ class Local:
             self._lock = WriterLock(self.deployment.dir)
             self._lock.acquire()
             store = self.deployment.store()
+            fence = None
             try:
                 refuse_if_behind(self.deployment, store)
+                if self.deployment.backend == "postgresql":
+                    # Services on other machines share the database: the writer's seat, not
+                    # the folder's lock, says who may write (accord.service.election).
+                    from accord.service.election import take_for_command
+
+                    fence = take_for_command(store.db, self.deployment.origin).fence  # type: ignore[attr-defined]
                 from accord.service.runtime import ServiceConfig  # the deployment's settings
 
                 writer = Writer(store, self.deployment.signer(), self.clock,
                                 snapshot_every=ServiceConfig.load(
-                                    self.deployment.dir).snapshot_every)
+                                    self.deployment.dir).snapshot_every, fence=fence)
             except BaseException:
                 store.close()
                 self._lock.release()

@@ -1423,8 +1423,17 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
           port: Annotated[int | None, typer.Option(
               help="Port (default from accord.toml, else 8470; 0 picks a free one).")] = None,
           log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+          advertise: Annotated[str | None, typer.Option(
+              envvar="ACCORD_ADVERTISE",
+              help="With a PostgreSQL store: the URL other `accord serve` processes of this "
+                   "deployment send writes to while this one writes (default: "
+                   "http://HOST:PORT as bound).")] = None,
           ) -> None:
-    """Run the HTTP service for a deployment until interrupted (Ctrl-C or SIGTERM)."""
+    """Run the HTTP service for a deployment until interrupted (Ctrl-C or SIGTERM).
+
+    On a PostgreSQL store several processes (on one machine or several) may serve the same
+    deployment: one writes, the others serve reads and streams and pass writes on to it;
+    when it stops, another takes over within seconds."""
     import socket
 
     import uvicorn
@@ -1440,6 +1449,9 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
     if not 0 <= port <= 65535:
         raise InvalidInput(f"{port} is not a TCP port", field="port",
                            accepted="0 to 65535 (0 picks a free one)")
+    if advertise is not None and not advertise.startswith(("http://", "https://")):
+        raise InvalidInput(f"{advertise!r} is not an http(s) URL", field="advertise",
+                           accepted="e.g. http://10.0.0.5:8470")
     logs.configure(log_level)
     # The deployment first, with its writer lock: a second `accord serve` of the same folder
     # refuses here, before it binds a port or says it is serving.
@@ -1458,8 +1470,11 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
         sock.listen(1024)
         bound_host, bound_port = sock.getsockname()[:2]
         deployment = service.deployment
+        where = f"[{bound_host}]" if ":" in bound_host else bound_host
+        url = (advertise or f"http://{where}:{bound_port}").rstrip("/")
         print(f"Accord serving {deployment.dir} (log {deployment.origin}) on "
-              f"http://{bound_host}:{bound_port}", flush=True)
+              f"http://{where}:{bound_port}", flush=True)
+        service.announce(url)
         app_ = create_app(service=service)
 
         class Server(uvicorn.Server):

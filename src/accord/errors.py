@@ -224,6 +224,15 @@ class Unavailable(AccordError):
     status = 503
 
 
+class NotWriter(Unavailable):
+    """This `accord serve` process does not hold the writer's seat (several share one
+    PostgreSQL database); `writer` (and the Location header) names the one that does, when
+    one does."""
+
+    slug = "not-the-writer"
+    title = "Not the writer"
+
+
 class WriteFailed(AccordError):
     """The writer failed on one command for a reason that is not the command's fault (a bug or
     a store error). The command was rolled back: nothing of it was written."""

@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 RATIO = re.compile(r"^ratio .*: .*\d+(\.\d+)?x", re.MULTILINE)
 
 
-def run(name: str) -> str:
+def run(name: str, timeout: float = 120) -> str:
     env = dict(os.environ, COLUMNS="200")
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / name), "--quick"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
     return proc.stdout
 
@@ -52,7 +52,7 @@ def test_tactical_bench_runs_and_prints_its_ratios() -> None:
 
 
 def test_ingest_bench_runs_and_prints_its_ratios() -> None:
-    out = run("ingest.py")
+    out = run("ingest.py", timeout=300)  # the PostgreSQL mode starts a server
     assert re.search(r"^ratio closed loop, group commit / max_batch=1, the same 60 filings: "
                      r"\d+\.\dx", out, re.MULTILINE)
     assert re.search(r"^ratio open loop at 40/s, the same filings: p99 max_batch=1 / group "
@@ -60,9 +60,19 @@ def test_ingest_bench_runs_and_prints_its_ratios() -> None:
                      re.MULTILINE)
     # At this load every filing is answered 200 in both modes, and both logs agree.
     assert "errors in all runs: 0" in out
-    logged = re.findall(r"^(?:group commit|max_batch = 1): ([\d,]+) log entries, ([\d,]+) "
-                        r"findings$", out, re.MULTILINE)
-    assert len(logged) == 2 and logged[0] == logged[1]
+    logged = re.findall(r"^(?:group commit|max_batch = 1|PostgreSQL, 2 processes): ([\d,]+) "
+                        r"log entries, ([\d,]+) findings$", out, re.MULTILINE)
+    assert len(logged) == 3 and logged[0] == logged[1] == logged[2]
+    assert re.search(r"^ratio closed loop, PostgreSQL, 2 processes / SQLite group commit: "
+                     r"\d+\.\d+x filings/s", out, re.MULTILINE)
+
+
+def test_failover_bench_runs_and_prints_its_ratio() -> None:
+    out = run("failover.py", timeout=300)
+    assert re.search(r"^ratio, median restart / median failover: \d+\.\dx", out, re.MULTILINE)
+    assert re.search(r"^PostgreSQL, failover to a follower: SIGKILL to first acknowledged "
+                     r"write median [\d.]+ s, max [\d.]+ s; receipts [\d,]+, lost 0,", out,
+                     re.MULTILINE)
 
 
 def test_wal_bench_runs_and_reports() -> None:

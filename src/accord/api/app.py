@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
 from accord.api import auth
+from accord.api.forward import Forwarder
 from accord.api.guard import PARTY, PROBLEM, Guard, fast_json, problem_response
 from accord.api.stream import Stream, events
 from accord.console import site
@@ -88,23 +89,28 @@ class CheckIn(BaseModel):
 # -- the hot path, shared by the route and the middleware's fast path --------------------------
 
 
-async def append(raw: bytes, party: str, s: Service) -> dict[str, Any]:
+async def append(raw: bytes, party: str, s: Service, headers: list[tuple[bytes, bytes]],
+                 forwarder: Forwarder) -> dict[str, Any] | Response:
     """POST /v1/events for `party` (already authenticated): parse, authorise, queue for the
-    writer, and answer once durable. A refusal carries the operator's signed statement of it
+    writer, and answer once durable; on a process that does not write, the writer's answer
+    (`accord.api.forward`). A refusal carries the operator's signed statement of it
     (`refusal` in the problem; not for 503, where the outcome is not known)."""
     try:
-        return await _append(raw, party, s)
+        return await _append(raw, party, s, headers, forwarder)
     except AccordError as exc:
         if not isinstance(exc, Unavailable):
             exc.extra["refusal"] = s.refusal(raw, party, exc)
         raise
 
 
-async def _append(raw: bytes, party: str, s: Service) -> dict[str, Any]:
+async def _append(raw: bytes, party: str, s: Service, headers: list[tuple[bytes, bytes]],
+                  forwarder: Forwarder) -> dict[str, Any] | Response:
     body = _submission(raw)
     event = Event.from_json(body.event)
+    if not s.writes:
+        return await forwarder.forward(s, "POST", "/v1/events", headers, raw)
     if event.type == "agreement":  # an amendment: signed by every party, sent by one in force
-        if s.writer.published.agreement is None:
+        if s.published.agreement is None:
             raise Forbidden("the first agreement is not adopted over HTTP", field="event",
                             accepted=auth.ADOPT_FIRST)
     elif party != event.party:
@@ -123,10 +129,14 @@ async def _append(raw: bytes, party: str, s: Service) -> dict[str, Any]:
 def create_app(dir: Path | None = None, service: Service | None = None) -> FastAPI:
     """The API for one deployment. Give `service` to share a running one (tests, the demo)."""
     state: dict[str, Service] = {}
+    config = service.config if service is not None else ServiceConfig.load(Path(dir or "."))
+    forwarder = Forwarder(config.write_timeout_s + 5.0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = service or Service(Path(dir or "."))
+        if service is None:
+            svc.announce(None)
         state["svc"] = svc
         log.info("service started", extra={"event": "started", "dir": str(svc.deployment.dir),
                                            "origin": svc.deployment.origin})
@@ -134,6 +144,7 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
             yield
         finally:
             app.state.stream_pool.shutdown(wait=False, cancel_futures=True)
+            await forwarder.aclose()
             if service is None:
                 await asyncio.get_running_loop().run_in_executor(None, svc.close)
 
@@ -147,9 +158,13 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
     # replay at once, the event loop (every other request) competes with one thread only.
     app.state.stream_pool = ThreadPoolExecutor(max_workers=1,
                                                thread_name_prefix="accord-streams")
-    config = service.config if service is not None else ServiceConfig.load(Path(dir or "."))
+
+    async def append_(raw: bytes, party: str, s: Service,
+                      headers: list[tuple[bytes, bytes]]) -> dict[str, Any] | Response:
+        return await append(raw, party, s, headers, forwarder)
+
     app.add_middleware(Guard, limit=config.max_body_bytes, service=lambda: state.get("svc"),
-                       append=append)
+                       append=append_)
     # The console at / and /docs; its security headers wrap every response, the Guard's too.
     site.mount(app, ConsoleSettings.load(service.deployment.dir if service is not None
                                          else Path(dir or ".")))
@@ -226,7 +241,15 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
 
         The body is parsed here rather than by FastAPI's model machinery: this is the hot
         path, and `Event.from_json` checks every field anyway."""
-        return fast_json(await append(await request.body(), p, s))
+        result = await append(await request.body(), p, s, request.scope["headers"], forwarder)
+        return result if isinstance(result, Response) else fast_json(result)
+
+    async def passed_on(request: Request, s: Service) -> Response | None:
+        """The writer's answer, when this process does not write (accord.api.forward)."""
+        if s.writes:
+            return None
+        return await forwarder.forward(s, request.method, request.url.path,
+                                       request.scope["headers"], await request.body())
 
     @app.post("/v1/check", tags=["write"])
     def post_check(body: CheckIn, p: Party, s: Svc) -> dict[str, Any]:
@@ -348,20 +371,25 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
 
         The body (up to 4,096 rows, 1 MiB) is parsed and validated in a worker thread, not
         on the event loop that every other request shares."""
-        agreement = s.writer.published.agreement
+        agreement = s.published.agreement
         if agreement is not None and p in agreement.observers:
             raise Forbidden(f"{p} observes this agreement and reports no aircraft",
                             field="Authorization", accepted="a token of a party with role "
                                                             "party")
+        if (answer := await passed_on(request, s)) is not None:
+            return answer  # tracks are watched in the writer's process
         raw = await request.body()
         loop = asyncio.get_running_loop()
         return fast_json(await loop.run_in_executor(None, _tracks, raw, p, s))
 
-    @app.get("/v1/tracks", tags=["tracks"])
-    def tracks(p: Party, s: Svc) -> dict[str, Any]:
+    @app.get("/v1/tracks", tags=["tracks"], response_model=None)
+    async def tracks(request: Request, p: Party, s: Svc) -> dict[str, Any] | Response:
         """The aircraft this party may see now: its own tracks, and the other parties'
         aircraft named by an open alert that concerns it (as the alert's samples disclose
-        them), each at its last report. What the console draws and moves."""
+        them), each at its last report. What the console draws and moves. (Tracks are kept
+        in the writer's process: another passes the request on.)"""
+        if (answer := await passed_on(request, s)) is not None:
+            return answer
         return {"at": format_time(s.clock.now(), micro=True),
                 "tracks": s.monitor.visible_tracks(p, s.picture())}
 

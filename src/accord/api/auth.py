@@ -50,7 +50,7 @@ def bearer(authorization: str | None) -> str | None:
 
 def party_in_force(s: Any, party: str) -> None:
     """Refuse a party that is not in the agreement in force (removed by an amendment)."""
-    agreement = s.writer.published.agreement
+    agreement = s.published.agreement
     if agreement is None:
         raise NoAgreement("no agreement is in force, so no party can act yet",
                           field="Authorization", accepted=ADOPT_FIRST)
@@ -66,7 +66,7 @@ def authenticate(authorization: str | None, s: Any, *, limit: bool = True) -> st
     token = bearer(authorization)
     p: str | None = None if token is None else s.party_for_token(token)
     if p is None:
-        if s.writer.published.agreement is None:  # no party exists yet, so no token can
+        if s.published.agreement is None:  # no party exists yet, so no token can
             raise Unauthorized("no agreement is in force yet, so no party can act",
                                field="Authorization", accepted=ADOPT_FIRST)
         raise Unauthorized("send Authorization: Bearer <token>" if token is None

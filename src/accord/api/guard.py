@@ -22,20 +22,26 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response
 
 from accord.api import auth
-from accord.errors import AccordError, InvalidInput, LimitExceeded, RateLimited
+from accord.errors import AccordError, InvalidInput, LimitExceeded, NotWriter, RateLimited
 
 log = logging.getLogger("accord.api")
 PROBLEM = "application/problem+json"
 PARTY = "accord.party"  # key of the authenticated party in scope["state"]
 
-Append = Callable[[bytes, str, Any], Awaitable[dict[str, Any]]]
+# (body, party, service, request headers) -> the answer: a result to encode, or a response
+# passed on from the writer (accord.api.forward).
+Append = Callable[[bytes, str, Any, list[tuple[bytes, bytes]]],
+                  Awaitable[dict[str, Any] | Response]]
 
 
 def problem_response(exc: AccordError) -> JSONResponse:
-    """The RFC 9457 answer for `exc` (with Retry-After when it is a rate limit)."""
-    headers = None
-    if isinstance(exc, RateLimited):
-        headers = {"Retry-After": str(max(1, round(exc.extra["retry_after_s"])))}
+    """The RFC 9457 answer for `exc` (with Retry-After when it says when to try again, and
+    Location when it names the writer)."""
+    headers = {}
+    if isinstance(exc, RateLimited) or "retry_after_s" in exc.extra:
+        headers["Retry-After"] = str(max(1, round(exc.extra["retry_after_s"])))
+    if isinstance(exc, NotWriter) and exc.extra.get("location"):
+        headers["Location"] = str(exc.extra["location"])
     return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM,
                         headers=headers)
 
@@ -113,11 +119,12 @@ class Guard:
             if fast:
                 assert party is not None
                 try:
-                    result = await self.append(body, party, svc)
+                    result = await self.append(body, party, svc, scope["headers"])
                 except AccordError as exc:
                     return await self._refuse(exc, scope, receive, send)
-                await fast_json(result)(scope, receive, send)
-                return 200
+                response = result if isinstance(result, Response) else fast_json(result)
+                await response(scope, receive, send)
+                return response.status_code
             replayed = False
 
             async def replay() -> dict[str, Any]:

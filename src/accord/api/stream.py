@@ -171,11 +171,14 @@ async def events(request: Request, s: Service, party: str, authorization: str | 
         return packed(out), rows[-1][0] if rows else start - 1
 
     def render(batch: list[tuple[int, Entry]], after: int) -> tuple[list[bytes], int]:
-        """A live batch rendered (in a worker thread): what follows `after`."""
+        """A live batch rendered (in a worker thread): what follows `after`, up to a gap
+        (another process took over the writing: the rest comes from the store)."""
         out, last = [], after
         for index, entry in batch:
             if index <= last:
                 continue
+            if index > last + 1:
+                break
             item = visible(s, index, entry.encode(), entry, party)
             if item is not None:
                 out.append(sse(index, item))
@@ -223,6 +226,8 @@ async def events(request: Request, s: Service, party: str, authorization: str | 
             chunks, last = await loop.run_in_executor(pool, render, batch, sent)
             for chunk in chunks:
                 yield chunk
+            if batch and batch[-1][0] > last:  # a gap: read the store from where it was
+                behind = True
             sent = last
     finally:
         unsubscribe()
@@ -233,7 +238,7 @@ def visible(s: Service, index: int, data: bytes, entry: Entry,
     """What `party` is told of an entry on its stream; nothing at all if it may not read it."""
     # The committed read model: published before the stream hears of the entry, so it
     # holds every message the entry names, and never a half-applied batch.
-    model = s.writer.published
+    model = s.published
     item = entry_for(index, data, leaf_hash(data), entry, party, model.agreement,
                      model.messages)
     return None if item.get("hidden") else item

@@ -10,6 +10,8 @@ failed, is never published). Pure: no I/O.
 
 from __future__ import annotations
 
+import heapq
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +21,8 @@ from accord.picture.cow import DELETED, CowMap
 from accord.picture.fold import Changes, PictureReads
 from accord.rules.hotline import Message
 from accord.rules.notice import Finding, Notice
+
+log = logging.getLogger("accord.readmodel")
 
 
 @dataclass(slots=True)
@@ -154,3 +158,49 @@ class ReadModel(PictureReads):
                 _next(self.seqs, picture.seqs, touched.seqs),
                 _next(self.open_alerts, picture.open_alerts, alert_keys))
         return ReadModel(picture, checkpoint, live_at, maps, self._json)
+
+
+class Publisher:
+    """Keeps the current `ReadModel` of one picture: the next one after each committed batch
+    (`advance`), and again without the notices whose end has passed (`prune`). The writer
+    owns one for the picture it writes; a follower (another `accord serve` on the same
+    database) owns one for the picture it folds from the log the writer commits.
+
+    The clock is any callable giving the time now; nothing here reads it on its own."""
+
+    def __init__(self, picture: PictureReads, checkpoint: tuple[int, str] | None,
+                 now: datetime) -> None:
+        self.model = ReadModel(picture, checkpoint, now)
+        # (end, notice id) of the notices in the model: those whose end has passed leave it.
+        self._ends = [(n.end, k) for k, n in self.model.notices.items()]
+        heapq.heapify(self._ends)
+
+    def advance(self, picture: PictureReads, touched: Touched,
+                checkpoint: tuple[int, str] | None, now: datetime) -> ReadModel:
+        """Publish the model after a batch: `picture` holds only committed state. A failure
+        here would leave readers on the previous model while the log moved on, so the model
+        is then rebuilt whole."""
+        ended = []
+        while self._ends and self._ends[0][0] <= now:
+            ended.append(heapq.heappop(self._ends)[1])
+        try:
+            model = self.model.advance(picture, touched, checkpoint, now, ended)
+        except Exception:
+            log.exception("publishing the read model failed; rebuilding it whole")
+            model = ReadModel(picture, checkpoint, now)
+            self._ends = [(n.end, k) for k, n in model.notices.items()]
+            heapq.heapify(self._ends)
+        else:
+            for k in touched.notices:
+                n = model.notices.get(k)
+                if n is not None:
+                    heapq.heappush(self._ends, (n.end, k))
+        self.model = model
+        return model
+
+    def prune(self, picture: PictureReads, now: datetime) -> None:
+        """Publish the model again without the notices that have ended since (the same
+        checkpoint: nothing was written), so the live picture follows the clock even when
+        nothing is filed."""
+        if self._ends and self._ends[0][0] <= now:
+            self.advance(picture, Touched(), self.model.checkpoint, now)

@@ -9,6 +9,7 @@ the API await a writer's answer with a time limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import logging
@@ -25,10 +26,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from accord.errors import AccordError, DeploymentError, InvalidInput, NotFound, Unavailable
+from accord.errors import (
+    AccordError,
+    DeploymentError,
+    InvalidInput,
+    NotFound,
+    NotWriter,
+    Unavailable,
+)
 from accord.geo.box import volume_box
 from accord.log.cosignature import WitnessPolicy
 from accord.log.event import Entry
+from accord.log.note import NoteSigner
 from accord.log.refusal import Refusal, request_hash, sign_refusal
 from accord.picture.fold import PictureReads, filed, id_taken
 from accord.picture.view import Area
@@ -36,7 +45,9 @@ from accord.rules.check import check
 from accord.rules.notice import Notice
 from accord.service.asof import picture_at
 from accord.service.backup import refuse_if_behind, watch_high_water
+from accord.service.cluster import Cluster
 from accord.service.deployment import CONFIG, Deployment, WriterLock
+from accord.service.election import Holder
 from accord.service.tactical import TacticalMonitor
 from accord.service.witnessing import Witnessing
 from accord.service.writer import SNAPSHOT_EVERY, Outcome, Sequencer, Submission, Writer
@@ -81,6 +92,11 @@ class ServiceConfig:
     # The writer snapshots the fold every so many entries: a picture as of T folds at most
     # that many entries after the nearest snapshot (accord.picture.snapshot).
     snapshot_every: int = SNAPSHOT_EVERY
+
+    # Several processes on one PostgreSQL database (accord.service.cluster).
+    election_interval_s: float = 0.25  # a follower tries for the writer's seat this often
+    follow_poll_s: float = 1.0  # a follower reads the log at least this often (and on NOTIFY)
+    session_timeout_s: float = 5.0  # the server cuts a writer's session idle this long
 
     def __post_init__(self) -> None:
         """Every number must be usable: a typo in accord.toml is refused at start, not met
@@ -162,44 +178,53 @@ class Service:
         self.deployment = Deployment.open(dir)
         self.config = config or ServiceConfig.load(dir)
         self.clock = clock or SystemClock()
-        self.lock = WriterLock(self.deployment.dir)
-        self.lock.acquire()
-        try:
-            self.store = self.deployment.store()
-        except BaseException:
-            self.lock.release()
-            raise
-        try:
-            refuse_if_behind(self.deployment, self.store)
-            self.writer = Writer(self.store, self.deployment.signer(), self.clock,
-                                 snapshot_every=self.config.snapshot_every)
-        except BaseException:
-            self.store.close()
-            self.lock.release()
-            raise
-        # The newest checkpoint signed, kept outside the database: a restore behind it is
-        # caught at the next start (service/backup.py).
-        self.writer.listeners.append(watch_high_water(
-            self.deployment.dir, lambda: self.writer.published.checkpoint))
-        self.operator_key = self.writer.operator_key
-        self._log_signer = self.deployment.signer()
-        # SQLite only: the writer's connection cuts back a WAL that passed the limit (see
-        # _bound_wal), and a helper thread checkpoints (_wal_checkpoints). PostgreSQL's own
-        # write-ahead log is the server's business.
-        self.wal = self.store if isinstance(self.store, SqliteStore) else None
-        if self.wal is not None:
-            self.wal.manual_checkpoints()
-            self.wal.set_wal_limit(self.config.wal_limit_bytes)
+        # On PostgreSQL several processes may serve one deployment: the one holding the
+        # writer's seat writes, the others follow (accord.service.cluster). On SQLite this
+        # process is the one writer, by the folder's lock.
+        self.cluster: Cluster | None = None
+        self._solo: tuple[Writer, Sequencer] | None = None
+        self.lock: WriterLock | None = None
+        self._store: SqliteStore | None = None
         self._wal_retry_at = 0.0
         self.wal_restarts = 0
         self.wal_failures = 0  # restarts in a row that readers held up
         self.wal_stall_ms = 0.0  # the longest a restart held the writer up
-        self.sequencer = Sequencer(self.writer, self.config.max_batch,
-                                   maintain=self._bound_wal if self.wal is not None else None)
-        self.limiter = RateLimiter(self.config.rate_per_second, self.config.burst)
         self._listeners: list[Callable[[list[tuple[int, Entry]]], None]] = []
-        self.writer.listeners.append(self._publish)
+        signer = self.deployment.signer()
+        self.operator_key = signer.public_key
+        self._log_signer = signer
+        # Witnesses cosign checkpoints in the background; the writer only rings a bell
+        # (`_publish`, in the writing process).
+        self.cosignatures = CosignatureBook(self.deployment.dir / WITNESSED_DB)
+        self.witnessing = Witnessing(
+            self.cosignatures, lambda: self.deployment.store(readonly=True),
+            self.witness_policy, round_s=self.config.witness_round_s,
+            timeout_s=self.config.witness_timeout_s)
+        try:
+            if self.deployment.backend == "postgresql":
+                self.cluster = Cluster(
+                    lambda readonly: self.deployment.store(readonly=readonly), signer,
+                    self.clock, max_batch=self.config.max_batch,
+                    election_interval_s=self.config.election_interval_s,
+                    follow_poll_s=self.config.follow_poll_s,
+                    session_timeout_s=self.config.session_timeout_s, publish=self._publish)
+                # As a lone writer would: never on a restored or rolled-back log without the
+                # operator's word, and the newest checkpoint kept beside the deployment.
+                refuse_if_behind(self.deployment, self.cluster.follower.store)
+                cluster = self.cluster
+                self._listeners.append(watch_high_water(
+                    self.deployment.dir, lambda: cluster.published.checkpoint))
+            else:
+                self._start_alone(signer)
+        except BaseException:
+            if self.cluster is not None:
+                self.cluster.close()
+            self.witnessing.close()
+            self.cosignatures.close()
+            raise
+        self.limiter = RateLimiter(self.config.rate_per_second, self.config.burst)
         self._reads = threading.local()
+        self._readers: list[Any] = []  # every reader's store, closed with the service
         self._tokens: dict[bytes, tuple[str | None, float]] = {}
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._escalation_timer, name="accord-timer",
@@ -211,18 +236,11 @@ class Service:
         self._tactical = threading.Thread(target=self._tactical_loop, name="accord-tactical",
                                           daemon=True)
         self._tactical.start()
-        # Witnesses cosign checkpoints in the background; the writer only rings a bell.
-        self.cosignatures = CosignatureBook(self.deployment.dir / WITNESSED_DB)
-        self.witnessing = Witnessing(
-            self.cosignatures, lambda: self.deployment.store(readonly=True),
-            self.witness_policy, round_s=self.config.witness_round_s,
-            timeout_s=self.config.witness_timeout_s)
-        self.writer.listeners.append(lambda _entries: self.witnessing.notify())
         # The writer never stops to copy the WAL back into the database (a stall of tens of
         # milliseconds every thousand pages); a helper does it in passive mode instead.
         self._checkpointer = threading.Thread(target=self._wal_checkpoints,
                                               name="accord-wal", daemon=True)
-        if self.wal is not None:
+        if self._store is not None:
             self._checkpointer.start()
         # The picture is long-lived and mostly acyclic: keep it out of the cyclic collector's
         # way. Collections every 700 allocations (the default) cost p99 latency 50% under load
@@ -230,6 +248,94 @@ class Service:
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         self.started = format_time(self.clock.now())
+        if self.cluster is not None:
+            # Alone on its database it writes at once (the first try is made here); `serve`
+            # then announces the URL it listens on.
+            self.cluster.start(None)
+
+    def _start_alone(self, signer: NoteSigner) -> None:
+        """SQLite: this process is the deployment's one writer while it holds the lock."""
+        self.lock = WriterLock(self.deployment.dir)
+        self.lock.acquire()
+        try:
+            store = self.deployment.store()
+        except BaseException:
+            self.lock.release()
+            raise
+        try:
+            assert isinstance(store, SqliteStore)
+            refuse_if_behind(self.deployment, store)
+            writer = Writer(store, signer, self.clock,
+                            snapshot_every=self.config.snapshot_every)
+        except BaseException:
+            store.close()
+            self.lock.release()
+            raise
+        # The newest checkpoint signed, kept outside the database: a restore behind it is
+        # caught at the next start (service/backup.py).
+        writer.listeners.append(watch_high_water(
+            self.deployment.dir, lambda: writer.published.checkpoint))
+        self._store = store
+        # The writer's connection: a WAL that passed the limit is cut back (see _bound_wal).
+        store.manual_checkpoints()
+        store.set_wal_limit(self.config.wal_limit_bytes)
+        sequencer = Sequencer(writer, self.config.max_batch, maintain=self._bound_wal)
+        writer.listeners.append(self._publish)
+        self._solo = (writer, sequencer)
+
+    def announce(self, url: str | None) -> None:
+        """Serving at `url` (what other processes pass writes on to). On PostgreSQL this
+        process stands for the writer's seat from its start; on SQLite it writes anyway."""
+        if self.cluster is not None:
+            self.cluster.announce(url)
+
+    # -- the role -----------------------------------------------------------------------------
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes now (on SQLite always; on PostgreSQL while it holds
+        the writer's seat)."""
+        return self.cluster is None or self.cluster.writing is not None
+
+    def _writing(self) -> tuple[Writer, Sequencer]:
+        if self._solo is not None:
+            return self._solo
+        assert self.cluster is not None
+        w = self.cluster.writing
+        if w is None:
+            raise NotWriter("this process does not hold the writer's seat",
+                            field="writer", accepted="the writer (GET /readyz names it)")
+        return w.writer, w.sequencer
+
+    @property
+    def writer(self) -> Writer:
+        """The writer, while this process writes (else NotWriter)."""
+        return self._writing()[0]
+
+    @property
+    def sequencer(self) -> Sequencer:
+        return self._writing()[1]
+
+    @property
+    def store(self) -> Any:
+        """The writer's store, while this process writes (else NotWriter)."""
+        return self.writer.store
+
+    @property
+    def published(self) -> PictureReads:
+        """The committed read model: the writer's, or on a follower the one it folds."""
+        if self._solo is not None:
+            return self._solo[0].published
+        assert self.cluster is not None
+        return self.cluster.published
+
+    def writer_url(self) -> str | None:
+        """Where the writer serves (None: no process holds the seat, or it named no URL)."""
+        if self.cluster is None:
+            return None
+        with self.reader() as store:
+            holder: Holder | None = self.cluster.holder(store)
+        return None if holder is None else holder.url
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -244,9 +350,18 @@ class Service:
             self._checkpointer.join()
         self.witnessing.close()
         self.cosignatures.close()
-        self.sequencer.close()
-        self.store.close()
-        self.lock.release()
+        if self.cluster is not None:
+            self.cluster.close()
+        if self._solo is not None:
+            self._solo[1].close()
+            self._solo[0].store.close()
+        if self.lock is not None:
+            self.lock.release()
+        for store in self._readers:
+            try:
+                store.close()
+            except Exception:
+                log.debug("closing a reader failed", exc_info=True)
         log.info("service stopped", extra={"event": "stopped"})
 
     @property
@@ -255,11 +370,20 @@ class Service:
 
     def writer_health(self) -> dict[str, Any]:
         """The writer thread's health for /readyz; raises Unavailable (with the same fields)
-        when it cannot write: stopped, or stuck on one batch for longer than a write waits."""
+        when it cannot write: stopped, or stuck on one batch for longer than a write waits.
+        A follower (PostgreSQL) answers with its role and the writer it knows."""
+        if not self.writes:
+            assert self.cluster is not None
+            status = self.cluster.status()
+            status["writer_url"] = self.writer_url()
+            status["entries_followed"] = self.published.size
+            return status
         health = self.sequencer.health()
-        health["store"] = self.store.backend
-        if self.wal is not None:
-            health["wal_bytes"] = self.wal.wal_bytes()
+        health["store"] = self.deployment.backend
+        if self.cluster is not None:
+            health.update(self.cluster.status())
+        if self._store is not None:
+            health["wal_bytes"] = self._store.wal_bytes()
             health["wal_limit_bytes"] = self.config.wal_limit_bytes
             health["wal_restarts"] = self.wal_restarts
             health["wal_failures"] = self.wal_failures
@@ -275,7 +399,9 @@ class Service:
     def clock_status(self) -> dict[str, object]:
         """For `/readyz`: `{"state": "ok"}`, or `in doubt` after a step of the wall clock
         against the monotonic clock, with the step and for how much longer (docs/design.md,
-        Events: clock steps)."""
+        Events: clock steps). A follower reads no clock for the log: `not writing`."""
+        if not self.writes:
+            return {"state": "not writing"}
         return self.writer.watch.status()
 
     # -- writes -------------------------------------------------------------------------------
@@ -316,6 +442,8 @@ class Service:
         and open alerts as of the last commit, never the writer's half-applied picture);
         only alert changes go to the writer."""
         while not self._stop.wait(self.config.tactical_interval_s):
+            if not self.writes:
+                continue  # the writer's process watches the tracks (they are sent to it)
             try:
                 bodies = self.monitor.cycle(self.writer.published)
                 if bodies:
@@ -328,7 +456,7 @@ class Service:
     def _wal_checkpoints(self) -> None:
         """Passive checkpoints in the background: pages go back into the database without
         holding anyone up, so a restart (`_bound_wal`) finds little left to copy."""
-        db = sqlite3.connect(self.deployment.db_path, check_same_thread=False)
+        db = sqlite3.connect(self.deployment.db_path, check_same_thread=False)  # SQLite only
         db.execute(f"PRAGMA journal_size_limit = {int(self.config.wal_limit_bytes)}")
         try:
             while not self._stop.wait(self.config.wal_checkpoint_interval_s):
@@ -352,14 +480,15 @@ class Service:
         checkpoints) and for readers that started before it, at first at most WAL_WAIT_MS.
         If they are still reading it tries again WAL_RETRY_S later, waiting twice as long
         each time (up to WAL_WAIT_MAX_MS): a short stall when it can, a bounded WAL always."""
-        if self.wal is None or time.monotonic() < self._wal_retry_at:
+        wal = self._store
+        if wal is None or time.monotonic() < self._wal_retry_at:
             return
-        size = self.wal.wal_bytes()
+        size = wal.wal_bytes()
         if size <= self.config.wal_limit_bytes:
             return
         wait_ms = min(self.WAL_WAIT_MAX_MS, self.WAL_WAIT_MS << min(self.wal_failures, 8))
         started = time.perf_counter()
-        done = self.wal.restart_wal(wait_ms, truncate=idle)
+        done = wal.restart_wal(wait_ms, truncate=idle)
         stall_ms = (time.perf_counter() - started) * 1e3
         self.wal_stall_ms = max(self.wal_stall_ms, stall_ms)
         if done:
@@ -379,12 +508,16 @@ class Service:
         The deadlines themselves live in the picture (derived from the log), so after a
         restart the first pass escalates whatever fell due while the service was down."""
         while not self._stop.wait(self.config.timer_interval_s):
-            due = self.writer.next_deadline
+            try:
+                writer, sequencer = self._writing()
+            except NotWriter:
+                continue
+            due = writer.next_deadline
             # A clock step seen here (or by a read) is logged by the next batch: queue one.
-            self.writer.watch.now()
-            if self.writer.watch.pending or (due is not None and due <= self.clock.now()):
+            writer.watch.now()
+            if writer.watch.pending or (due is not None and due <= self.clock.now()):
                 try:
-                    written = self.sequencer.escalate().result(self.config.write_timeout_s)
+                    written = sequencer.escalate().result(self.config.write_timeout_s)
                 except Exception:  # keep the timer alive; the writer logs it
                     log.exception("escalation pass failed")
                     continue
@@ -394,20 +527,37 @@ class Service:
     # -- reads --------------------------------------------------------------------------------
 
     @contextmanager
-    def reader(self) -> Iterator[Store]:
-        """A read-only connection for this thread (it never waits for the writer)."""
+    def reader(self) -> Iterator[Any]:
+        """A read-only connection for this thread (it never waits for the writer). On a
+        database server, a session that fails is dropped (the next read opens another) and
+        the read answers 503."""
         store = getattr(self._reads, "store", None)
         if store is None:
             store = self.deployment.store(readonly=True)
             self._reads.store = store
-        yield store
+            self._readers.append(store)
+        try:
+            yield store
+        except AccordError:
+            raise
+        except Exception as exc:
+            if self.cluster is None or not isinstance(exc, store.errors):
+                raise
+            self._reads.store = None
+            with contextlib.suppress(ValueError):
+                self._readers.remove(store)
+            with contextlib.suppress(Exception):
+                store.close()
+            raise Unavailable(f"the database did not answer ({type(exc).__name__}); "
+                              "nothing was written", field="database",
+                              accepted="the same request again in a moment") from None
 
     def picture(self, at: datetime | None = None, area: Area | None = None) -> PictureReads:
         """The committed picture now (the read model the writer published after its last
         commit: no lock, no store read) or as of `at` (the nearest snapshot and the entries
         after it; with `area`, notices outside its box may be left out)."""
         if at is None:
-            return self.writer.published
+            return self.published
         with self.reader() as store:
             return picture_at(store, self.operator_key, at, area=area,
                               origin=self.writer.origin)
@@ -440,7 +590,7 @@ class Service:
         the same pure `check` as a filing, with candidates from the store's 4D index read at
         the model's size (the model itself is filtered if commits keep getting in between).
         A private digest in the body is ignored: the check needs no reveal."""
-        model = self.writer.published
+        model = self.published
         agreement = model.require_agreement()
         agreement.party(party, "party")
         now = self.clock.now()
@@ -486,7 +636,7 @@ class Service:
         if hit is not None and now - hit[1] < self.TOKEN_TTL_S:
             return hit[0]
         with self.reader() as store:
-            party = store.token_party(digest)
+            party: str | None = store.token_party(digest)
         if len(self._tokens) > 10_000:
             self._tokens.clear()
         self._tokens[digest] = (party, now)
@@ -504,7 +654,9 @@ class Service:
     # -- witnesses ----------------------------------------------------------------------------
 
     def witness_policy(self) -> WitnessPolicy | None:
-        agreement = self.writer.published.agreement
+        if self._solo is None and self.cluster is None:
+            return None  # still starting
+        agreement = self.published.agreement
         return None if agreement is None else agreement.witnesses
 
     def witnessed(self) -> dict[str, Any]:
@@ -532,6 +684,8 @@ class Service:
         return lambda: self._listeners.remove(fn) if fn in self._listeners else None
 
     def _publish(self, entries: list[tuple[int, Entry]]) -> None:
+        if self.writes:
+            self.witnessing.notify()
         for fn in list(self._listeners):
             try:
                 fn(entries)

@@ -314,7 +314,8 @@ class Writer:
     """Sequences every write to one deployment's store. Not thread-safe: see `Sequencer`."""
 
     def __init__(self, store: Store, signer: NoteSigner, clock: Clock | None = None,
-                 snapshot_every: int = SNAPSHOT_EVERY) -> None:
+                 snapshot_every: int = SNAPSHOT_EVERY,
+                 fence: Callable[[], None] | None = None) -> None:
         self.store = store
         self.snapshot_every = snapshot_every
         self.signer = signer
@@ -339,6 +340,9 @@ class Writer:
         now = self.clock.now()
         self.published = ReadModel(self.picture, store.checkpoint(), now)
         self._touched = Touched()
+        # Called inside each batch's transaction before anything else (the election's fencing
+        # check on PostgreSQL: it raises, and nothing of the batch is written).
+        self.fence = fence
         # (end, notice id) of the notices in the model: those whose end has passed leave it.
         self._ends = [(n.end, k) for k, n in self.published.notices.items()]
         heapq.heapify(self._ends)
@@ -369,8 +373,11 @@ class Writer:
         results: list[Any] = []
         self._appended = []
         snapshot: int = self._snapshot_size
+        committing = False
         try:
             with self.store.transaction():
+                if self.fence is not None:
+                    self.fence()
                 self.log.begin()
                 # Ended and cancelled notices leave the picture and the index first, in this
                 # transaction (no fsync of their own); the next model drops them too.
@@ -383,14 +390,23 @@ class Writer:
                 if note is not None:
                     self._project_state()
                     snapshot = self._snapshot()
-        except BaseException:
+                committing = True
+        except BaseException as exc:
             self._journal.stop()
             self._stale = True
-            self.watch.restore(self._clock_steps)  # nothing of the batch was written
+            self.watch.restore(self._clock_steps)
             try:
                 self._reload()
             except Exception:  # the store is unwell: the next batch tries again first
                 log.exception("reloading the writer's state failed")
+            if committing and isinstance(exc, Exception) and not isinstance(exc, AccordError):
+                # The commit itself failed: a database server may have committed it all the
+                # same and lost the answer on the way back (the reload above knows).
+                raise Unavailable(
+                    f"the store did not confirm the commit ({type(exc).__name__}: {exc}); "
+                    "the batch may have been written", field="writer",
+                    accepted="check GET /v1/me (next_seq) before sending it again: a "
+                             "replayed seq is refused") from exc
             raise
         self._clock_steps = []
         if note is not None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from accord.errors import DeploymentError, NotFound
 from accord.geo.box import Box4, volume_box
@@ -68,6 +69,10 @@ CREATE INDEX p_volumes_notice ON p_volumes(notice);
     (2, "snapshots of the fold by log size", """
 CREATE TABLE snapshots(size bigint PRIMARY KEY, data bytea NOT NULL);
 """),
+    (3, "the writer's seat: its term, holder and URL (accord.service.election)", """
+CREATE TABLE accord_writer(id integer PRIMARY KEY CHECK (id = 1), term bigint NOT NULL,
+    name text NOT NULL, url text, since timestamptz NOT NULL);
+"""),
 )
 SCHEMA_VERSION = str(MIGRATIONS[-1][0])
 # Every table the migrations make (and the version table): what a restore may replace.
@@ -92,10 +97,20 @@ _TYPES = {"id": "text", "party": "text", "version": "int4", "json": "text", "ent
 _ABSENT = object()
 
 
+# libpq's TCP keepalives and user timeout, where the URL sets none: a server that vanished
+# without a word (a machine lost, a network cut) fails the session within seconds instead of
+# leaving a writer waiting on it (accord.service.election).
+KEEPALIVES = {"keepalives": "1", "keepalives_idle": "2", "keepalives_interval": "1",
+              "keepalives_count": "3", "tcp_user_timeout": "5000"}
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
     """A session for one store: autocommit (transactions are explicit), durable commits."""
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        given = conninfo_to_dict(url)
+        extra = {k: v for k, v in KEEPALIVES.items() if k not in given}
+        conn = psycopg.connect(make_conninfo(url, **extra), autocommit=True,
+                               connect_timeout=10)
     except psycopg.Error as exc:
         raise DeploymentError(f"cannot connect to the PostgreSQL database: "
                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
