@@ -100,7 +100,8 @@ def main() -> None:
         filings = Filings(world, seed=11)
         work = filings.make(parties, round(args.rate * args.duration))
         world.writer.store.close()
-        with serving(d / "world") as url:
+        with serving(d / "world") as urls:
+            url = urls[0]
             time.sleep(1.0)
             stop, marks_q = ctx.Event(), ctx.Queue()
             m = ctx.Process(target=mirror_process, args=(url, tokens["P0"], vkey,
@@ -108,7 +109,7 @@ def main() -> None:
                                                          stop, marks_q))
             m.start()
             time.sleep(1.0)
-            load = phase(url, tokens, work, args.rate, 60.0)
+            load = phase(urls, tokens, work, args.rate, 60.0)
             with Client(url, tokens["P0"]) as c:
                 final = int(c.checkpoint()["size"])
             deadline = time.monotonic() + 60

@@ -156,7 +156,7 @@ def main() -> None:
                 for name, (_world, tokens, filings) in worlds.items():
                     work = filings.make(parties[:args.parties],
                                         round(args.rate * args.duration))
-                    poller = Poller(urls[name], tokens[parties[0]], args.poll)
+                    poller = Poller(urls[name][0], tokens[parties[0]], args.poll)
                     poller.start()
                     t0 = time.perf_counter()
                     results[name]["open"] = phase(urls[name], tokens, work, args.rate, 60.0)

@@ -225,7 +225,7 @@ def test_cli_talks_to_the_server(server: Server, tmp_path: Any) -> None:
 def test_rate_limit_per_party(tmp_path: Any) -> None:
     from api_support import make_deployment, start, stop
 
-    keys, tokens = make_deployment(tmp_path / "dep", service="rate_per_second = 2\nburst = 3")
+    keys, tokens = make_deployment(tmp_path / "dep", service="rate_per_second = 0.05\nburst = 3")
     s = start(tmp_path / "dep", keys, tokens)
     try:
         codes = [httpx.get(s.url + "/v1/me",
