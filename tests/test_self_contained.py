@@ -42,7 +42,7 @@ def test_a_test_that_opens_a_file_outside_the_repository_is_caught() -> None:
 def test_files_inside_the_repository_and_temporary_ones_are_allowed(tmp_path: Path) -> None:
     assert not repo_guard.outside_repository(str(TESTS / "data" / "merkle" / "LICENSE"))
     assert not repo_guard.outside_repository(str(tmp_path / "accord.db"))
-    assert repo_guard.outside_repository(str(repo_guard.ROOT.parent / "shared" / "testdata"))
+    assert repo_guard.outside_repository(str(repo_guard.ROOT.parent / "a-neighbour" / "data"))
 
 
 @pytest.mark.parametrize(("root", "beside", "not_beside"), [

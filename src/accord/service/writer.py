@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import heapq
 import json
 import logging
 import queue
@@ -47,7 +46,7 @@ from accord.log.merkle import inclusion_proof, leaf_hash
 from accord.log.note import NoteSigner
 from accord.log.receipt import Receipt
 from accord.picture.fold import Changes, Picture
-from accord.picture.readmodel import ReadModel, Touched
+from accord.picture.readmodel import Publisher, ReadModel, Touched
 from accord.picture.snapshot import SnapshotMaker
 from accord.rules.agreement import Agreement
 from accord.rules.check import check
@@ -337,15 +336,11 @@ class Writer:
         self._stale = False  # a failed batch left memory unsure: reload before the next
         # The committed read model, replaced whole after each batch that commits: readers on
         # any thread take it with one attribute read and never see a half-applied batch.
-        now = self.clock.now()
-        self.published = ReadModel(self.picture, store.checkpoint(), now)
+        self._publisher = Publisher(self.picture, store.checkpoint(), self.clock.now())
         self._touched = Touched()
         # Called inside each batch's transaction before anything else (the election's fencing
         # check on PostgreSQL: it raises, and nothing of the batch is written).
         self.fence = fence
-        # (end, notice id) of the notices in the model: those whose end has passed leave it.
-        self._ends = [(n.end, k) for k, n in self.published.notices.items()]
-        heapq.heapify(self._ends)
         self._snapshot_size = 0  # the size of the latest snapshot written
         self._start_snapshots()
 
@@ -424,31 +419,19 @@ class Writer:
         self._advance(touched, (self.picture.size, note))
         self.history.committed(self.picture, touched)
 
+    @property
+    def published(self) -> ReadModel:
+        """The committed read model: replaced whole after each batch that commits."""
+        return self._publisher.model
+
     def _advance(self, touched: Touched, checkpoint: tuple[int, str] | None) -> None:
-        now = self.clock.now()
-        ended = []
-        while self._ends and self._ends[0][0] <= now:
-            ended.append(heapq.heappop(self._ends)[1])
-        try:
-            model = self.published.advance(self.picture, touched, checkpoint, now, ended)
-        except Exception:
-            log.exception("publishing the read model failed; rebuilding it whole")
-            model = ReadModel(self.picture, checkpoint, now)
-            self._ends = [(n.end, k) for k, n in model.notices.items()]
-            heapq.heapify(self._ends)
-        else:
-            for k in touched.notices:
-                n = model.notices.get(k)
-                if n is not None:
-                    heapq.heappush(self._ends, (n.end, k))
-        self.published = model
+        self._publisher.advance(self.picture, touched, checkpoint, self.clock.now())
 
     def prune(self) -> None:
         """Between batches: publish the model again without the notices that have ended
         since (the same checkpoint: nothing was written), so the live picture follows the
         clock even when nothing is filed."""
-        if self._ends and self._ends[0][0] <= self.clock.now():
-            self._advance(Touched(), self.published.checkpoint)
+        self._publisher.prune(self.picture, self.clock.now())
 
     def _isolated(self, sub: Submission | Tick | Alerts) -> Any:
         """One command inside its own savepoint: on any exception, undo it alone."""
