@@ -197,3 +197,36 @@ def test_replays_with_no_last_event_id_do_not_grow_the_services_memory(
     done.set()
     assert counts == [size] * 4  # each read the whole log
     assert (peak - before) < 30_000, f"the service grew by {(peak - before) / 1024:.0f} MB"
+
+
+def test_a_cut_off_stream_is_not_logged_as_an_error(long_log: Server) -> None:
+    """The server drops a client that stopped reading (accord.api.edge's `accord.drop`): the
+    response ends as if its client had left, and uvicorn logs no "ASGI callable returned
+    without completing response" error for it."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(long_log.url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((url.hostname, url.port))
+    sock.sendall(f"GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                 f"{long_log.tokens['A']}\r\n\r\n".encode())
+    assert sock.recv(2048).startswith(b"HTTP/1.1 200")
+    time.sleep(6)  # not reading: cut off after 1 s
+    sock.settimeout(30)
+    while sock.recv(65536):  # what was in flight, then the end of the connection
+        pass
+    sock.close()
+    assert long_log.proc.stderr is not None
+    fd = long_log.proc.stderr.fileno()
+    os.set_blocking(fd, False)
+    try:
+        logged = (os.read(fd, 1 << 20) or b"").decode(errors="replace")
+    except BlockingIOError:
+        logged = ""
+    finally:
+        os.set_blocking(fd, True)
+    assert "without completing response" not in logged, logged
+    assert '"level": "error"' not in logged, logged

@@ -16,7 +16,10 @@ missing part:
   (the route sees the client gone; nothing is written).
 
 A response that takes long (the live stream) is not limited here: streams are capped per
-party by the API.
+party by the API. A response that gives up on its client (a stream whose client stopped
+reading, `accord.api.stream`) drops the connection through the `accord.drop` scope extension:
+the connection is closed at once and the response counts as ended by its client, not as an
+application that returned without completing it (which uvicorn logs as an error).
 """
 
 from __future__ import annotations
@@ -140,6 +143,10 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not an upgrade
+            self.scope.setdefault("extensions", {})["accord.drop"] = {
+                "drop": lambda: self._drop(cycle)}
         self._arm(self.edge.body_timeout_s, headers=False)
 
     def on_message_complete(self) -> None:
@@ -165,6 +172,12 @@ class EdgeProtocol(HttpToolsProtocol):
         self.edge._note()
         idle = self.cycle is None or self.cycle.response_complete
         self._close(_TIMEOUT if headers and idle else None)
+
+    def _drop(self, cycle: Any) -> None:
+        """Close the connection under a response that gives up on its client: the response
+        is over, by the client's doing (as when the client leaves)."""
+        cycle.disconnected = True
+        self.transport.abort()  # connection_lost follows and releases what it holds
 
     def _close(self, answer: bytes | None) -> None:
         self._disarm()

@@ -108,8 +108,13 @@ class Stream(StreamingResponse):
         try:
             await super().__call__(scope, receive, bounded)
         except* SlowClient:
-            # The response is left unfinished, so the server closes the connection; the
-            # client resumes from the last id it read (Last-Event-ID).
+            # The connection is closed under the unfinished response; the client resumes
+            # from the last id it read (Last-Event-ID). Through the server's `accord.drop`
+            # (accord.api.edge), so the response ends as if its client had left; a server
+            # without it closes the connection when the response returns unfinished.
+            drop = scope.get("extensions", {}).get("accord.drop")
+            if drop is not None:
+                drop["drop"]()
             log.info("stream cut off: its client did not read for %g s", limit,
                      extra={"event": "stream_cut_off", "party": self._party})
         finally:
