@@ -1783,7 +1783,7 @@ def mirror(dir: Annotated[Path, typer.Argument(help="The mirror folder (made on 
 
         from accord.mirror.gossip import Gossip
 
-        gossiper = Gossip(replica, served=c.witnessed) if gossip else None
+        gossiper = Gossip(replica, served=HttpSource(c).witnessed) if gossip else None
         pending = {str(f): parse_json(read_text(f, RECEIPT_MAX, "receipt"), field="receipt",
                                       what="the receipt") for f in receipt or []}
 
