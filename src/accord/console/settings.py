@@ -8,6 +8,7 @@ on the map. Pure but for `load`, which reads the file.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,17 @@ from urllib.parse import urlsplit
 from accord.errors import DeploymentError
 
 CONFIG = "accord.toml"
-_ACCEPTED_URL = "an http(s) URL template with {z}, {x} and {y}, e.g. https://tiles.example/{z}/{x}/{y}.png"
+_ACCEPTED_URL = ("an http(s) URL template with {z}, {x} and {y} on a plain host[:port], e.g. "
+                 "https://tiles.example/{z}/{x}/{y}.png")
+# The host part goes into the Content-Security-Policy header as is: a DNS name or an IP
+# address and a port, nothing else (no user, no {s} template, no control character).
+_HOST = re.compile(r"(?:(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
+
+
+def _plain_host(netloc: str) -> bool:
+    """`netloc` is a host name or IP address with an optional port (1 to 65535)."""
+    m = _HOST.fullmatch(netloc)
+    return m is not None and (m[1] is None or 0 < int(m[1]) < 65536)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +39,9 @@ class ConsoleSettings:
     def __post_init__(self) -> None:
         if self.tile_url is not None:
             parts = urlsplit(self.tile_url)
-            if (parts.scheme not in ("http", "https") or not parts.netloc
-                    or any(ch in self.tile_url for ch in " \"'<>\\;,")
+            if (parts.scheme not in ("http", "https") or not _plain_host(parts.netloc)
+                    or any(ch in " \"'<>\\;," or ord(ch) < 0x20 or ord(ch) == 0x7f
+                           for ch in self.tile_url)
                     or not all(f"{{{k}}}" in self.tile_url for k in "zxy")):
                 raise DeploymentError(f"[console] tile_url = {self.tile_url!r} is not usable",
                                       accepted=_ACCEPTED_URL)
