@@ -14,7 +14,6 @@ const STYLE = {
   other: { color: "#8a4b00", weight: 1.5, fillOpacity: 0.12 },
   hazard: { color: "#c0161b", weight: 2, dashArray: "6 4", fillOpacity: 0.18 },
   zone: { color: "#555", weight: 1.5, dashArray: "2 4", fillOpacity: 0.06 },
-  selected: { weight: 4 },
 };
 
 export class MapView {
@@ -37,7 +36,6 @@ export class MapView {
     };
     this.byNotice = new Map(); // id -> the layer (kind) it is drawn in
     this.aircraft = new Map(); // party/aircraft -> {dot, path}
-    this.selected = null;
     this.drawing = false; // set while a footprint is drawn: clicks go to the drawing
     this.map.accordDrawing = false;
     for (const name of ["zones", "own", "other", "hazard", "conflicts", "alerts", "aircraft", "draft"]) {
@@ -190,7 +188,6 @@ export class MapView {
   }
 
   select(id, fit = false) {
-    this.selected = id;
     for (const name of ["own", "other", "hazard"]) this.layers[name].select(id);
     const kind = id ? this.byNotice.get(id) : null;
     if (fit && kind) {
@@ -204,19 +201,8 @@ export class MapView {
   fit(notices) {
     let w = 180, s = 90, e = -180, n = -90;
     for (const notice of notices) {
-      for (const v of notice.volumes) {
-        const fp = v.footprint;
-        if (fp.type === "Circle") {
-          const dLat = radiusMetres(fp.radius) / 111320;
-          const dLon = dLat / Math.max(0.01, Math.cos((fp.center[1] * Math.PI) / 180));
-          w = Math.min(w, fp.center[0] - dLon); e = Math.max(e, fp.center[0] + dLon);
-          s = Math.min(s, fp.center[1] - dLat); n = Math.max(n, fp.center[1] + dLat);
-        } else {
-          for (const [x, y] of fp.coordinates[0]) {
-            w = Math.min(w, x); e = Math.max(e, x); s = Math.min(s, y); n = Math.max(n, y);
-          }
-        }
-      }
+      const box = noticeBounds(notice);
+      w = Math.min(w, box[0]); s = Math.min(s, box[1]); e = Math.max(e, box[2]); n = Math.max(n, box[3]);
     }
     if (w <= e && s <= n) this.map.fitBounds([[s, w], [n, e]], { maxZoom: 9, padding: [20, 20], animate: false });
   }

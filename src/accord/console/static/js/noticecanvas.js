@@ -137,16 +137,19 @@ function viewKey(map) {
   return `${c.lat},${c.lng},${z},${sz.x},${sz.y}`;
 }
 
-function metresPerPixel(lat, zoomScale) {
-  return (EQUATOR_M * Math.cos((lat * Math.PI) / 180)) / zoomScale;
+// A circular footprint on screen: its centre (container point) and radius in pixels, at
+// least `minPx`.
+function circlePx(fp, map, zoomScale, minPx) {
+  const c = map.latLngToContainerPoint([fp.center[1], fp.center[0]]);
+  const metresPerPx = (EQUATOR_M * Math.cos((fp.center[1] * Math.PI) / 180)) / zoomScale;
+  return [c, Math.max(minPx, radiusMetres(fp.radius) / metresPerPx)];
 }
 
 function trace(path, notice, map, zoomScale) {
   for (const v of notice.volumes) {
     const fp = v.footprint;
     if (fp.type === "Circle") {
-      const c = map.latLngToContainerPoint([fp.center[1], fp.center[0]]);
-      const r = Math.max(1, radiusMetres(fp.radius) / metresPerPixel(fp.center[1], zoomScale));
+      const [c, r] = circlePx(fp, map, zoomScale, 1);
       path.moveTo(c.x + r, c.y);
       path.arc(c.x, c.y, r, 0, 2 * Math.PI);
     } else {
@@ -165,8 +168,7 @@ function hit(notice, p, map, zoomScale) {
   for (const v of notice.volumes) {
     const fp = v.footprint;
     if (fp.type === "Circle") {
-      const c = map.latLngToContainerPoint([fp.center[1], fp.center[0]]);
-      const r = Math.max(4, radiusMetres(fp.radius) / metresPerPixel(fp.center[1], zoomScale));
+      const [c, r] = circlePx(fp, map, zoomScale, 4); // at least 4 px: a tiny one stays clickable
       if ((p.x - c.x) ** 2 + (p.y - c.y) ** 2 <= r * r) return true;
     } else {
       let inside = false;
