@@ -73,18 +73,11 @@ export class Model {
     const body = ev.body || {};
     const at = value.received_at;
     switch (ev.type) {
-      case "notice.file": {
-        const n = { id: body.notice, party: ev.party, version: 1, kind: body.kind,
-          volumes: body.volumes, filed_at: at, updated_at: at, entry: index, acks: [] };
-        if (body.title !== undefined) n.title = body.title;
-        if (item.redacted) n.redacted = ["title"];
-        this.notices.set(n.id, n);
-        this.concern(n.id, index);
-        return { kind: "notice", id: n.id };
-      }
+      case "notice.file":
       case "notice.amend": {
-        const old = this.notices.get(body.notice);
-        const n = { id: body.notice, party: ev.party, version: (body.replaces || 0) + 1,
+        const old = ev.type === "notice.amend" ? this.notices.get(body.notice) : null;
+        const n = { id: body.notice, party: ev.party,
+          version: ev.type === "notice.amend" ? (body.replaces || 0) + 1 : 1,
           kind: body.kind, volumes: body.volumes, filed_at: old ? old.filed_at : at,
           updated_at: at, entry: index, acks: [] };
         if (body.title !== undefined) n.title = body.title;
