@@ -9,11 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from accord.log.note import NoteVerifier
 from accord.mirror.local import StoreSource as LocalSource
+from accord.mirror.replica import Replica
 from accord.service.deployment import Deployment
 from accord.service.writer import Writer
+from accord.store.mirror import MirrorStore
 from accord.store.sqlite import SqliteStore
-from support import World
+from accord.timefmt import ManualClock
+from support import T0, World
 
 
 class StoreSource(LocalSource):
@@ -41,3 +45,18 @@ def fork(world: World, dir: Path) -> World:
 
     clock = ManualClock(world.clock.now())
     return World(dir, Writer(SqliteStore(d.db_path), d.signer(), clock), clock, world.keys)
+
+
+def replica(tmp: Path, w: World, party: str = "A") -> Replica:
+    """An empty replica of `w`'s log for `party`, in `tmp`, given the log key out of band."""
+    store = MirrorStore(tmp / f"mirror-{party}.db", create=True)
+    vkey = w.store.meta("log_key") or ""
+    store.set_meta("log_key", vkey)
+    return Replica(store, NoteVerifier.parse(vkey), party, ManualClock(T0))
+
+
+def replica_of(tmp: Path, w: World, party: str) -> Replica:
+    """A replica of `w`'s log for `party`, caught up."""
+    r = replica(tmp, w, party)
+    r.sync(StoreSource(w, party))
+    return r

@@ -15,12 +15,9 @@ from hypothesis import strategies as st
 
 from accord.errors import ProofError
 from accord.evidence.bundle import make_bundle, verify_bundle
-from accord.log.note import NoteSigner, NoteVerifier
-from accord.mirror.replica import Replica
-from accord.store.mirror import MirrorStore
-from accord.timefmt import ManualClock
-from mirror_support import StoreSource
-from support import T0, World, make_world, volume
+from accord.log.note import NoteSigner
+from mirror_support import replica_of
+from support import World, make_world, volume
 
 
 def scene(dir: Path) -> World:
@@ -42,20 +39,11 @@ def scene(dir: Path) -> World:
     return w
 
 
-def mirrored(tmp: Path, w: World, party: str) -> Replica:
-    vkey = w.store.meta("log_key") or ""
-    store = MirrorStore(tmp / f"{party}.db", create=True)
-    store.set_meta("log_key", vkey)
-    r = Replica(store, NoteVerifier.parse(vkey), party, ManualClock(T0))
-    r.sync(StoreSource(w, party))
-    return r
-
-
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     tmp = tmp_path_factory.mktemp("evidence")
     w = scene(tmp / "dep")
-    r = mirrored(tmp, w, "A")
+    r = replica_of(tmp, w, "A")
     assert r.held is not None
     return make_bundle("A-1", "A", r.verifier.verifier_key, r.held[0], r.store.leaves(),
                        r.store, "+03:00")
@@ -103,7 +91,7 @@ def test_the_operator_reads_everything(tmp_path: Path) -> None:
                                   rows, w.store))
     assert any(p.entry.event.body.get("title") == "C's secret" for p in v.entries)
     # A reads C's notice with its title withheld: proved as a leaf hash only.
-    r = mirrored(tmp_path, w, "A")
+    r = replica_of(tmp_path, w, "A")
     assert r.held is not None
     va = verify_bundle(make_bundle("C-1", "A", r.verifier.verifier_key, r.held[0],
                                    r.store.leaves(), r.store))

@@ -13,11 +13,9 @@ import pytest
 from accord.errors import ProofError
 from accord.evidence.bundle import make_bundle, verify_bundle
 from accord.keys import PARTY_KEY, KeyFile
-from accord.log.note import CosignatureSigner, NoteVerifier, cosign
-from accord.mirror.replica import Alarm, Replica
-from accord.store.mirror import MirrorStore
-from accord.timefmt import ManualClock
-from mirror_support import StoreSource, fork
+from accord.log.note import CosignatureSigner, cosign
+from accord.mirror.replica import Alarm
+from mirror_support import fork, replica_of
 from support import T0, World, make_world, volume
 
 WITNESSES = {p: CosignatureSigner.generate(f"witness.{p.lower()}.example/w") for p in "AB"}
@@ -32,15 +30,6 @@ def witnessed_world(dir: Path) -> World:
     w.clock.advance(timedelta(seconds=5))
     w.ref("B", "notice.ack", "A-1", 1)
     return w
-
-
-def replica_of(tmp: Path, w: World, party: str) -> Replica:
-    vkey = w.store.meta("log_key") or ""
-    store = MirrorStore(tmp / f"{party}.db", create=True)
-    store.set_meta("log_key", vkey)
-    r = Replica(store, NoteVerifier.parse(vkey), party, ManualClock(T0))
-    r.sync(StoreSource(w, party))
-    return r
 
 
 def cosigned(note: str, *stamps: int) -> str:

@@ -17,17 +17,15 @@ from starlette.testclient import TestClient
 from accord import commands
 from accord.evidence.bundle import make_bundle, verify_bundle
 from accord.keys import PARTY_KEY, KeyFile
-from accord.log.note import NoteVerifier
 from accord.mirror.gossip import Gossip
-from accord.mirror.replica import Alarm, Replica
+from accord.mirror.replica import Alarm
 from accord.service.deployment import Deployment
 from accord.service.writer import Writer
-from accord.store.mirror import MirrorStore
 from accord.store.sqlite import SqliteStore
 from accord.timefmt import ManualClock
 from accord.witness.folder import WitnessFolder
 from accord.witness.server import create_app
-from mirror_support import StoreSource, fork
+from mirror_support import StoreSource, fork, replica_of
 from support import T0, World, agreement_doc, volume
 
 
@@ -48,15 +46,6 @@ def witnessed(tmp: Path) -> tuple[World, TestClient]:
     w.clock.advance(timedelta(seconds=5))
     w.file("A", {"notice": "A-1", "kind": "strike", "volumes": [volume()]})
     return w, TestClient(app)
-
-
-def replica_of(tmp: Path, w: World, party: str) -> Replica:
-    vkey = w.store.meta("log_key") or ""
-    store = MirrorStore(tmp / f"{party}.db", create=True)
-    store.set_meta("log_key", vkey)
-    r = Replica(store, NoteVerifier.parse(vkey), party, ManualClock(T0))
-    r.sync(StoreSource(w, party))
-    return r
 
 
 def test_gossip_gets_cosignatures_and_a_second_history_is_refused(tmp_path: Path) -> None:

@@ -16,13 +16,9 @@ import pytest
 
 from accord.client import Client
 from accord.errors import DeploymentError, InvalidInput
-from accord.log.note import NoteVerifier
 from accord.mirror.http import HttpSource, Oversized
-from accord.mirror.replica import Replica
-from accord.store.mirror import MirrorStore
-from accord.timefmt import ManualClock
-from mirror_support import StoreSource
-from support import T0, make_world, volume
+from mirror_support import StoreSource, replica
+from support import make_world, volume
 
 
 def endless() -> Iterator[bytes]:
@@ -83,12 +79,9 @@ def test_pages_too_large_for_the_cap_shrink_and_the_replica_still_verifies(
 
     one = len(json.dumps(StoreSource(w, "A").entries(1, 2)))
     src = source(httpx.MockTransport(serve), cap=4 * one)
-    store = MirrorStore(tmp_path / "m.db", create=True)
-    vkey = w.store.meta("log_key") or ""
-    store.set_meta("log_key", vkey)
-    r = Replica(store, NoteVerifier.parse(vkey), "A", ManualClock(T0))
+    r = replica(tmp_path, w, "A")
     got = r.sync(src)
     assert got.new == w.store.checkpoint()[0]  # type: ignore[index]
     assert asked[:3] == [got.new, got.new // 2, got.new // 4]  # too large: halved
     assert src.page == asked[2] and max(asked[3:]) <= src.page  # and kept small
-    assert base64.b64decode(local.entries(0, 1)[0]["leaf_hash"]) == next(iter(store.leaves()))[1]
+    assert base64.b64decode(local.entries(0, 1)[0]["leaf_hash"]) == next(iter(r.store.leaves()))[1]

@@ -17,9 +17,8 @@ from accord.mirror.fork import Fork
 from accord.mirror.replica import Alarm, Replica, Round, Watch
 from accord.picture.view import picture_for
 from accord.service.writer import load_picture
-from accord.store.mirror import MirrorStore
 from accord.timefmt import ManualClock
-from mirror_support import StoreSource, fork
+from mirror_support import StoreSource, fork, replica
 from support import T0, World, make_world, volume
 
 PARTIES = ("A", "B", "C")
@@ -45,13 +44,6 @@ def activity(w: World, n: int) -> None:
                                            "to": ["C"]}))
     w.writer.submit(w.sub("C", "message.ack", {"message": f"B:m{n}"}))
     w.writer.submit(w.sub("A", "message", {"message": f"A:a{n}", "text": "to all"}))
-
-
-def replica(tmp: Path, w: World, party: str = "A") -> Replica:
-    store = MirrorStore(tmp / f"mirror-{party}.db", create=True)
-    vkey = w.store.meta("log_key") or ""
-    store.set_meta("log_key", vkey)
-    return Replica(store, NoteVerifier.parse(vkey), party, ManualClock(T0))
 
 
 def test_a_replica_catches_up_verifies_and_shows_the_partys_picture(tmp_path: Path) -> None:
