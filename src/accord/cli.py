@@ -1415,6 +1415,29 @@ def restore(backup_file: Annotated[Path | None, typer.Argument(
 # -- the service -----------------------------------------------------------------------------
 
 
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"{port} is not a TCP port", field="port",
+                           accepted="0 to 65535 (0 picks a free one)")
+
+
+def _listen(host: str, port: int, backlog: int) -> Any:
+    """A socket listening on host:port (IPv6 if the host has a colon); one line if it cannot."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        raise DeploymentError(f"cannot listen on {host}:{port}: "
+                              f"{getattr(exc, 'strerror', None) or exc}",
+                              accepted="a free port, e.g. --port 0") from None
+    sock.listen(backlog)
+    return sock
+
+
 @app.command()
 @friendly
 def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = Path("."),
@@ -1434,8 +1457,6 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
     On a PostgreSQL store several processes (on one machine or several) may serve the same
     deployment: one writes, the others serve reads and streams and pass writes on to it;
     when it stops, another takes over within seconds."""
-    import socket
-
     import uvicorn
 
     from accord.api import logs
@@ -1446,9 +1467,7 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
     config = ServiceConfig.load(dir)
     host = host or config.host
     port = config.port if port is None else port
-    if not 0 <= port <= 65535:
-        raise InvalidInput(f"{port} is not a TCP port", field="port",
-                           accepted="0 to 65535 (0 picks a free one)")
+    _check_port(port)
     if advertise is not None and not advertise.startswith(("http://", "https://")):
         raise InvalidInput(f"{advertise!r} is not an http(s) URL", field="advertise",
                            accepted="e.g. http://10.0.0.5:8470")
@@ -1457,17 +1476,7 @@ def serve(dir: Annotated[Path, typer.Argument(help="The deployment folder.")] = 
     # refuses here, before it binds a port or says it is serving.
     service = Service(dir, config=config)
     try:
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                             socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except (OSError, OverflowError) as exc:
-            sock.close()
-            raise DeploymentError(f"cannot listen on {host}:{port}: "
-                                  f"{getattr(exc, 'strerror', None) or exc}",
-                                  accepted="a free port, e.g. --port 0") from None
-        sock.listen(1024)
+        sock = _listen(host, port, 1024)
         bound_host, bound_port = sock.getsockname()[:2]
         deployment = service.deployment
         where = f"[{bound_host}]" if ":" in bound_host else bound_host
@@ -1629,8 +1638,6 @@ def witness_serve(dir: WitnessDir,
                       help="debug, info, warning, error.")] = "info") -> None:
     """Run the witness until interrupted: POST /add-checkpoint and GET
     /<sha256(origin)>/checkpoint. It answers a cosignature only after its state is on disk."""
-    import socket
-
     import uvicorn
 
     from accord.api import logs
@@ -1638,22 +1645,11 @@ def witness_serve(dir: WitnessDir,
     from accord.witness.folder import WitnessFolder
     from accord.witness.server import create_app as witness_app_for
 
-    if not 0 <= port <= 65535:
-        raise InvalidInput(f"{port} is not a TCP port", field="port",
-                           accepted="0 to 65535 (0 picks a free one)")
+    _check_port(port)
     folder = WitnessFolder.open(dir)
     logs.configure(log_level)
     state = folder.state()
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except (OSError, OverflowError) as exc:
-        sock.close()
-        raise DeploymentError(f"cannot listen on {host}:{port}: "
-                              f"{getattr(exc, 'strerror', None) or exc}",
-                              accepted="a free port, e.g. --port 0") from None
-    sock.listen(256)
+    sock = _listen(host, port, 256)
     bound_host, bound_port = sock.getsockname()[:2]
     print(f"Witness {folder.signer.name} serving on http://{bound_host}:{bound_port} "
           f"(logs: {', '.join(sorted(folder.log_keys)) or 'none'})", flush=True)
