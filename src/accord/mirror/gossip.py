@@ -9,8 +9,8 @@ checkpoint (`Replica.keep_witnessed`), so the mirror's evidence is witnessed eve
 service never serves a cosigned checkpoint. The service's own latest cosigned checkpoint
 (`GET /v1/log/witnessed`) is taken the same way, checked, never trusted.
 
-A slow or dead witness is logged and left for the next round; it never holds a round up for
-more than the HTTP timeout.
+A slow or dead witness is logged and left for the next round; it holds a round up for no more
+than the HTTP timeout, or `witness.submit.MAX_SECONDS` if it trickles its answer.
 """
 
 from __future__ import annotations

@@ -3,13 +3,16 @@
 Used by the service (`service/witnessing.py`) and by anyone gossiping checkpoints to a witness
 (a party's mirror). Returns the witness's cosignature lines, or raises: `SizeMismatch` (409,
 with the witness's size, so the caller can send the right proof), `Unavailable` when the
-witness cannot be reached or answers 5xx, and `ProofError` for a refusal of the checkpoint
+witness cannot be reached, answers 5xx or takes more than `MAX_SECONDS` over its answer's
+body (one that trickles it a byte at a time would otherwise hold the caller for as long as each
+byte comes within the HTTP read timeout), and `ProofError` for a refusal of the checkpoint
 itself (403, 422: the checkpoint is not signed, or not consistent with what the witness
 cosigned; the witness's problem detail is kept).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import httpx
@@ -18,13 +21,15 @@ from accord.errors import AccordError, InvalidInput, ProofError, SizeMismatch, U
 from accord.witness.protocol import AddCheckpoint, response_lines
 
 MAX_ANSWER = 64 * 1024
+MAX_SECONDS = 30.0
 
 
 def add_checkpoint(client: httpx.Client, url: str, old_size: int, proof: Sequence[bytes],
-                   note: str) -> list[str]:
+                   note: str, *, within_s: float = MAX_SECONDS) -> list[str]:
     """POST `<url>/add-checkpoint`; the cosignature lines of a 200 answer (unverified: merge
     them into the note and check with `log.cosignature.verify_witnessed`)."""
     body = AddCheckpoint(old_size, tuple(proof), note).body()
+    deadline = time.monotonic() + within_s
     try:
         with client.stream("POST", url.rstrip("/") + "/add-checkpoint", content=body,
                            headers={"content-type": "text/plain; charset=utf-8"}) as r:
@@ -34,6 +39,9 @@ def add_checkpoint(client: httpx.Client, url: str, old_size: int, proof: Sequenc
                 if len(data) > MAX_ANSWER:
                     raise Unavailable(f"the witness at {url} answered more than {MAX_ANSWER} "
                                       f"bytes", field="witness")
+                if time.monotonic() > deadline:
+                    raise Unavailable(f"the witness at {url} took more than {within_s:g} s "
+                                      f"over its answer", field="witness")
             status = r.status_code
     except httpx.HTTPError as e:
         raise Unavailable(f"the witness at {url} cannot be reached: {e}",
