@@ -6,6 +6,9 @@ import random
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from accord import commands
 from accord.errors import AccordError
@@ -148,9 +151,9 @@ def test_the_check_runs_on_the_read_model_and_equals_the_writers(tmp_path: Path)
                        half=rnd.uniform(0.01, 0.3), start=start)]}
             body, _ = commands.notice_body(doc, "A", notice=f"C-{k}")
             t = s.clock.now()
-            s.clock.set(t)  # type: ignore[attr-defined]
+            s.clock.set(t)
             mine = s.check("A", body)
-            s.clock.set(t)  # type: ignore[attr-defined]
+            s.clock.set(t)
             theirs = s.call(lambda wr, b=body: wr.preview("A", b)).result(10)
             assert mine == theirs
         taken = s.picture().notices
@@ -173,4 +176,59 @@ def test_the_check_runs_on_the_read_model_and_equals_the_writers(tmp_path: Path)
         finally:
             held.set()
     finally:
+        s.close()
+
+
+def test_a_party_has_at_most_two_as_of_pictures_being_made_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each `?at=` picture is a snapshot read and a fold (about a second on a long log): a
+    party asking for many at once is refused (429, one-line problem) past two, so it cannot
+    hold every worker thread; another party's as-of read and the live picture still answer,
+    and the slots come back when the reads end."""
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.service import runtime
+    from accord.service.runtime import issue_token
+
+    w = make_world(tmp_path / "dep")
+    tokens = {p: issue_token(w.writer.store, p, "t", w.clock) for p in ("A", "B")}
+    s = service(w)
+    gate, entered = threading.Event(), threading.Semaphore(0)
+    real = runtime.picture_at
+
+    def slow(*args: Any, **kw: Any) -> Any:
+        entered.release()
+        gate.wait(10)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(runtime, "picture_at", slow)
+    at = format_time(w.clock.now())
+    try:
+        with TestClient(create_app(service=s)) as http:
+            def get(party: str) -> Any:
+                return http.get(f"/v1/picture?at={at}",
+                                headers={"Authorization": f"Bearer {tokens[party]}"})
+
+            held = [threading.Thread(target=get, args=("A",)) for _ in range(2)]
+            for t in held:
+                t.start()
+            assert entered.acquire(timeout=10) and entered.acquire(timeout=10)
+            r = get("A")
+            assert r.status_code == 429
+            problem = r.json()
+            assert problem["field"] == "at" and problem["retry_after_s"] == 1.0
+            live = http.get("/v1/picture", headers={"Authorization": f"Bearer {tokens['A']}"})
+            assert live.status_code == 200
+            other = threading.Thread(target=get, args=("B",))
+            other.start()
+            assert entered.acquire(timeout=10)  # B's own slot
+            gate.set()
+            for t in (*held, other):
+                t.join(10)
+            assert get("A").status_code == 200
+    finally:
+        gate.set()
         s.close()

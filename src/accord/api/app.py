@@ -14,9 +14,9 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -126,9 +126,43 @@ async def _append(raw: bytes, party: str, s: Service, headers: list[tuple[bytes,
 # -- the app ---------------------------------------------------------------------------------
 
 
+ASOF_PER_PARTY = 2  # as-of pictures one party may have being rebuilt at once
+
+
+class Running:
+    """How many of one kind of costly read each party has running, across threads: a party
+    over `cap` is refused (429) at once, so it cannot hold every worker thread (each as-of
+    picture is a snapshot read and a fold: about a second of CPU on a long log) and leave
+    the other parties' reads waiting behind its own."""
+
+    def __init__(self, cap: int, what: str) -> None:
+        self.cap, self.what = cap, what
+        self._lock = threading.Lock()
+        self._count: dict[str, int] = {}
+
+    @contextmanager
+    def slot(self, party: str) -> Iterator[None]:
+        with self._lock:
+            n = self._count.get(party, 0)
+            if n >= self.cap:
+                raise RateLimited(f"{party} already has {n} {self.what} being made",
+                                  field="at", accepted=f"at most {self.cap} at once per "
+                                                       "party (wait for one to finish)",
+                                  extra={"retry_after_s": 1.0})
+            self._count[party] = n + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count[party] -= 1
+                if not self._count[party]:
+                    del self._count[party]
+
+
 def create_app(dir: Path | None = None, service: Service | None = None) -> FastAPI:
     """The API for one deployment. Give `service` to share a running one (tests, the demo)."""
     state: dict[str, Service] = {}
+    asof_reads = Running(ASOF_PER_PARTY, "as-of pictures (?at=)")
     config = service.config if service is not None else ServiceConfig.load(Path(dir or "."))
     forwarder = Forwarder(config.write_timeout_s + 5.0)
 
@@ -311,10 +345,15 @@ def create_app(dir: Path | None = None, service: Service | None = None) -> FastA
         most of the request's time (1.0 s of 1.2 s at 20,000 notices)."""
         when = parse_time(at, "at") if at else s.clock.now()
         area = Area.parse(bbox, start, end)
-        pic = s.picture(when if at else None, area)
-        # Now: the 4D index narrows the area to the notices near it (as of `at`: the
-        # snapshot's boxes did).
-        near = s.area_notices(pic, area) if area is not None and at is None else None
+        if at:  # rebuilt from a snapshot and a tail: at most a few at once per party
+            with asof_reads.slot(p):
+                pic = s.picture(when, area)
+                return fast_json(picture_geojson(pic, p, when, area) if format == "geojson"
+                                 else picture_for(pic, p, when, area))
+        pic = s.picture()
+        # The 4D index narrows the area to the notices near it (as of `at`: the snapshot's
+        # boxes did).
+        near = s.area_notices(pic, area) if area is not None else None
         if format == "geojson":
             return fast_json(picture_geojson(pic, p, when, area, near))
         return fast_json(picture_for(pic, p, when, area, near))
